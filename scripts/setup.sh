@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# hawkeye setup: installs what is missing and builds the release binary. Idempotent.
+#   Debian packages  GStreamer 1.22 (dev + plugins, RTSP server), mosquitto, opencv-doc (sample video)
+#   ONNX Runtime     shared library from the PyPI wheel `onnxruntime` into .deps/onnxruntime/
+#   build            cargo build --release (binary in target/release/hawkeye)
+# Re-running it only checks; nothing is downloaded twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ORT_VERSION=1.31.1
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+APT_PACKAGES=(
+  pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto mosquitto-clients opencv-doc
+  python3 python3-pip unzip
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages present"
+fi
+# mosquitto's Debian package starts a system broker on :1883; hawkeye's demo and tests start their own
+# on free ports, so the system one is left as the administrator configured it.
+
+ORT_DIR="$ROOT/.deps/onnxruntime"
+ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
+if [ ! -f "$ORT_LIB" ]; then
+  log "fetching ONNX Runtime $ORT_VERSION from the PyPI wheel"
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+    --python-version 3.11 "onnxruntime==$ORT_VERSION" -d "$tmp"
+  mkdir -p "$ORT_DIR"
+  whl=$(ls "$tmp"/onnxruntime-*.whl)
+  python3 - "$whl" "$ORT_DIR" <<'PY'
+import sys, zipfile, os
+whl, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        if n.startswith("onnxruntime/capi/lib") and ".so" in n:
+            with open(os.path.join(out, os.path.basename(n)), "wb") as f:
+                f.write(z.read(n))
+PY
+  rm -rf "$tmp"
+fi
+ln -sf "libonnxruntime.so.$ORT_VERSION" "$ORT_DIR/libonnxruntime.so"
+log "ONNX Runtime: $ORT_DIR/libonnxruntime.so (override with ORT_DYLIB_PATH)"
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install the Rust toolchain (rustup) first" >&2; exit 1
+fi
+log "building release binary"
+cargo build --release --locked --quiet
+log "ready: $ROOT/target/release/hawkeye"

@@ -1,0 +1,277 @@
+//! Configuration: TOML → raw serde structs → [`validate`] which reports every error at once,
+//! each with its TOML path (`camera[0].zone[1].polygon`).
+
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use validate::{validate, ConfigErrors};
+
+/// The whole config file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Config {
+    pub device: Device,
+    pub mqtt: Mqtt,
+    pub model: Model,
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<Camera>,
+    /// Directory the config was read from; relative paths in the config resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Device {
+    pub id: String,
+    #[serde(default)]
+    pub location: Location,
+    /// Where the outbox and evidence live (relative to the config file).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct Location {
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub address: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Mqtt {
+    /// `mqtt://host:port` (TLS `mqtts://` arrives with the secure-delivery work).
+    pub url: String,
+    pub client_id: Option<String>,
+    #[serde(default = "default_prefix")]
+    pub topic_prefix: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    #[serde(default = "default_heartbeat_s")]
+    pub heartbeat_s: f64,
+    #[serde(default = "default_keep_alive_s")]
+    pub keep_alive_s: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Model {
+    pub path: PathBuf,
+    /// Manifest TOML; default: next to the model with extension `.toml`, else a built-in manifest
+    /// matched by the model's sha256.
+    pub manifest: Option<PathBuf>,
+    #[serde(default = "default_score")]
+    pub score_threshold: f32,
+    #[serde(default = "default_nms")]
+    pub nms_iou: f32,
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct Camera {
+    pub id: String,
+    /// Stream or file: `rtsp://…`, `file:///…`, or a plain path (relative to the config file).
+    pub url: String,
+    /// Template name in `pipelines/` (`rtsp_h264`, `rtsp_h265`, `rtsp`, `file`) or a path to a
+    /// `.pipeline` file of your own.
+    #[serde(default = "default_pipeline")]
+    pub pipeline: String,
+    #[serde(default = "default_detect_fps")]
+    pub detect_fps: f64,
+    /// Width the frames are scaled to (inside GStreamer, before colour conversion).
+    #[serde(default = "default_frame_width")]
+    pub frame_width: u32,
+    /// Files only: start again from the beginning at the end of the file.
+    #[serde(default, rename = "loop")]
+    pub looping: bool,
+    /// Files only: play at the file's own speed (true) or as fast as decode allows (false).
+    #[serde(default = "default_true")]
+    pub realtime: bool,
+    /// RTSP jitter-buffer latency.
+    #[serde(default = "default_latency_ms")]
+    pub latency_ms: u32,
+    /// No frame for this long marks the stream stalled and restarts it.
+    #[serde(default = "default_stall_s")]
+    pub stall_timeout_s: f64,
+    #[serde(default = "default_backoff_initial")]
+    pub backoff_initial_s: f64,
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_s: f64,
+    #[serde(default, rename = "zone")]
+    pub zones: Vec<Zone>,
+}
+
+/// What a zone alerts on.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneKind {
+    OutOfStore,
+    Dumping,
+    Flooding,
+    Occupancy,
+    Loitering,
+}
+
+impl ZoneKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ZoneKind::OutOfStore => "out_of_store",
+            ZoneKind::Dumping => "dumping",
+            ZoneKind::Flooding => "flooding",
+            ZoneKind::Occupancy => "occupancy",
+            ZoneKind::Loitering => "loitering",
+        }
+    }
+    /// The violation (违法案由) as the command center shows it.
+    pub fn violation(&self) -> &'static str {
+        match self {
+            ZoneKind::OutOfStore => "out-of-store trading (跨门经营/占道经营)",
+            ZoneKind::Dumping => "illegal dumping (乱倒垃圾)",
+            ZoneKind::Flooding => "road flooding (道路积水)",
+            ZoneKind::Occupancy => "illegal occupation of public space (占道堆放)",
+            ZoneKind::Loitering => "loitering in a restricted zone (区域滞留)",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct Zone {
+    pub id: String,
+    pub kind: ZoneKind,
+    /// Polygon in normalised image coordinates (0..1), at least 3 points.
+    pub polygon: Vec<[f64; 2]>,
+    /// Model classes that count in this zone.
+    pub classes: Vec<String>,
+    #[serde(default = "default_zone_score")]
+    pub min_score: f32,
+    /// Seconds an object must stay in the zone before the alert is raised.
+    pub dwell_s: f64,
+    /// Gaps shorter than this (occlusion, missed detections) do not reset the dwell.
+    #[serde(default = "default_grace_s")]
+    pub grace_s: f64,
+    /// The event ends after the zone has been clear this long.
+    #[serde(default = "default_clear_s")]
+    pub clear_s: f64,
+    /// After an event ends, no new event in this zone for this long.
+    #[serde(default = "default_cooldown_s")]
+    pub cooldown_s: f64,
+    /// While an event is active, an `update` at most this often.
+    #[serde(default = "default_update_s")]
+    pub update_s: f64,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("state")
+}
+fn default_prefix() -> String {
+    "hawkeye".into()
+}
+fn default_heartbeat_s() -> f64 {
+    10.0
+}
+fn default_keep_alive_s() -> u64 {
+    15
+}
+fn default_score() -> f32 {
+    0.3
+}
+fn default_nms() -> f32 {
+    0.45
+}
+fn default_threads() -> usize {
+    2
+}
+fn default_pipeline() -> String {
+    "rtsp_h264".into()
+}
+fn default_detect_fps() -> f64 {
+    5.0
+}
+fn default_frame_width() -> u32 {
+    640
+}
+fn default_true() -> bool {
+    true
+}
+fn default_latency_ms() -> u32 {
+    200
+}
+fn default_stall_s() -> f64 {
+    10.0
+}
+fn default_backoff_initial() -> f64 {
+    1.0
+}
+fn default_backoff_max() -> f64 {
+    30.0
+}
+fn default_zone_score() -> f32 {
+    0.4
+}
+fn default_grace_s() -> f64 {
+    2.0
+}
+fn default_clear_s() -> f64 {
+    10.0
+}
+fn default_cooldown_s() -> f64 {
+    60.0
+}
+fn default_update_s() -> f64 {
+    60.0
+}
+
+impl Config {
+    /// Parses TOML text. Unknown keys are collected (not fatal here) so that [`validate`] can
+    /// report them together with every other mistake.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<(Config, Vec<String>), ConfigErrors> {
+        let mut unknown = Vec::new();
+        let de = toml::Deserializer::new(text);
+        let cfg: Result<Config, _> = serde_ignored::deserialize(de, |path| {
+            unknown.push(validate::toml_path(&path.to_string()));
+        });
+        match cfg {
+            Ok(mut c) => {
+                c.base_dir = base_dir.to_path_buf();
+                Ok((c, unknown))
+            }
+            Err(e) => {
+                let mut errs: Vec<String> =
+                    unknown.iter().map(|p| format!("{p}: unknown key")).collect();
+                errs.push(validate::describe_toml_error(&e, text));
+                Err(ConfigErrors(errs))
+            }
+        }
+    }
+
+    /// Reads, parses and validates a config file; `Err` lists every problem found.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors(vec![format!("{}: cannot read: {e}", path.display())]))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::load_str(&text, &base)
+    }
+
+    /// Parses and validates config text whose relative paths resolve against `base_dir`.
+    pub fn load_str(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+        let (cfg, unknown) = Config::parse(text, base_dir)?;
+        validate(&cfg, &unknown)?;
+        Ok(cfg)
+    }
+
+    /// Resolves a path from the config against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// `hawkeye/haishu-cam-017` — the prefix of every topic this device uses.
+    pub fn topic_root(&self) -> String {
+        format!("{}/{}", self.mqtt.topic_prefix, self.device.id)
+    }
+}

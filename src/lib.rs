@@ -1,0 +1,32 @@
+//! hawkeye: an edge daemon for smart urban-management cameras.
+//!
+//! # Layout
+//! Modules in the order data flows through them:
+//!
+//! - [`config`]: TOML config, validated as a whole (every error, with its TOML path).
+//! - [`source`]: one GStreamer pipeline per camera (templates in `pipelines/`), decoded and
+//!   scaled to RGB inside GStreamer, reconnect with capped exponential backoff, health.
+//! - [`schedule`]: latest-frame slot per camera; the shared detector takes them round-robin.
+//! - [`detect`]: ONNX Runtime (`ort`, loaded dynamically) running YOLO-family models;
+//!   manifest, letterbox, decoders for YOLOX / YOLOv5 / YOLOv8 layouts, per-class NMS.
+//! - [`track`]: IoU tracker giving detections stable track ids.
+//! - [`rules`]: zones (polygons), dwell with grace gap, clear and cooldown → event transitions.
+//! - [`evidence`]: clean and annotated JPEG snapshots, kept on disk with their sha256.
+//! - [`outbox`]: durable on-disk queue; an entry leaves only on the broker's PubAck.
+//! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON.
+//! - [`app`]: wires the stages together for `hawkeye run`; [`cli`] holds the subcommands.
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod detect;
+pub mod evidence;
+pub mod frame;
+pub mod outbox;
+pub mod publish;
+pub mod rules;
+pub mod schedule;
+pub mod source;
+pub mod track;

@@ -1,0 +1,1 @@
+//! Camera sources over GStreamer. (Being written.)
