@@ -1,1 +1,202 @@
-//! (being written)
+//! `hawkeye demo`: the whole product on one machine. Starts a private mosquitto on a free port,
+//! runs the daemon on the sample street video with the embedded demo config, and subscribes to
+//! the alerts like a command centre would, printing each one as it arrives.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// The embedded demo configuration (also `config/demo.toml`).
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+/// Debian's opencv-doc sample street scene.
+pub const SAMPLE_VIDEO: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// ONNX model (default: the project's model in models/, else ../shared/models/yolox_nano.onnx).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Video file to play in a loop (default: Debian's opencv-doc vtest.avi).
+    #[arg(long)]
+    pub video: Option<PathBuf>,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Use this broker instead of starting mosquitto (mqtt://host:port).
+    #[arg(long)]
+    pub broker: Option<String>,
+}
+
+/// A mosquitto process with its own config on a free loopback port; killed on drop.
+pub struct Mosquitto {
+    child: std::process::Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    /// Starts mosquitto (from PATH or /usr/sbin) and waits until it accepts connections.
+    pub fn start() -> anyhow::Result<Mosquitto> {
+        let bin = ["mosquitto", "/usr/sbin/mosquitto"]
+            .iter()
+            .find(|b| std::process::Command::new(b).arg("-h").output().is_ok())
+            .context("mosquitto not found: run scripts/setup.sh (installs the Debian package)")?;
+        let port = free_port()?;
+        let dir = tempfile::tempdir()?;
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmessage_size_limit 0\n"),
+        )?;
+        let child = std::process::Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("start mosquitto")?;
+        let m = Mosquitto { child, port, _dir: dir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(m);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("mosquitto did not start listening on port {port}")
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The model the demo uses when none is given.
+pub fn default_model() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [root.join("models/hawkeye-demo.onnx"), root.join("../shared/models/yolox_nano.onnx")]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// Runs the demo until `shutdown` or `--duration`.
+pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let model = match args.model.clone().or_else(default_model) {
+        Some(m) => m,
+        None => bail!("no model found: pass --model (e.g. --model ../shared/models/yolox_nano.onnx)"),
+    };
+    let video = args.video.clone().unwrap_or_else(|| PathBuf::from(SAMPLE_VIDEO));
+    if !video.is_file() {
+        bail!("sample video {} not found: run scripts/setup.sh (installs opencv-doc) or pass --video", video.display());
+    }
+    let (broker, _mosquitto) = match &args.broker {
+        Some(url) => (url.clone(), None),
+        None => {
+            let m = Mosquitto::start()?;
+            (m.url(), Some(m))
+        }
+    };
+    let state = tempfile::tempdir()?;
+    let cwd = std::env::current_dir()?;
+    let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+
+    let (mut cfg, _) = Config::parse(DEMO_CONFIG, &cwd).map_err(|e| anyhow::anyhow!("{e}"))?;
+    cfg.mqtt.url = broker.clone();
+    cfg.model.path = abs(&model);
+    cfg.device.state_dir = state.path().to_path_buf();
+    cfg.cameras[0].url = abs(&video).display().to_string();
+    crate::config::validate(&cfg, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    println!("hawkeye demo");
+    println!("  broker   {broker}");
+    println!("  model    {}", cfg.model.path.display());
+    println!("  video    {} (looping, real time)", cfg.cameras[0].url);
+    println!("  zone     {} ({}), dwell {} s", cfg.cameras[0].zones[0].id, cfg.cameras[0].zones[0].kind.as_str(), cfg.cameras[0].zones[0].dwell_s);
+    println!("  evidence {}", state.path().join("evidence").display());
+    println!("  subscribed to {}/# — alerts appear below (Ctrl-C to stop)\n", cfg.topic_root());
+
+    let (host, port) = crate::publish::broker_address(&broker).map_err(anyhow::Error::msg)?;
+    let mut opts = MqttOptions::new(format!("hawkeye-demo-sub-{}", std::process::id()), host, port);
+    opts.set_max_packet_size(16 << 20, 16 << 20);
+    let (client, mut events) = AsyncClient::new(opts, 16);
+    client.subscribe(format!("{}/#", cfg.topic_root()), QoS::AtLeastOnce).await?;
+    let printer = tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => print_message(&p.topic, &p.payload),
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    });
+
+    if let Some(secs) = args.duration {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            stop.cancel();
+        });
+    }
+    let result = crate::app::run(cfg, crate::app::RunOptions::default(), shutdown).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    printer.abort();
+    result
+}
+
+fn print_message(topic: &str, payload: &[u8]) {
+    if topic.ends_with("/alerts") {
+        match serde_json::from_slice::<serde_json::Value>(payload) {
+            Ok(a) => {
+                let objects: Vec<String> = a["objects"]
+                    .as_array()
+                    .map(|v| v.iter().map(|o| format!("{}#{} {:.2}", o["class"].as_str().unwrap_or("?"), o["track_id"], o["score"].as_f64().unwrap_or(0.0))).collect())
+                    .unwrap_or_default();
+                println!(
+                    "ALERT {:<6} {:<11} zone={} dwell={}s objects=[{}] event={}",
+                    a["state"].as_str().unwrap_or("?"),
+                    a["kind"].as_str().unwrap_or("?"),
+                    a["zone_id"].as_str().unwrap_or("?"),
+                    a["dwell_s"],
+                    objects.join(", "),
+                    a["event_id"].as_str().unwrap_or("?")
+                );
+                for e in a["evidence"].as_array().into_iter().flatten() {
+                    println!("      evidence {} {} bytes sha256 {:.16}… {}", e["name"].as_str().unwrap_or(""), e["bytes"], e["sha256"].as_str().unwrap_or(""), e["path"].as_str().unwrap_or(""));
+                }
+            }
+            Err(e) => println!("ALERT (unparseable: {e})"),
+        }
+    } else if topic.ends_with("/status") {
+        println!("status {}", String::from_utf8_lossy(payload));
+    } else if topic.ends_with("/heartbeat") {
+        if let Ok(h) = serde_json::from_slice::<serde_json::Value>(payload) {
+            for c in h["cameras"].as_array().into_iter().flatten() {
+                println!(
+                    "heartbeat camera={} state={} fps={} inferred={} outbox={}",
+                    c["camera_id"].as_str().unwrap_or("?"),
+                    c["state"].as_str().unwrap_or("?"),
+                    c["fps"],
+                    c["inferred"],
+                    h["outbox_depth"]
+                );
+            }
+        }
+    }
+}

@@ -104,6 +104,11 @@ impl FrameSlots {
         self.emptied.notify_all();
     }
 
+    /// True once [`FrameSlots::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().unwrap().closed
+    }
+
     /// Frames of camera `cam` overwritten before the detector took them.
     pub fn dropped(&self, cam: usize) -> u64 {
         self.dropped[cam].load(Ordering::Relaxed)

@@ -1,0 +1,243 @@
+//! Whole-config validation: every check runs and every failure is reported with its TOML path,
+//! so a user fixes a config in one pass instead of one error per run.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::{Camera, Config, Zone};
+
+/// Every problem found in a config, one line each, each starting with its TOML path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} error(s) in config:", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// serde_ignored paths look like `camera.0.zone.1.colour`; TOML users read `camera[0].zone[1].colour`.
+pub(crate) fn toml_path(dotted: &str) -> String {
+    let mut out = String::new();
+    for part in dotted.split('.').filter(|p| !p.is_empty() && *p != "?") {
+        if part.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// A TOML syntax or type error as one line with its line number.
+pub(crate) fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+/// Runs every check and returns all failures at once. `unknown` are paths of unknown keys
+/// collected while parsing. The model manifest is consulted (when the model can be found) so
+/// zone classes are checked against the model's classes.
+pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
+    let mut errs: Vec<String> = unknown.iter().map(|p| format!("{p}: unknown key")).collect();
+    check_device(cfg, &mut errs);
+    check_mqtt(cfg, &mut errs);
+    let classes = check_model(cfg, &mut errs);
+    if cfg.cameras.is_empty() {
+        errs.push("camera: at least one [[camera]] is required".into());
+    }
+    let mut cam_ids = HashSet::new();
+    for (i, cam) in cfg.cameras.iter().enumerate() {
+        let path = format!("camera[{i}]");
+        if !cam_ids.insert(cam.id.as_str()) {
+            errs.push(format!("{path}.id: duplicate camera id {:?}", cam.id));
+        }
+        check_camera(cfg, cam, &path, classes.as_deref(), &mut errs);
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errs))
+    }
+}
+
+fn check_id(value: &str, path: &str, errs: &mut Vec<String>) {
+    // ids become MQTT topic levels and directory names
+    if value.is_empty() {
+        errs.push(format!("{path}: must not be empty"));
+    } else if !value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        errs.push(format!("{path}: {value:?} may only contain letters, digits, '-', '_' and '.'"));
+    }
+}
+
+fn check_device(cfg: &Config, errs: &mut Vec<String>) {
+    check_id(&cfg.device.id, "device.id", errs);
+    let loc = &cfg.device.location;
+    if let Some(lat) = loc.lat {
+        if !(-90.0..=90.0).contains(&lat) {
+            errs.push(format!("device.location.lat: {lat} is outside -90..90"));
+        }
+    }
+    if let Some(lon) = loc.lon {
+        if !(-180.0..=180.0).contains(&lon) {
+            errs.push(format!("device.location.lon: {lon} is outside -180..180"));
+        }
+    }
+    if loc.lat.is_some() != loc.lon.is_some() {
+        errs.push("device.location: give both lat and lon, or neither".into());
+    }
+}
+
+fn check_mqtt(cfg: &Config, errs: &mut Vec<String>) {
+    let m = &cfg.mqtt;
+    match url::Url::parse(&m.url) {
+        Err(e) => errs.push(format!("mqtt.url: {:?} is not a URL: {e}", m.url)),
+        Ok(u) => {
+            if u.scheme() != "mqtt" && u.scheme() != "tcp" {
+                errs.push(format!(
+                    "mqtt.url: scheme {:?} is not supported (use mqtt://host:port)",
+                    u.scheme()
+                ));
+            }
+            if u.host_str().unwrap_or("").is_empty() {
+                errs.push(format!("mqtt.url: {:?} has no host", m.url));
+            }
+        }
+    }
+    if m.topic_prefix.is_empty() || m.topic_prefix.contains(['#', '+']) {
+        errs.push(format!("mqtt.topic_prefix: {:?} must be non-empty without '#' or '+'", m.topic_prefix));
+    }
+    if !(m.heartbeat_s > 0.0) {
+        errs.push(format!("mqtt.heartbeat_s: {} must be > 0", m.heartbeat_s));
+    }
+    if m.password.is_some() && m.username.is_none() {
+        errs.push("mqtt.password: needs mqtt.username".into());
+    }
+}
+
+/// Checks the model file and manifest; returns the class names when they could be read.
+fn check_model(cfg: &Config, errs: &mut Vec<String>) -> Option<Vec<String>> {
+    let m = &cfg.model;
+    if !(0.0..=1.0).contains(&m.score_threshold) {
+        errs.push(format!("model.score_threshold: {} is outside 0..1", m.score_threshold));
+    }
+    if !(0.0..=1.0).contains(&m.nms_iou) {
+        errs.push(format!("model.nms_iou: {} is outside 0..1", m.nms_iou));
+    }
+    if m.threads == 0 {
+        errs.push("model.threads: must be at least 1".into());
+    }
+    let path = cfg.resolve(&m.path);
+    if !path.is_file() {
+        errs.push(format!("model.path: model file {} does not exist", path.display()));
+        return None;
+    }
+    let manifest = m.manifest.as_ref().map(|p| cfg.resolve(p));
+    match crate::detect::Manifest::find(&path, manifest.as_deref()) {
+        Ok(man) => Some(man.classes),
+        Err(e) => {
+            let key = if m.manifest.is_some() { "model.manifest" } else { "model.path" };
+            errs.push(format!("{key}: {e}"));
+            None
+        }
+    }
+}
+
+fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String]>, errs: &mut Vec<String>) {
+    check_id(&cam.id, &format!("{path}.id"), errs);
+    if let Err(e) = crate::source::launch_string(cam, &cfg.base_dir) {
+        errs.push(format!("{path}: {e}"));
+    }
+    if !(cam.detect_fps > 0.0 && cam.detect_fps <= 120.0) {
+        errs.push(format!("{path}.detect_fps: {} must be in (0, 120]", cam.detect_fps));
+    }
+    if !(32..=7680).contains(&cam.frame_width) {
+        errs.push(format!("{path}.frame_width: {} must be in 32..7680", cam.frame_width));
+    }
+    if !(cam.stall_timeout_s > 0.0) {
+        errs.push(format!("{path}.stall_timeout_s: must be > 0"));
+    }
+    if !(cam.backoff_initial_s > 0.0) || cam.backoff_max_s < cam.backoff_initial_s {
+        errs.push(format!(
+            "{path}: need 0 < backoff_initial_s ({}) <= backoff_max_s ({})",
+            cam.backoff_initial_s, cam.backoff_max_s
+        ));
+    }
+    let mut zone_ids = HashSet::new();
+    for (j, z) in cam.zones.iter().enumerate() {
+        let zp = format!("{path}.zone[{j}]");
+        if !zone_ids.insert(z.id.as_str()) {
+            errs.push(format!("{zp}.id: duplicate zone id {:?} in camera {:?}", z.id, cam.id));
+        }
+        check_zone(z, &zp, classes, errs);
+    }
+}
+
+fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<String>) {
+    check_id(&z.id, &format!("{zp}.id"), errs);
+    if z.polygon.len() < 3 {
+        errs.push(format!("{zp}.polygon: needs at least 3 points, has {}", z.polygon.len()));
+    }
+    for (k, [x, y]) in z.polygon.iter().enumerate() {
+        if !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y) {
+            errs.push(format!(
+                "{zp}.polygon[{k}]: [{x}, {y}] is outside 0..1 (coordinates are fractions of the frame)"
+            ));
+        }
+    }
+    if z.polygon.len() >= 3 && crate::rules::Polygon::new(&z.polygon).area() < 1e-6 {
+        errs.push(format!("{zp}.polygon: has no area (points are collinear or repeated)"));
+    }
+    if z.classes.is_empty() {
+        errs.push(format!("{zp}.classes: must name at least one class"));
+    }
+    if let Some(known) = classes {
+        for (k, c) in z.classes.iter().enumerate() {
+            if !known.iter().any(|m| m == c) {
+                let preview: Vec<&str> = known.iter().take(12).map(String::as_str).collect();
+                errs.push(format!(
+                    "{zp}.classes[{k}]: {c:?} is not a class of the model (classes: {}{})",
+                    preview.join(", "),
+                    if known.len() > 12 { ", …" } else { "" }
+                ));
+            }
+        }
+    }
+    if !(0.0..=1.0).contains(&z.min_score) {
+        errs.push(format!("{zp}.min_score: {} is outside 0..1", z.min_score));
+    }
+    for (name, v) in [("dwell_s", z.dwell_s), ("grace_s", z.grace_s), ("clear_s", z.clear_s), ("cooldown_s", z.cooldown_s)] {
+        if !(v >= 0.0) || !v.is_finite() {
+            errs.push(format!("{zp}.{name}: {v} must be a number >= 0"));
+        }
+    }
+    if !(z.update_s > 0.0) {
+        errs.push(format!("{zp}.update_s: {} must be > 0", z.update_s));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_ignored_paths_become_toml_paths() {
+        assert_eq!(toml_path("camera.0.zone.1.colour"), "camera[0].zone[1].colour");
+        assert_eq!(toml_path("mqtt.tls"), "mqtt.tls");
+    }
+}

@@ -1,0 +1,77 @@
+//! The alert message (versioned JSON). Its JSON Schema is `alert.schema.json` beside this file
+//! (printed by `hawkeye schema`); a test validates real alerts against it.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::config::Location;
+
+/// Version of the alert JSON; bumped on any incompatible change.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// The JSON Schema of [`Alert`].
+pub const ALERT_SCHEMA: &str = include_str!("alert.schema.json");
+
+/// One alert as published on `{prefix}/{device}/alerts`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alert {
+    pub schema_version: &'static str,
+    pub event_id: String,
+    /// `new`, `update` or `end`.
+    pub state: &'static str,
+    /// `out_of_store`, `dumping`, `flooding`, `occupancy` or `loitering`.
+    pub kind: &'static str,
+    /// The violation as the command centre shows it (违法案由).
+    pub violation: &'static str,
+    /// `info` for `end`, `warning` otherwise.
+    pub severity: &'static str,
+    pub device_id: String,
+    pub camera_id: String,
+    pub zone_id: String,
+    pub location: Location,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    pub updated_at: String,
+    pub dwell_s: f64,
+    pub objects: Vec<AlertObject>,
+    pub model: ModelRef,
+    pub evidence: Vec<EvidenceRef>,
+    /// Hash chain and signature arrive with evidence sealing; null until then.
+    pub prev_hash: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// An object involved in the event.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertObject {
+    pub class: String,
+    pub score: f32,
+    /// `[x1, y1, x2, y2]` in pixels of the snapshot.
+    pub bbox: [f32; 4],
+    pub track_id: u64,
+}
+
+/// The model that produced the detections.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelRef {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// One evidence file: where it is published and kept, and its hash.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvidenceRef {
+    pub name: String,
+    pub content_type: &'static str,
+    pub sha256: String,
+    pub bytes: usize,
+    pub width: u32,
+    pub height: u32,
+    pub topic: String,
+    pub path: String,
+}
+
+/// RFC 3339 UTC with milliseconds, as every timestamp in hawkeye's messages.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

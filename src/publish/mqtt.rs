@@ -1,0 +1,249 @@
+//! The MQTT link: rumqttc used as a transport only. Delivery is hawkeye's job: messages come
+//! from the durable [`Outbox`], carry packet ids assigned by the [`Ledger`], and an outbox entry
+//! is deleted only on the PubAck for its id. After any reconnect every unacknowledged entry is
+//! sent again (rumqttc forgets its pending publishes when the broker kept no session), so a
+//! receiver may see a duplicate, always with the same `event_id`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish, QoS, Request};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::topics::Topics;
+use crate::config::Mqtt;
+use crate::outbox::{Ledger, Outbox, PublishId};
+
+/// Most QoS 1 messages awaiting PubAck at once.
+const WINDOW: u16 = 32;
+/// Largest message accepted (snapshots are JPEGs of a few hundred kB at most).
+const MAX_PACKET: usize = 16 * 1024 * 1024;
+
+/// Counters the heartbeat and tests read.
+#[derive(Debug, Default)]
+pub struct LinkStats {
+    pub connected: AtomicBool,
+    pub connects: AtomicU64,
+    pub connection_errors: AtomicU64,
+    pub published: AtomicU64,
+    pub acked: AtomicU64,
+    pub outbox_depth: AtomicU64,
+}
+
+/// Builds the heartbeat payload; called on the link's task every `heartbeat_s`.
+pub type HeartbeatFn = Box<dyn Fn(&LinkStats) -> Vec<u8> + Send>;
+
+/// Cloneable handle that persists messages and wakes the link.
+#[derive(Clone)]
+pub struct Publisher {
+    outbox: Arc<Mutex<Outbox>>,
+    wake: mpsc::UnboundedSender<u64>,
+    topics: Topics,
+}
+
+impl Publisher {
+    /// Writes a QoS 1 message to the outbox (durably) and queues it for sending.
+    pub fn enqueue(&self, topic: &str, payload: Vec<u8>, retain: bool) -> std::io::Result<u64> {
+        let seq = self.outbox.lock().unwrap().push(topic, payload, retain)?;
+        // the link may already be gone at shutdown; the entry stays on disk for the next run
+        let _ = self.wake.send(seq);
+        Ok(seq)
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+}
+
+/// Parses `mqtt://host:port` into host and port (default 1883).
+pub fn broker_address(url: &str) -> Result<(String, u16), String> {
+    let u = url::Url::parse(url).map_err(|e| format!("bad MQTT URL {url:?}: {e}"))?;
+    let host = u.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("MQTT URL {url:?} has no host"))?;
+    Ok((host.trim_matches(['[', ']']).to_string(), u.port().unwrap_or(1883)))
+}
+
+/// The running link: owns rumqttc's event loop, the ledger and the heartbeat timer.
+pub struct MqttLink {
+    eventloop: EventLoop,
+    ledger: Ledger,
+    outbox: Arc<Mutex<Outbox>>,
+    wake: mpsc::UnboundedReceiver<u64>,
+    topics: Topics,
+    stats: Arc<LinkStats>,
+    heartbeat_every: Duration,
+    heartbeat: HeartbeatFn,
+}
+
+impl MqttLink {
+    /// Sets up the link (nothing connects until [`MqttLink::run`]); returns it with the
+    /// publisher handle and its stats.
+    pub fn new(
+        cfg: &Mqtt,
+        device_id: &str,
+        outbox: Outbox,
+        heartbeat: HeartbeatFn,
+    ) -> Result<(MqttLink, Publisher, Arc<LinkStats>), String> {
+        let (host, port) = broker_address(&cfg.url)?;
+        let topics = Topics::new(&cfg.topic_prefix, device_id);
+        let client_id = cfg.client_id.clone().unwrap_or_else(|| format!("hawkeye-{device_id}"));
+        let mut opts = MqttOptions::new(client_id, host, port);
+        opts.set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)))
+            .set_clean_session(true)
+            .set_inflight(WINDOW)
+            .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+            .set_last_will(LastWill::new(topics.status(), "offline", QoS::AtLeastOnce, true));
+        if let Some(user) = &cfg.username {
+            opts.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
+        }
+        let eventloop = EventLoop::new(opts, 64);
+        let mut ledger = Ledger::new(WINDOW);
+        for seq in outbox.seqs() {
+            ledger.add(seq);
+        }
+        if !outbox.is_empty() {
+            tracing::info!(waiting = outbox.len(), "outbox: resending messages left by an earlier run");
+        }
+        let stats = Arc::new(LinkStats::default());
+        stats.outbox_depth.store(outbox.len() as u64, Ordering::Relaxed);
+        let outbox = Arc::new(Mutex::new(outbox));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let publisher = Publisher { outbox: outbox.clone(), wake: tx, topics: topics.clone() };
+        let link = MqttLink {
+            eventloop,
+            ledger,
+            outbox,
+            wake: rx,
+            topics,
+            stats: stats.clone(),
+            heartbeat_every: Duration::from_secs_f64(cfg.heartbeat_s),
+            heartbeat,
+        };
+        Ok((link, publisher, stats))
+    }
+
+    /// Runs until `shutdown`; then flushes what it can within `flush_deadline`, publishes the
+    /// retained `offline` status and disconnects.
+    pub async fn run(mut self, shutdown: CancellationToken, flush_deadline: Duration) {
+        let mut connected = false;
+        let mut retry_at = Instant::now();
+        let mut backoff = Duration::from_millis(500);
+        let mut next_beat = Instant::now() + self.heartbeat_every;
+        let mut closing_since: Option<Instant> = None;
+        loop {
+            if connected {
+                self.send_waiting();
+            }
+            if let Some(t0) = closing_since {
+                let flushed = self.ledger.is_idle();
+                if !connected || flushed || t0.elapsed() >= flush_deadline {
+                    if !flushed {
+                        tracing::warn!(
+                            waiting = self.ledger.pending(),
+                            "shutdown: outbox not empty; the messages stay on disk and are sent on the next start"
+                        );
+                    }
+                    break;
+                }
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled(), if closing_since.is_none() => {
+                    closing_since = Some(Instant::now());
+                }
+                Some(seq) = self.wake.recv() => {
+                    self.ledger.add(seq);
+                    self.update_depth();
+                }
+                _ = tokio::time::sleep_until(next_beat) => {
+                    next_beat = Instant::now() + self.heartbeat_every;
+                    if connected {
+                        let payload = (self.heartbeat)(&self.stats);
+                        let p = Publish::new(self.topics.heartbeat(), QoS::AtMostOnce, payload);
+                        self.eventloop.pending.push_back(Request::Publish(p));
+                    }
+                }
+                _ = tokio::time::sleep_until(retry_at), if !connected && Instant::now() < retry_at => {}
+                ev = self.eventloop.poll(), if connected || Instant::now() >= retry_at => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        connected = true;
+                        backoff = Duration::from_millis(500);
+                        self.stats.connected.store(true, Ordering::Relaxed);
+                        self.stats.connects.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(waiting = self.ledger.pending(), "mqtt: connected");
+                        self.publish_status("online");
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                        if let Some(PublishId::Entry(seq)) = self.ledger.ack(ack.pkid) {
+                            if let Err(e) = self.outbox.lock().unwrap().ack(seq) {
+                                tracing::error!(seq, "outbox: cannot delete acknowledged message: {e}");
+                            }
+                            self.stats.acked.fetch_add(1, Ordering::Relaxed);
+                            self.update_depth();
+                        }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(_))) => {
+                        self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.stats.connection_errors.fetch_add(1, Ordering::Relaxed);
+                        if connected {
+                            tracing::warn!("mqtt: connection lost: {e}; unacknowledged messages will be resent");
+                        } else if self.stats.connection_errors.load(Ordering::Relaxed) <= 1 || backoff >= Duration::from_secs(8) {
+                            tracing::warn!("mqtt: cannot connect: {e}; retrying in {:?}", backoff);
+                        }
+                        connected = false;
+                        self.stats.connected.store(false, Ordering::Relaxed);
+                        self.ledger.disconnected();
+                        retry_at = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(8));
+                    }
+                },
+            }
+        }
+        if connected {
+            self.publish_status("offline");
+            self.eventloop.pending.push_back(Request::Disconnect(rumqttc::Disconnect));
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                loop {
+                    match self.eventloop.poll().await {
+                        Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
+        }
+        self.stats.connected.store(false, Ordering::Relaxed);
+        tracing::info!("mqtt: disconnected");
+    }
+
+    fn send_waiting(&mut self) {
+        let outbox = self.outbox.lock().unwrap();
+        while let Some((pkid, seq)) = self.ledger.next() {
+            let Some(e) = outbox.get(seq) else { continue };
+            let mut p = Publish::new(e.topic.clone(), QoS::AtLeastOnce, e.payload.clone());
+            p.retain = e.retain;
+            p.pkid = pkid;
+            self.eventloop.pending.push_back(Request::Publish(p));
+        }
+    }
+
+    fn publish_status(&mut self, status: &str) {
+        // retained so a command centre that subscribes later sees the device state at once
+        if let Some(pkid) = self.ledger.reserve_other() {
+            let mut p = Publish::new(self.topics.status(), QoS::AtLeastOnce, status.as_bytes().to_vec());
+            p.retain = true;
+            p.pkid = pkid;
+            self.eventloop.pending.push_back(Request::Publish(p));
+        }
+    }
+
+    fn update_depth(&self) {
+        let n = self.outbox.lock().unwrap().len();
+        self.stats.outbox_depth.store(n as u64, Ordering::Relaxed);
+    }
+}

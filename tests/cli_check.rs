@@ -1,0 +1,128 @@
+//! `hawkeye check` on real files: every mistake reported at once with its TOML path; a valid
+//! config gives a summary and exit 0. Also `hawkeye schema` and `hawkeye detect` errors.
+
+mod common;
+
+use std::process::Command;
+
+fn hawkeye(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hawkeye")).args(args).output().expect("run hawkeye")
+}
+
+#[test]
+fn check_reports_every_mistake_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::model::yolox_nano("check_reports_every_mistake_with_its_path (class check)");
+    let model_line = match &model {
+        Some(p) => format!("path = \"{}\"", p.display()),
+        None => "path = \"missing.onnx\"".to_string(),
+    };
+    let cfg = format!(
+        r#"
+[device]
+id = "box 1"
+colour = "blue"
+
+[mqtt]
+url = "not a url"
+
+[model]
+{model_line}
+score_threshold = 1.5
+
+[[camera]]
+id = "cam-a"
+url = "rtsp://10.0.0.5/stream"
+pipeline = "no_such_template"
+detect_fps = 0
+
+  [[camera.zone]]
+  id = "z1"
+  kind = "out_of_store"
+  polygon = [[0.1, 0.1], [0.9, 0.1]]
+  classes = ["person", "stall_goods"]
+  dwell_s = 10
+  speed = 3
+
+  [[camera.zone]]
+  id = "z2"
+  kind = "dumping"
+  polygon = [[0.1, 0.1], [1.4, 0.1], [0.5, 0.9]]
+  classes = ["person"]
+  dwell_s = -1
+
+[[camera]]
+id = "cam-a"
+url = "rtsp://10.0.0.6/stream"
+"#
+    );
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = hawkeye(&["check", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let mut expected = vec![
+        "device.colour: unknown key",
+        "camera[0].zone[0].speed: unknown key",
+        "device.id:",
+        "mqtt.url:",
+        "model.score_threshold:",
+        "camera[0]: ",
+        "camera[0].detect_fps:",
+        "camera[0].zone[0].polygon: needs at least 3 points",
+        "camera[0].zone[1].polygon[1]: [1.4, 0.1] is outside 0..1",
+        "camera[0].zone[1].dwell_s:",
+        "camera[1].id: duplicate camera id",
+    ];
+    if model.is_some() {
+        expected.push("camera[0].zone[0].classes[1]: \"stall_goods\" is not a class of the model");
+    } else {
+        expected.push("model.path: model file");
+    }
+    for e in &expected {
+        assert!(err.contains(e), "missing {e:?} in:\n{err}");
+    }
+    assert!(err.contains(&format!("{} error(s)", err.lines().filter(|l| l.trim_start().starts_with("- ")).count())));
+}
+
+#[test]
+fn check_reports_a_syntax_error_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, "[device]\nid = \"x\"\n[mqtt\nurl = 1\n").unwrap();
+    let out = hawkeye(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_demo_config_is_valid_and_summarised() {
+    if common::model::yolox_nano("the_demo_config_is_valid_and_summarised").is_none() {
+        return;
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml");
+    let out = hawkeye(&["check", path]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("config OK"));
+    assert!(text.contains("plaza-cam-1") && text.contains("zone walkway"));
+    assert!(text.contains("80 classes"));
+}
+
+#[test]
+fn schema_command_prints_the_alert_schema() {
+    let out = hawkeye(&["schema"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["properties"]["schema_version"]["const"], "1.0");
+}
+
+#[test]
+fn detect_with_a_missing_model_explains_in_one_line() {
+    let out = hawkeye(&["detect", "--model", "/nonexistent/model.onnx", "/nonexistent/img.jpg"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/model.onnx"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

@@ -1,0 +1,79 @@
+//! A real MQTT subscriber that records every message it receives, for assertions.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+/// One received message.
+#[derive(Clone, Debug)]
+pub struct Msg {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+impl Msg {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| panic!("{}: not JSON: {e}", self.topic))
+    }
+}
+
+/// Subscribes to `filter` on a broker and keeps everything that arrives.
+pub struct Subscriber {
+    msgs: Arc<Mutex<Vec<Msg>>>,
+    _client: Client,
+}
+
+impl Subscriber {
+    pub fn new(port: u16, filter: &str) -> Subscriber {
+        let mut opts = MqttOptions::new(format!("test-sub-{}-{}", std::process::id(), port), "127.0.0.1", port);
+        opts.set_max_packet_size(16 << 20, 16 << 20);
+        let (client, mut conn) = Client::new(opts, 64);
+        client.subscribe(filter, QoS::AtLeastOnce).unwrap();
+        let msgs = Arc::new(Mutex::new(Vec::new()));
+        let sink = msgs.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready = Some(ready_tx);
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => sink.lock().unwrap().push(Msg {
+                        topic: p.topic.clone(),
+                        payload: p.payload.to_vec(),
+                        retain: p.retain,
+                    }),
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscription acknowledged");
+        Subscriber { msgs, _client: client }
+    }
+
+    /// Everything received so far.
+    pub fn all(&self) -> Vec<Msg> {
+        self.msgs.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for some received message; returns the first such message.
+    pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&Msg) -> bool) -> Msg {
+        let t0 = Instant::now();
+        loop {
+            if let Some(m) = self.msgs.lock().unwrap().iter().find(|m| pred(m)) {
+                return m.clone();
+            }
+            if t0.elapsed() > timeout {
+                let topics: Vec<String> = self.all().iter().map(|m| m.topic.clone()).collect();
+                panic!("timed out after {timeout:?} waiting for {what}; received {} messages: {topics:?}", topics.len());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! End to end on real parts: an in-process RTSP server (gstreamer-rtsp-server, port 0) serving
+//! vtest.avi re-encoded to H.264, a real mosquitto, the real `hawkeye run` binary with YOLOX-nano,
+//! and a real MQTT subscriber asserting on what arrives. Also: SIGTERM → clean exit 0, and the
+//! reconnect path (RTSP server stopped and restarted).
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::mqtt::{Msg, Subscriber};
+use common::rtsp::{h264_launch, RtspServer};
+use sha2::{Digest, Sha256};
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn write_config(dir: &Path, mqtt_port: u16, rtsp_url: &str, model: &Path) -> std::path::PathBuf {
+    let cfg = format!(
+        r#"
+[device]
+id = "test-box"
+location = {{ lat = 29.85, lon = 121.55, address = "Test street 1" }}
+state_dir = "state"
+
+[mqtt]
+url = "mqtt://127.0.0.1:{mqtt_port}"
+topic_prefix = "hawkeye"
+heartbeat_s = 1
+
+[model]
+path = "{model}"
+score_threshold = 0.35
+
+[[camera]]
+id = "cam-rtsp"
+url = "{rtsp_url}"
+pipeline = "rtsp_h264"
+detect_fps = 5
+frame_width = 640
+latency_ms = 100
+stall_timeout_s = 4
+backoff_initial_s = 0.5
+backoff_max_s = 2
+
+  [[camera.zone]]
+  id = "walkway"
+  kind = "loitering"
+  polygon = [[0.0, 0.30], [0.78, 0.24], [0.78, 0.62], [0.0, 0.52]]
+  classes = ["person"]
+  min_score = 0.4
+  dwell_s = 2
+  grace_s = 1.5
+  clear_s = 2
+  cooldown_s = 0
+  update_s = 30
+"#,
+        model = model.display()
+    );
+    let path = dir.join("hawkeye.toml");
+    std::fs::File::create(&path).unwrap().write_all(cfg.as_bytes()).unwrap();
+    path
+}
+
+fn spawn_hawkeye(config: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hawkeye"))
+        .args(["run", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hawkeye")
+}
+
+fn sigterm_and_wait(mut child: Child) -> std::process::ExitStatus {
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("hawkeye did not exit within 20 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn is_alert(m: &Msg, state: &str) -> bool {
+    m.topic == "hawkeye/test-box/alerts" && m.json()["state"] == state
+}
+
+fn camera_state(m: &Msg) -> Option<String> {
+    if m.topic != "hawkeye/test-box/heartbeat" {
+        return None;
+    }
+    m.json()["cameras"][0]["state"].as_str().map(str::to_string)
+}
+
+#[test]
+fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
+    let Some(model) = common::model::yolox_nano("rtsp_camera_to_alert_with_snapshots_over_mqtt") else { return };
+    let broker = common::broker::mosquitto();
+    let rtsp = RtspServer::start(&h264_launch(&common::model::vtest()), 0);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), broker.port, &rtsp.url(), &model);
+    let sub = Subscriber::new(broker.port, "hawkeye/#");
+    let child = spawn_hawkeye(&config);
+
+    sub.wait_for("status online", LONG, |m| m.topic == "hawkeye/test-box/status" && m.payload == b"online");
+    let alert_msg = sub.wait_for("a `new` alert", LONG, |m| is_alert(m, "new"));
+    let alert = alert_msg.json();
+
+    // the alert is valid against the schema in the repository
+    let schema: serde_json::Value = serde_json::from_str(hawkeye::publish::ALERT_SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&alert).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "alert does not match its schema: {errors:?}\n{alert:#}");
+    assert_eq!(alert["kind"], "loitering");
+    assert_eq!(alert["camera_id"], "cam-rtsp");
+    assert_eq!(alert["zone_id"], "walkway");
+    assert_eq!(alert["location"]["address"], "Test street 1");
+    assert!(alert["dwell_s"].as_f64().unwrap() >= 2.0);
+    let objects = alert["objects"].as_array().unwrap();
+    assert!(!objects.is_empty() && objects.iter().all(|o| o["class"] == "person"));
+
+    // both snapshots arrive on their topics, decode to the frame size, and match the alert's hashes
+    let event_id = alert["event_id"].as_str().unwrap().to_string();
+    for name in ["clean", "annotated"] {
+        let topic = format!("hawkeye/test-box/evidence/{event_id}/{name}");
+        let m = sub.wait_for(&topic, LONG, |m| m.topic == topic);
+        let img = image::load_from_memory_with_format(&m.payload, image::ImageFormat::Jpeg).expect("a JPEG");
+        assert_eq!((img.width(), img.height()), (640, 480), "vtest 768x576 scaled to width 640");
+        let ev = alert["evidence"].as_array().unwrap().iter().find(|e| e["name"] == name).unwrap().clone();
+        assert_eq!(ev["sha256"].as_str().unwrap(), hex::encode(Sha256::digest(&m.payload)));
+        assert_eq!(ev["topic"].as_str().unwrap(), topic);
+        let on_disk = std::fs::read(ev["path"].as_str().unwrap()).expect("evidence kept on disk");
+        assert_eq!(on_disk, m.payload);
+    }
+
+    // the heartbeat reports the camera streaming
+    sub.wait_for("heartbeat with camera streaming", LONG, |m| camera_state(m).as_deref() == Some("streaming"));
+
+    let status = sigterm_and_wait(child);
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    sub.wait_for("status offline", Duration::from_secs(10), |m| m.topic == "hawkeye/test-box/status" && m.payload == b"offline");
+    rtsp.stop();
+}
+
+#[test]
+fn rtsp_server_restart_is_survived_and_alerts_resume() {
+    let Some(model) = common::model::yolox_nano("rtsp_server_restart_is_survived_and_alerts_resume") else { return };
+    let broker = common::broker::mosquitto();
+    let launch = h264_launch(&common::model::vtest());
+    let rtsp = RtspServer::start(&launch, 0);
+    let port = rtsp.port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), broker.port, &rtsp.url(), &model);
+    let sub = Subscriber::new(broker.port, "hawkeye/#");
+    let child = spawn_hawkeye(&config);
+
+    let first = sub.wait_for("first alert", LONG, |m| is_alert(m, "new"));
+    sub.wait_for("streaming", LONG, |m| camera_state(m).as_deref() == Some("streaming"));
+
+    rtsp.stop();
+    let n_before = sub.all().len();
+    let down = sub.wait_for("heartbeat showing the camera down", LONG, |m| {
+        matches!(camera_state(m).as_deref(), Some("failed" | "stalled" | "connecting"))
+    });
+    assert!(down.json()["cameras"][0]["last_error"].is_string(), "a down camera reports its last error: {}", down.json());
+
+    let rtsp = RtspServer::start(&launch, port);
+    // after the restart: streaming again, and a new alert with a different event id
+    let t_restart = sub.all().len().max(n_before);
+    let msgs_after = |pred: &dyn Fn(&Msg) -> bool| sub.all().into_iter().skip(t_restart).any(|m| pred(&m));
+    let t0 = Instant::now();
+    while !msgs_after(&|m| camera_state(m).as_deref() == Some("streaming")) {
+        assert!(t0.elapsed() < LONG, "camera never streamed again after the server restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let first_id = first.json()["event_id"].clone();
+    while !msgs_after(&|m| is_alert(m, "new") && m.json()["event_id"] != first_id) {
+        assert!(t0.elapsed() < LONG, "no new alert after the server restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let hb = sub.all().into_iter().rev().find_map(|m| (m.topic == "hawkeye/test-box/heartbeat").then(|| m.json())).unwrap();
+    assert!(hb["cameras"][0]["reconnects"].as_u64().unwrap() >= 1, "reconnect counted: {hb}");
+
+    assert!(sigterm_and_wait(child).success());
+    rtsp.stop();
+}
