@@ -1,3 +1,32 @@
-//! Object detection with ONNX Runtime. (Being written: see the module plan in lib.rs.)
+//! Object detection with ONNX Runtime (`ort`, library loaded at run time).
+//!
+//! # Layout
+//! - [`manifest`]: what a model file does not say (layout, colours, classes), from TOML beside
+//!   the model or built in and matched by sha256.
+//! - [`runtime`]: finds and loads the ONNX Runtime library; one environment per process.
+//! - [`letterbox`]: RGB frame → NCHW f32 model input, and boxes back to frame pixels.
+//! - [`yolo`]: pure decoders for the YOLOX, YOLOv5 and YOLOv8 output layouts.
+//! - [`nms`]: per-class non-maximum suppression.
+//! - [`detector`]: [`Detector`] ties the above together around an `ort` session.
+//! - [`annotate`]: boxes, labels and zone outlines drawn on images.
+//! - [`cli_detect`]: `hawkeye detect` on one image file.
+
+pub mod annotate;
+pub mod cli_detect;
+pub mod detector;
+mod error;
+pub mod letterbox;
+pub mod manifest;
+pub mod nms;
+pub mod runtime;
 mod types;
+pub mod yolo;
+
+pub use annotate::*;
+pub use cli_detect::detect_command;
+pub use detector::{Detector, DetectorOptions};
+pub use error::DetectError;
+pub use letterbox::{Letterbox, Letterboxer};
+pub use manifest::{builtin_manifests, Alignment, ColorOrder, Layout, Manifest, ManifestError};
+pub use runtime::init_runtime;
 pub use types::{BBox, Detection};

@@ -1,0 +1,272 @@
+//! [`Detector`]: one ONNX model, its manifest and reusable buffers; RGB frame in, detections in
+//! frame pixels out (letterbox → inference → decode → per-class NMS → map back).
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef};
+
+use super::error::DetectError;
+use super::letterbox::{Letterbox, Letterboxer};
+use super::manifest::{file_sha256, one_line, Manifest};
+use super::nms::nms_per_class;
+use super::runtime::environment;
+use super::types::Detection;
+use super::yolo::{decode, format_shape, Candidate, DecodeSpec};
+
+/// Upper bound on detections kept per frame after NMS.
+const MAX_DETECTIONS: usize = 300;
+
+/// Tunables of a detector.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DetectorOptions {
+    /// Minimum combined score for a detection to be reported.
+    pub score_threshold: f32,
+    /// IoU above which a lower-scoring box of the same class is suppressed.
+    pub nms_iou: f32,
+    /// ONNX Runtime intra-op threads.
+    pub threads: usize,
+}
+
+impl Default for DetectorOptions {
+    fn default() -> Self {
+        DetectorOptions {
+            score_threshold: 0.3,
+            nms_iou: 0.45,
+            threads: 2,
+        }
+    }
+}
+
+/// A loaded model ready to run on frames.
+pub struct Detector {
+    session: Session,
+    manifest: Manifest,
+    manifest_origin: String,
+    model_path: PathBuf,
+    sha256: String,
+    input_name: String,
+    spec: DecodeSpec,
+    opts: DetectorOptions,
+    letterboxer: Letterboxer,
+    /// NCHW model input, reused for every frame.
+    input: Vec<f32>,
+    /// Geometry of the frame currently in `input`.
+    geometry: Option<Letterbox>,
+    candidates: Vec<Candidate>,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("model", &self.model_path)
+            .field("name", &self.manifest.name)
+            .field("sha256", &self.sha256)
+            .field("manifest", &self.manifest_origin)
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+impl Detector {
+    /// Loads `model` with its manifest (explicit, beside the model, or built-in by sha256) and
+    /// checks that the model's input and output shapes agree with the manifest.
+    pub fn load(
+        model: &Path,
+        manifest: Option<&Path>,
+        opts: DetectorOptions,
+    ) -> Result<Detector, DetectError> {
+        if !model.is_file() {
+            return Err(DetectError::ModelNotFound(model.to_path_buf()));
+        }
+        let sha256 = file_sha256(model).map_err(|source| DetectError::ModelRead {
+            path: model.to_path_buf(),
+            source,
+        })?;
+        let (manifest, manifest_origin) = Manifest::find_with_hash(model, manifest, &sha256)?;
+        let env = environment()?;
+        let load_err = |e: &dyn std::fmt::Display| DetectError::ModelLoad {
+            path: model.to_path_buf(),
+            reason: one_line(&e.to_string()),
+        };
+        let session = Session::builder(&env)
+            .map_err(|e| load_err(&e))?
+            .with_intra_threads(opts.threads.max(1))
+            .map_err(|e| load_err(&e))?
+            .commit_from_file(model)
+            .map_err(|e| load_err(&e))?;
+
+        let spec = DecodeSpec::from_manifest(&manifest);
+        let input_name = check_io(&session, &manifest, &spec, model)?;
+        let letterboxer = Letterboxer::new(&manifest);
+        let input = vec![manifest.pad_value as f32 * manifest.scale; letterboxer.input_len()];
+        tracing::info!(
+            model = %model.display(),
+            name = %manifest.name,
+            manifest = %manifest_origin,
+            sha256 = %sha256,
+            "detector loaded"
+        );
+        Ok(Detector {
+            session,
+            manifest,
+            manifest_origin,
+            model_path: model.to_path_buf(),
+            sha256,
+            input_name,
+            spec,
+            opts,
+            letterboxer,
+            input,
+            geometry: None,
+            candidates: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Detects objects in a packed RGB frame (`width*height*3` bytes); boxes in frame pixels.
+    pub fn detect(
+        &mut self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<Detection>, DetectError> {
+        let geometry = self.prepare(rgb, width, height)?;
+        self.run_and_decode()?;
+        Ok(self
+            .candidates
+            .iter()
+            .map(|c| Detection {
+                class_id: c.class_id,
+                class: self.manifest.classes[c.class_id].clone(),
+                score: c.score,
+                bbox: geometry.to_frame(&c.bbox),
+            })
+            .filter(|d| d.bbox.area() > 0.0)
+            .collect())
+    }
+
+    /// Letterboxes a frame into the input buffer (the first stage of [`Detector::detect`]).
+    pub fn prepare(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<Letterbox, DetectError> {
+        let g = self.letterboxer.run(rgb, width, height, &mut self.input)?;
+        self.geometry = Some(g);
+        Ok(g)
+    }
+
+    /// Runs the model on the current input buffer and discards the result: for timing
+    /// inference alone in benchmarks.
+    pub fn infer_only(&mut self) -> Result<(), DetectError> {
+        let (w, h) = (self.manifest.input_width as usize, self.manifest.input_height as usize);
+        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], self.input.as_slice()))
+            .map_err(|e| DetectError::Inference(one_line(&e.to_string())))?;
+        self.session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| DetectError::Inference(one_line(&e.to_string())))?;
+        Ok(())
+    }
+
+    /// Runs the model on the input buffer, then decodes and suppresses into `candidates`.
+    fn run_and_decode(&mut self) -> Result<(), DetectError> {
+        let (w, h) = (self.manifest.input_width as usize, self.manifest.input_height as usize);
+        let infer_err = |e: ort::Error| DetectError::Inference(one_line(&e.to_string()));
+        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], self.input.as_slice()))
+            .map_err(infer_err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(infer_err)?;
+        let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(infer_err)?;
+        decode(
+            &self.spec,
+            data,
+            shape,
+            self.opts.score_threshold,
+            &mut self.candidates,
+        )
+        .map_err(|source| DetectError::Output {
+            path: self.model_path.clone(),
+            source,
+        })?;
+        nms_per_class(&mut self.candidates, self.opts.nms_iou, MAX_DETECTIONS);
+        Ok(())
+    }
+
+    /// The model's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// Where the manifest came from: a file path or `built-in:<file>`.
+    pub fn manifest_origin(&self) -> &str {
+        &self.manifest_origin
+    }
+    /// Lower-case hex sha256 of the model file.
+    pub fn model_sha256(&self) -> &str {
+        &self.sha256
+    }
+    /// The manifest's model name.
+    pub fn model_name(&self) -> &str {
+        &self.manifest.name
+    }
+    /// Path the model was loaded from.
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
+    }
+    /// Class names in output order.
+    pub fn class_names(&self) -> &[String] {
+        &self.manifest.classes
+    }
+    /// Options the detector runs with.
+    pub fn options(&self) -> DetectorOptions {
+        self.opts
+    }
+    /// Letterbox geometry of the frame last prepared.
+    pub fn last_letterbox(&self) -> Option<Letterbox> {
+        self.geometry
+    }
+}
+
+/// Checks the session's single float input `[1,3,H,W]` and first output against the
+/// manifest; returns the input's name.
+fn check_io(
+    session: &Session,
+    manifest: &Manifest,
+    spec: &DecodeSpec,
+    model: &Path,
+) -> Result<String, DetectError> {
+    let mismatch = |problem: String| DetectError::ModelMismatch {
+        path: model.to_path_buf(),
+        problem,
+    };
+    let [input] = session.inputs() else {
+        return Err(mismatch(format!(
+            "has {} inputs; hawkeye runs single-input detectors",
+            session.inputs().len()
+        )));
+    };
+    if input.dtype().tensor_type() != Some(TensorElementType::Float32) {
+        return Err(mismatch(format!("input {} is not a float32 tensor", input.name())));
+    }
+    let shape: &[i64] = input.dtype().tensor_shape().map_or(&[], |s| s);
+    let want = [1, 3, manifest.input_height as i64, manifest.input_width as i64];
+    let fits = shape.len() == 4 && shape.iter().zip(want).all(|(g, w)| *g < 0 || *g == w);
+    if !fits {
+        return Err(mismatch(format!(
+            "input {} has shape {} but manifest {} says {}",
+            input.name(),
+            format_shape(shape),
+            manifest.name,
+            format_shape(&want)
+        )));
+    }
+    let Some(output) = session.outputs().first() else {
+        return Err(mismatch("has no outputs".to_string()));
+    };
+    if output.dtype().tensor_type() != Some(TensorElementType::Float32) {
+        return Err(mismatch(format!("output {} is not a float32 tensor", output.name())));
+    }
+    let out_shape: &[i64] = output.dtype().tensor_shape().map_or(&[], |s| s);
+    spec.check_shape(out_shape).map_err(|source| DetectError::Output {
+        path: model.to_path_buf(),
+        source,
+    })?;
+    Ok(input.name().to_string())
+}
