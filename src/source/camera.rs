@@ -1,0 +1,671 @@
+//! The per-camera supervisor: builds the GStreamer pipeline, turns appsink samples into
+//! [`Frame`]s, watches the bus and a stall timer, and restarts the pipeline with capped
+//! exponential backoff. Modelled on gst-plugin-rs' fallbacksrc: [`Settings`] come from the config
+//! and never change; the per-run state lives in [`run_once`] and is dropped (pipeline to Null)
+//! when the run ends, whatever the reason.
+//!
+//! Failure policy:
+//! - error, EOS on a live source, refused state change: `Failed` (with a one-line `last_error`),
+//!   wait, reconnect. A stall (no frame for `stall_timeout_s`) is reported as `Stalled`.
+//! - the wait starts at `backoff_initial_s`, doubles per consecutive failure, is capped at
+//!   `backoff_max_s`, and starts over once a pipeline has delivered frames for [`HEALTHY_RUN`].
+//! - a file source reaching EOS ends (`Ended`) or, with `loop = true`, starts again at once.
+//! - an invalid pipeline description (bad template, unknown element or property, GStreamer
+//!   missing) is `Failed` for good and `run_camera` returns: it is a deterministic function of the
+//!   config, so retrying cannot fix it and would only fill the logs.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Camera;
+use crate::frame::Frame;
+use crate::schedule::FrameSlots;
+
+use super::health::{CameraHealth, HealthState, RetryReason};
+use super::template::{self, APPSINK_NAME, SCALE_CAPS_NAME, SCALE_NAME};
+use super::SourceError;
+
+/// A pipeline that delivered frames for this long resets the backoff to its initial value.
+pub const HEALTHY_RUN: Duration = Duration::from_secs(10);
+/// How often the stall timer looks at the frame counter.
+const STALL_CHECK: Duration = Duration::from_millis(100);
+/// Longest `last_error` kept (characters).
+const MAX_ERROR_LEN: usize = 300;
+
+/// Everything one camera's source task needs.
+pub struct SourceCtx {
+    /// Index of the camera in the config (its slot in `slots`).
+    pub index: usize,
+    pub camera: Camera,
+    /// Directory relative paths in the camera's config resolve against.
+    pub base_dir: PathBuf,
+    pub slots: Arc<FrameSlots>,
+    pub health: Arc<CameraHealth>,
+    /// Wait for the detector instead of dropping frames (files for eval/bench). The owner must
+    /// `slots.close()` on shutdown so that a blocked hand-off returns.
+    pub lossless: bool,
+}
+
+/// The supervisor's view of the camera config (never changes while running).
+#[derive(Clone, Debug)]
+struct Settings {
+    is_file: bool,
+    looping: bool,
+    realtime: bool,
+    lossless: bool,
+    stall_timeout: Duration,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+}
+
+impl Settings {
+    fn new(camera: &Camera, lossless: bool) -> Self {
+        let secs = |s: f64, min: f64, dflt: f64| {
+            Duration::from_secs_f64(if s.is_finite() && s > 0.0 { s.max(min) } else { dflt })
+        };
+        let backoff_initial = secs(camera.backoff_initial_s, 0.01, 1.0);
+        Settings {
+            is_file: template::is_file_source(camera),
+            looping: camera.looping,
+            realtime: camera.realtime,
+            lossless,
+            stall_timeout: secs(camera.stall_timeout_s, 0.1, 10.0),
+            backoff_initial,
+            backoff_max: secs(camera.backoff_max_s, 0.01, 30.0).max(backoff_initial),
+        }
+    }
+}
+
+/// What the pipeline reports to its supervisor (bus messages and appsink milestones).
+#[derive(Debug)]
+enum PipelineEvent {
+    /// The first frame of this run reached the appsink.
+    FirstFrame,
+    Error(String),
+    Warning(String),
+    Eos,
+    /// The frame slots are closed: the daemon is shutting down.
+    SlotsClosed,
+}
+
+/// How one run of a pipeline ended.
+#[derive(Debug)]
+enum RunEnd {
+    Shutdown,
+    /// End of a file source.
+    Eos,
+    Failed { reason: RetryReason, message: String },
+    /// The pipeline could not even be built; retrying will not help.
+    Invalid(String),
+}
+
+/// Runs one camera until `shutdown` is cancelled, its file ends, or its pipeline is invalid.
+/// Never panics on stream problems; health says what is going on.
+pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
+    let settings = Settings::new(&ctx.camera, ctx.lossless);
+    let health = ctx.health.clone();
+    let launch = match super::init_gstreamer().and_then(|()| template::launch_string(&ctx.camera, &ctx.base_dir)) {
+        Ok(l) => l,
+        Err(e) => {
+            health.set_error(HealthState::Failed, one_line(&e.to_string()));
+            return;
+        }
+    };
+    tracing::debug!(camera = %ctx.camera.id, %launch, "pipeline");
+    let clock = Arc::new(Mutex::new(StreamClock::new(!settings.is_file)));
+    let mut delay = settings.backoff_initial;
+    loop {
+        if shutdown.is_cancelled() {
+            health.set_state(HealthState::Stopped);
+            return;
+        }
+        health.set_state(HealthState::Connecting);
+        clock.lock().unwrap_or_else(|e| e.into_inner()).new_run();
+        let (end, streamed) = run_once(&ctx, &settings, &launch, &clock, &shutdown).await;
+        match end {
+            RunEnd::Shutdown => {
+                health.set_state(HealthState::Stopped);
+                return;
+            }
+            RunEnd::Invalid(msg) => {
+                health.set_error(HealthState::Failed, msg);
+                return;
+            }
+            RunEnd::Eos if settings.is_file && settings.looping => {
+                tracing::debug!(camera = %ctx.camera.id, "end of file, looping");
+                continue;
+            }
+            RunEnd::Eos if settings.is_file => {
+                health.set_state(HealthState::Ended);
+                return;
+            }
+            RunEnd::Eos => {
+                let reason = RetryReason::Eos;
+                let message = "the stream ended (EOS from the camera)".to_string();
+                delay = fail_and_wait(&ctx, &settings, reason, message, streamed, delay, &shutdown).await;
+            }
+            RunEnd::Failed { reason, message } => {
+                delay = fail_and_wait(&ctx, &settings, reason, message, streamed, delay, &shutdown).await;
+            }
+        }
+        if shutdown.is_cancelled() {
+            health.set_state(HealthState::Stopped);
+            return;
+        }
+        health.count_reconnect();
+    }
+}
+
+/// Records the failure, waits out the backoff (or until shutdown) and returns the next delay.
+async fn fail_and_wait(
+    ctx: &SourceCtx,
+    settings: &Settings,
+    reason: RetryReason,
+    message: String,
+    streamed: Duration,
+    delay: Duration,
+    shutdown: &CancellationToken,
+) -> Duration {
+    let state = if reason == RetryReason::Timeout { HealthState::Stalled } else { HealthState::Failed };
+    ctx.health.set_error(state, message);
+    ctx.health.count_retry(reason);
+    let delay = if streamed >= HEALTHY_RUN { settings.backoff_initial } else { delay };
+    tracing::info!(camera = %ctx.camera.id, ?reason, retry_in_s = delay.as_secs_f64(), "restarting pipeline");
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = tokio::time::sleep(delay) => {}
+    }
+    (delay * 2).min(settings.backoff_max)
+}
+
+/// Sets the pipeline to Null when dropped, so every exit path (including panics and early
+/// returns) releases the camera connection and the decoder.
+struct NullOnDrop(Option<gst::Pipeline>);
+
+impl NullOnDrop {
+    /// Stops the pipeline off the async runtime (Null can block while rtspsrc tears down).
+    async fn stop(mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = p.set_state(gst::State::Null);
+                p.bus().inspect(|b| b.unset_sync_handler());
+            })
+            .await;
+        }
+    }
+}
+
+impl Drop for NullOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = p.set_state(gst::State::Null);
+            p.bus().inspect(|b| b.unset_sync_handler());
+        }
+    }
+}
+
+/// Builds, plays and watches one pipeline until it ends. Returns how it ended and how long it
+/// delivered frames.
+async fn run_once(
+    ctx: &SourceCtx,
+    settings: &Settings,
+    launch: &str,
+    clock: &Arc<Mutex<StreamClock>>,
+    shutdown: &CancellationToken,
+) -> (RunEnd, Duration) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let run_frames = Arc::new(AtomicU64::new(0));
+    let pipeline = match build_pipeline(ctx, settings, launch, clock, &run_frames, &tx) {
+        Ok(p) => p,
+        Err(e) => return (RunEnd::Invalid(one_line(&e.to_string())), Duration::ZERO),
+    };
+    let guard = NullOnDrop(Some(pipeline.clone()));
+    let started = Instant::now();
+    let mut first_frame: Option<Instant> = None;
+
+    let p = pipeline.clone();
+    let play = tokio::task::spawn_blocking(move || p.set_state(gst::State::Playing)).await;
+    if !matches!(play, Ok(Ok(_))) {
+        // The element that refused usually posted an error explaining why.
+        let mut message = "the pipeline refused to start (state change failure)".to_string();
+        while let Ok(ev) = rx.try_recv() {
+            if let PipelineEvent::Error(e) = ev {
+                message = e;
+                break;
+            }
+        }
+        guard.stop().await;
+        let reason = RetryReason::StateChangeFailure;
+        return (RunEnd::Failed { reason, message }, Duration::ZERO);
+    }
+
+    let mut tick = tokio::time::interval(STALL_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = 0u64;
+    let mut progress = Instant::now();
+    let end = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break RunEnd::Shutdown,
+            ev = rx.recv() => match ev {
+                Some(PipelineEvent::FirstFrame) => {
+                    first_frame = Some(Instant::now());
+                    ctx.health.set_state(HealthState::Streaming);
+                }
+                Some(PipelineEvent::Warning(w)) => {
+                    tracing::warn!(camera = %ctx.camera.id, warning = %w, "pipeline warning");
+                }
+                Some(PipelineEvent::Error(message)) => {
+                    break RunEnd::Failed { reason: RetryReason::Error, message };
+                }
+                Some(PipelineEvent::Eos) => break RunEnd::Eos,
+                Some(PipelineEvent::SlotsClosed) | None => break RunEnd::Shutdown,
+            },
+            _ = tick.tick() => {
+                let n = run_frames.load(Ordering::Relaxed);
+                if n != seen {
+                    seen = n;
+                    progress = Instant::now();
+                } else if progress.elapsed() >= settings.stall_timeout {
+                    let secs = settings.stall_timeout.as_secs_f64();
+                    let message = if n == 0 {
+                        format!("no frame within {secs:.1} s of starting the pipeline")
+                    } else {
+                        format!("no frame for {secs:.1} s (stream stalled)")
+                    };
+                    break RunEnd::Failed { reason: RetryReason::Timeout, message };
+                }
+            }
+        }
+    };
+    let streamed = first_frame.map(|t| t.elapsed()).unwrap_or_default();
+    guard.stop().await;
+    tracing::debug!(camera = %ctx.camera.id, ?end, run_s = started.elapsed().as_secs_f64(), "pipeline stopped");
+    (end, streamed)
+}
+
+fn build_pipeline(
+    ctx: &SourceCtx,
+    settings: &Settings,
+    launch: &str,
+    clock: &Arc<Mutex<StreamClock>>,
+    run_frames: &Arc<AtomicU64>,
+    tx: &mpsc::UnboundedSender<PipelineEvent>,
+) -> Result<gst::Pipeline, SourceError> {
+    let element = gst::parse::launch_full(launch, None, gst::ParseFlags::FATAL_ERRORS)
+        .map_err(|e| SourceError::Parse(e.to_string()))?;
+    let pipeline = element
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| SourceError::Parse("the description is a single element, not a pipeline".into()))?;
+    // From here on the pipeline exists: make sure it is set to Null if we bail out.
+    let guard = NullOnDrop(Some(pipeline.clone()));
+
+    let appsink = pipeline
+        .by_name(APPSINK_NAME)
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| SourceError::Parse(format!("no appsink named `{APPSINK_NAME}`")))?;
+    appsink.set_max_buffers(2);
+    appsink.set_drop(!settings.lossless);
+    appsink.set_sync(settings.is_file && settings.realtime);
+    appsink.set_enable_last_sample(false);
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample({
+                let mut conv = SampleToFrame {
+                    camera: ctx.index,
+                    slots: ctx.slots.clone(),
+                    health: ctx.health.clone(),
+                    lossless: settings.lossless,
+                    clock: clock.clone(),
+                    run_frames: run_frames.clone(),
+                    tx: tx.clone(),
+                    started: Instant::now(),
+                    info: None,
+                    pool: Vec::new(),
+                    warned: false,
+                };
+                move |sink| conv.on_sample(sink)
+            })
+            .build(),
+    );
+
+    if let (Some(scale), Some(size)) = (pipeline.by_name(SCALE_NAME), pipeline.by_name(SCALE_CAPS_NAME)) {
+        keep_height_even(&scale, &size, ctx.camera.frame_width.max(2) & !1);
+    }
+
+    let bus = pipeline.bus().ok_or_else(|| SourceError::Parse("pipeline has no bus".into()))?;
+    let bus_tx = tx.clone();
+    bus.set_sync_handler(move |_, msg| {
+        if let Some(ev) = bus_event(msg) {
+            let _ = bus_tx.send(ev);
+        }
+        // Nobody pops this bus: everything of interest went through the channel.
+        gst::BusSyncReply::Drop
+    });
+    let mut guard = guard;
+    guard.0 = None;
+    Ok(pipeline)
+}
+
+/// Turns the bus messages the supervisor cares about into events.
+fn bus_event(msg: &gst::Message) -> Option<PipelineEvent> {
+    use gst::MessageView;
+    let src = || msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
+    match msg.view() {
+        MessageView::Error(e) => {
+            Some(PipelineEvent::Error(describe(&src(), &e.error().to_string(), e.debug().as_deref())))
+        }
+        MessageView::Warning(w) => {
+            Some(PipelineEvent::Warning(describe(&src(), &w.error().to_string(), w.debug().as_deref())))
+        }
+        MessageView::Eos(_) => Some(PipelineEvent::Eos),
+        _ => None,
+    }
+}
+
+/// `rtspsrc0: Could not open resource for reading and writing. (Failed to connect. (Generic error))`:
+/// the element, the error, and the useful tail of the debug string (without the C source
+/// location and the element path GStreamer puts first).
+fn describe(src: &str, error: &str, debug: Option<&str>) -> String {
+    let mut s = format!("{src}: {error}");
+    if let Some(d) = debug.map(shorten_debug).filter(|d| !d.is_empty() && d != error) {
+        s.push_str(" (");
+        s.push_str(&d);
+        s.push(')');
+    }
+    one_line(&s)
+}
+
+fn shorten_debug(debug: &str) -> String {
+    let mut lines: Vec<&str> = debug.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    // First line is usually `file.c(123): function (): /GstPipeline:pipeline0/...:` followed by
+    // the message on the next line(s); with a single line, keep what follows the element path.
+    if lines.len() > 1 && lines[0].contains("): ") {
+        lines.remove(0);
+        return lines.join("; ");
+    }
+    match lines.first() {
+        Some(l) => match l.rfind(":\n").or_else(|| l.rfind("): ")) {
+            Some(i) if l.contains("/Gst") => {
+                let rest = &l[i..];
+                let rest = rest.rsplit_once(": ").map(|(_, r)| r).unwrap_or(rest);
+                rest.to_string()
+            }
+            _ => l.to_string(),
+        },
+        None => String::new(),
+    }
+}
+
+/// Collapses whitespace and caps the length.
+fn one_line(s: &str) -> String {
+    let mut out = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.chars().count() > MAX_ERROR_LEN {
+        out = out.chars().take(MAX_ERROR_LEN - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
+/// Sets the scaler's output caps once the input size is known, so that the height follows the
+/// display aspect ratio and is even (the caps alone would allow odd heights).
+fn keep_height_even(scale: &gst::Element, size: &gst::Element, width: u32) {
+    let Some(pad) = scale.static_pad("sink") else { return };
+    let size = size.downgrade();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(ev)) = &info.data {
+            if let gst::EventView::Caps(c) = ev.view() {
+                if let (Some(s), Some(size)) = (c.caps().structure(0), size.upgrade()) {
+                    let w = s.get::<i32>("width").unwrap_or(0);
+                    let h = s.get::<i32>("height").unwrap_or(0);
+                    let par = s.get::<gst::Fraction>("pixel-aspect-ratio").unwrap_or(gst::Fraction::new(1, 1));
+                    if let Some(out_h) = even_height(width, w, h, par.numer(), par.denom()) {
+                        let caps = gst::Caps::builder("video/x-raw")
+                            .field("width", width as i32)
+                            .field("height", out_h as i32)
+                            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+                            .build();
+                        size.set_property("caps", &caps);
+                    }
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Output height for `out_w` keeping the display aspect ratio of `in_w`×`in_h` with pixel aspect
+/// `par_n/par_d`, rounded to the nearest even number (at least 2).
+fn even_height(out_w: u32, in_w: i32, in_h: i32, par_n: i32, par_d: i32) -> Option<u32> {
+    if in_w <= 0 || in_h <= 0 || par_n <= 0 || par_d <= 0 || out_w == 0 {
+        return None;
+    }
+    let h = out_w as f64 * in_h as f64 * par_d as f64 / (in_w as f64 * par_n as f64);
+    Some((((h / 2.0).round() as u32) * 2).max(2))
+}
+
+/// The per-camera stream clock: buffer PTS plus an offset chosen so that `ts` keeps increasing
+/// when a pipeline is recreated (reconnect, file loop), whose PTS start again near zero.
+#[derive(Debug)]
+struct StreamClock {
+    /// Live sources advance the clock by the wall time spent reconnecting (so dwell timing
+    /// stays real time); files continue one frame after the last frame.
+    live: bool,
+    offset: Option<f64>,
+    last_ts: Option<f64>,
+    last_wall: Option<Instant>,
+    last_pts: Option<f64>,
+    /// Typical frame interval seen so far.
+    step: f64,
+    seq: u64,
+}
+
+impl StreamClock {
+    fn new(live: bool) -> Self {
+        StreamClock { live, offset: None, last_ts: None, last_wall: None, last_pts: None, step: 0.04, seq: 0 }
+    }
+
+    /// A new pipeline starts: the next frame picks a new offset.
+    fn new_run(&mut self) {
+        self.offset = None;
+        self.last_pts = None;
+    }
+
+    /// Stream time for a frame with presentation time `pts` (seconds) seen at `now`.
+    fn stamp(&mut self, pts: f64, now: Instant) -> (u64, f64) {
+        let offset = *self.offset.get_or_insert_with(|| match self.last_ts {
+            // The very first frame: ts is the stream's own time.
+            None => 0.0,
+            Some(last) => {
+                let gap = match (self.live, self.last_wall) {
+                    (true, Some(w)) => now.duration_since(w).as_secs_f64().max(self.step),
+                    _ => self.step,
+                };
+                last + gap - pts
+            }
+        });
+        if let Some(prev) = self.last_pts {
+            let d = pts - prev;
+            if d > 0.0 && d < 5.0 {
+                self.step = d;
+            }
+        }
+        self.last_pts = Some(pts);
+        let mut ts = offset + pts;
+        if let Some(last) = self.last_ts {
+            // Never go backwards, even if a source misbehaves within a run.
+            if ts <= last {
+                ts = last + 1e-6;
+            }
+        }
+        self.last_ts = Some(ts);
+        self.last_wall = Some(now);
+        self.seq += 1;
+        (self.seq - 1, ts)
+    }
+}
+
+/// The appsink's `new_sample` handler state (lives in the streaming thread's callback).
+struct SampleToFrame {
+    camera: usize,
+    slots: Arc<FrameSlots>,
+    health: Arc<CameraHealth>,
+    lossless: bool,
+    clock: Arc<Mutex<StreamClock>>,
+    run_frames: Arc<AtomicU64>,
+    tx: mpsc::UnboundedSender<PipelineEvent>,
+    started: Instant,
+    /// Video info of the current caps (re-read only when the caps change).
+    info: Option<(gst::Caps, gst_video::VideoInfo)>,
+    /// Pixel buffers the detector has let go of, reused to avoid an allocation per frame.
+    pool: Vec<Arc<Vec<u8>>>,
+    warned: bool,
+}
+
+/// How many pixel buffers the pool keeps.
+const POOL_SIZE: usize = 4;
+
+impl SampleToFrame {
+    fn on_sample(&mut self, sink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+        let frame = match self.convert(&sample) {
+            Ok(f) => f,
+            Err(e) => {
+                if !self.warned {
+                    self.warned = true;
+                    tracing::warn!(camera = self.camera, error = %e, "cannot read a frame; skipping it");
+                }
+                return Ok(gst::FlowSuccess::Ok);
+            }
+        };
+        self.health.count_frame();
+        if self.run_frames.fetch_add(1, Ordering::Relaxed) == 0 {
+            let _ = self.tx.send(PipelineEvent::FirstFrame);
+        }
+        if !self.slots.put(frame, self.lossless) {
+            let _ = self.tx.send(PipelineEvent::SlotsClosed);
+            return Err(gst::FlowError::Flushing);
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn convert(&mut self, sample: &gst::Sample) -> Result<Frame, String> {
+        let buffer = sample.buffer().ok_or("sample without a buffer")?;
+        let caps = sample.caps().ok_or("sample without caps")?;
+        let fresh = match &self.info {
+            Some((c, _)) => c.as_ptr() != caps.as_ptr() && c.as_ref() != caps,
+            None => true,
+        };
+        if fresh {
+            let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("bad caps {caps}: {e}"))?;
+            if info.format() != gst_video::VideoFormat::Rgb {
+                return Err(format!("expected RGB, got {:?}", info.format()));
+            }
+            self.info = Some((caps.to_owned(), info));
+        }
+        let info = &self.info.as_ref().ok_or("no video info")?.1;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
+            .map_err(|e| format!("cannot map buffer: {e}"))?;
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        let stride = frame.plane_stride()[0] as usize;
+        let data = frame.plane_data(0).map_err(|e| format!("no plane 0: {e}"))?;
+        let row = w * 3;
+        if stride < row || data.len() < stride * (h.saturating_sub(1)) + row {
+            return Err(format!("buffer too small for {w}x{h} (stride {stride}, {} bytes)", data.len()));
+        }
+
+        let mut rgb = self.take_buffer();
+        let pixels = Arc::get_mut(&mut rgb).ok_or("pooled buffer still shared")?;
+        pixels.clear();
+        pixels.reserve(row * h);
+        if stride == row {
+            pixels.extend_from_slice(&data[..row * h]);
+        } else {
+            // Rows are padded (RGB rows are aligned to 4 bytes): copy row by row.
+            for y in 0..h {
+                pixels.extend_from_slice(&data[y * stride..y * stride + row]);
+            }
+        }
+        if self.pool.len() < POOL_SIZE {
+            self.pool.push(rgb.clone());
+        }
+
+        let pts = buffer
+            .pts()
+            .map(|t| t.nseconds() as f64 / 1e9)
+            .unwrap_or_else(|| self.started.elapsed().as_secs_f64());
+        let (seq, ts) = self.clock.lock().unwrap_or_else(|e| e.into_inner()).stamp(pts, Instant::now());
+        Ok(Frame { camera: self.camera, seq, ts, wall: chrono::Utc::now(), width: w as u32, height: h as u32, rgb })
+    }
+
+    /// A pixel buffer nobody else holds (taken out of the pool), or a new one.
+    fn take_buffer(&mut self) -> Arc<Vec<u8>> {
+        match self.pool.iter().position(|b| Arc::strong_count(b) == 1 && Arc::weak_count(b) == 0) {
+            Some(i) => self.pool.swap_remove(i),
+            None => Arc::new(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn height_follows_aspect_and_is_even() {
+        assert_eq!(even_height(640, 768, 576, 1, 1), Some(480));
+        assert_eq!(even_height(640, 1920, 1080, 1, 1), Some(360));
+        // 1280x534 → 267 → 268 (even)
+        assert_eq!(even_height(640, 1280, 534, 1, 1), Some(268));
+        // anamorphic 720x576 PAL with PAR 16/15 is 4:3 on screen → 640x480
+        assert_eq!(even_height(640, 720, 576, 16, 15), Some(480));
+        assert_eq!(even_height(640, 0, 576, 1, 1), None);
+        for (w, h) in [(1280, 534), (720, 576), (853, 480), (333, 777)] {
+            assert_eq!(even_height(416, w, h, 1, 1).unwrap() % 2, 0);
+        }
+    }
+
+    #[test]
+    fn clock_stays_monotonic_across_runs() {
+        let t0 = Instant::now();
+        let mut file = StreamClock::new(false);
+        let (s0, a) = file.stamp(0.0, t0);
+        let (_, b) = file.stamp(0.1, t0);
+        assert_eq!((s0, a, b), (0, 0.0, 0.1));
+        file.new_run();
+        let (s2, c) = file.stamp(0.0, t0);
+        assert_eq!(s2, 2);
+        assert!((c - 0.2).abs() < 1e-9, "{c}");
+        // a live source advances by the wall time spent reconnecting
+        let mut live = StreamClock::new(true);
+        live.stamp(5.0, t0);
+        live.new_run();
+        let (_, d) = live.stamp(0.3, t0 + Duration::from_secs(7));
+        assert!((d - 12.0).abs() < 1e-9, "{d}");
+        // PTS going backwards inside a run never moves ts back
+        let (_, e) = live.stamp(0.1, t0 + Duration::from_secs(7));
+        assert!(e > d);
+    }
+
+    #[test]
+    fn errors_become_one_line() {
+        let d = "../gst/rtsp/gstrtspsrc.c(8187): gst_rtspsrc_retrieve_sdp (): /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0:\nFailed to connect. (Generic error)";
+        assert_eq!(
+            describe("rtspsrc0", "Could not open resource for reading and writing.", Some(d)),
+            "rtspsrc0: Could not open resource for reading and writing. (Failed to connect. (Generic error))"
+        );
+        assert_eq!(describe("x", "boom", None), "x: boom");
+        let long = "a ".repeat(400);
+        assert!(one_line(&long).chars().count() <= MAX_ERROR_LEN);
+        assert!(!one_line("a\nb\tc").contains('\n'));
+    }
+}
