@@ -31,6 +31,9 @@ pub struct DemoArgs {
     /// Use this broker instead of starting mosquitto (mqtt://host:port).
     #[arg(long)]
     pub broker: Option<String>,
+    /// Where the outbox and the evidence snapshots are kept.
+    #[arg(long, default_value = "state/demo")]
+    pub state: PathBuf,
 }
 
 /// A mosquitto process with its own config on a free loopback port; killed on drop.
@@ -113,14 +116,13 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
             (m.url(), Some(m))
         }
     };
-    let state = tempfile::tempdir()?;
     let cwd = std::env::current_dir()?;
     let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
 
     let (mut cfg, _) = Config::parse(DEMO_CONFIG, &cwd).map_err(|e| anyhow::anyhow!("{e}"))?;
     cfg.mqtt.url = broker.clone();
     cfg.model.path = abs(&model);
-    cfg.device.state_dir = state.path().to_path_buf();
+    cfg.device.state_dir = abs(&args.state);
     cfg.cameras[0].url = abs(&video).display().to_string();
     crate::config::validate(&cfg, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
 
@@ -129,7 +131,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     println!("  model    {}", cfg.model.path.display());
     println!("  video    {} (looping, real time)", cfg.cameras[0].url);
     println!("  zone     {} ({}), dwell {} s", cfg.cameras[0].zones[0].id, cfg.cameras[0].zones[0].kind.as_str(), cfg.cameras[0].zones[0].dwell_s);
-    println!("  evidence {}", state.path().join("evidence").display());
+    println!("  evidence {}", cfg.device.state_dir.join("evidence").display());
     println!("  subscribed to {}/# — alerts appear below (Ctrl-C to stop)\n", cfg.topic_root());
 
     let (host, port) = crate::publish::broker_address(&broker).map_err(anyhow::Error::msg)?;

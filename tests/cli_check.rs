@@ -67,7 +67,7 @@ url = "rtsp://10.0.0.6/stream"
         "device.id:",
         "mqtt.url:",
         "model.score_threshold:",
-        "camera[0]: ",
+        "camera[0].pipeline: ",
         "camera[0].detect_fps:",
         "camera[0].zone[0].polygon: needs at least 3 points",
         "camera[0].zone[1].polygon[1]: [1.4, 0.1] is outside 0..1",
@@ -119,7 +119,10 @@ fn schema_command_prints_the_alert_schema() {
 
 #[test]
 fn detect_with_a_missing_model_explains_in_one_line() {
-    let out = hawkeye(&["detect", "--model", "/nonexistent/model.onnx", "/nonexistent/img.jpg"]);
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("grey.jpg");
+    image::RgbImage::from_pixel(32, 24, image::Rgb([128, 128, 128])).save(&img).unwrap();
+    let out = hawkeye(&["detect", "--model", "/nonexistent/model.onnx", img.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/model.onnx"), "{err}");

@@ -104,7 +104,7 @@ fn camera_state(m: &Msg) -> Option<String> {
 fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
     let Some(model) = common::model::yolox_nano("rtsp_camera_to_alert_with_snapshots_over_mqtt") else { return };
     let broker = common::broker::mosquitto();
-    let rtsp = RtspServer::start(&h264_launch(&common::model::vtest()), 0);
+    let rtsp = RtspServer::start(&h264_launch(), 0);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), broker.port, &rtsp.url(), &model);
     let sub = Subscriber::new(broker.port, "hawkeye/#");
@@ -154,7 +154,7 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
 fn rtsp_server_restart_is_survived_and_alerts_resume() {
     let Some(model) = common::model::yolox_nano("rtsp_server_restart_is_survived_and_alerts_resume") else { return };
     let broker = common::broker::mosquitto();
-    let launch = h264_launch(&common::model::vtest());
+    let launch = h264_launch();
     let rtsp = RtspServer::start(&launch, 0);
     let port = rtsp.port();
     let dir = tempfile::tempdir().unwrap();

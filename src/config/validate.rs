@@ -161,7 +161,7 @@ fn check_model(cfg: &Config, errs: &mut Vec<String>) -> Option<Vec<String>> {
 fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String]>, errs: &mut Vec<String>) {
     check_id(&cam.id, &format!("{path}.id"), errs);
     if let Err(e) = crate::source::launch_string(cam, &cfg.base_dir) {
-        errs.push(format!("{path}: {e}"));
+        errs.push(format!("{path}.pipeline: {e}"));
     }
     if !(cam.detect_fps > 0.0 && cam.detect_fps <= 120.0) {
         errs.push(format!("{path}.detect_fps: {} must be in (0, 120]", cam.detect_fps));
