@@ -23,7 +23,10 @@ fn model() -> Option<PathBuf> {
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: this test needs ../shared/models/yolox_nano.onnx ({})", p.display());
+        eprintln!(
+            "SKIPPED: this test needs ../shared/models/yolox_nano.onnx ({})",
+            p.display()
+        );
         None
     }
 }
@@ -75,7 +78,9 @@ fn frames_at(video: &Path, secs: &[u64]) -> Vec<Frame> {
     let mut out = Vec::new();
     let mut wanted = secs.iter().copied().peekable();
     while let Some(&t) = wanted.peek() {
-        let Ok(sample) = sink.pull_sample() else { break };
+        let Ok(sample) = sink.pull_sample() else {
+            break;
+        };
         let buffer = sample.buffer().expect("buffer");
         let pts = buffer.pts().map_or(0, |p| p.nseconds());
         if pts < t * 1_000_000_000 {
@@ -91,7 +96,11 @@ fn frames_at(video: &Path, secs: &[u64]) -> Vec<Frame> {
             let row = offset + y * stride;
             rgb.extend_from_slice(&map[row..row + w as usize * 3]);
         }
-        out.push(Frame { width: w, height: h, rgb });
+        out.push(Frame {
+            width: w,
+            height: h,
+            rgb,
+        });
     }
     pipeline.set_state(gst::State::Null).expect("null");
     assert_eq!(out.len(), secs.len(), "video ended before {secs:?} s");
@@ -128,7 +137,9 @@ fn pedestrians(dets: &[Detection]) -> usize {
 
 #[test]
 fn counts_pedestrians_in_street_frames() {
-    let (Some(model), Some(video)) = (model(), video()) else { return };
+    let (Some(model), Some(video)) = (model(), video()) else {
+        return;
+    };
     // Counted by eye on the frames: 3 walkers at 0 s, 6 at 30 s, 4 at 50 s (two of them
     // overlapping).
     let expected = [(0u64, 3usize..=3usize), (30, 5..=7), (50, 3..=5)];
@@ -144,7 +155,10 @@ fn counts_pedestrians_in_street_frames() {
             eprintln!("t={t}s: {} {:.2} {:?}", d.class, d.score, d.bbox);
         }
         let n = pedestrians(&dets);
-        assert!(range.contains(&n), "t={t}s: {n} pedestrians, wanted {range:?}");
+        assert!(
+            range.contains(&n),
+            "t={t}s: {n} pedestrians, wanted {range:?}"
+        );
         assert!(people(&dets) <= n + 2, "t={t}s: too many small persons");
         assert_inside(&dets, f);
         for d in dets.iter().filter(|d| d.class == "person") {
@@ -154,7 +168,8 @@ fn counts_pedestrians_in_street_frames() {
         }
         // The parked white van at the top is always there.
         assert!(
-            dets.iter().any(|d| (d.class == "car" || d.class == "truck") && d.bbox.x1 > 600.0),
+            dets.iter()
+                .any(|d| (d.class == "car" || d.class == "truck") && d.bbox.x1 > 600.0),
             "t={t}s: van not found"
         );
     }
@@ -162,7 +177,9 @@ fn counts_pedestrians_in_street_frames() {
 
 #[test]
 fn detect_command_on_a_jpeg_writes_json_and_annotated_image() {
-    let (Some(model), Some(video)) = (model(), video()) else { return };
+    let (Some(model), Some(video)) = (model(), video()) else {
+        return;
+    };
     let frame = &frames_at(video, &[30])[0];
     let dir = tempfile::tempdir().unwrap();
     let jpeg = dir.path().join("frame.jpg");
@@ -173,7 +190,10 @@ fn detect_command_on_a_jpeg_writes_json_and_annotated_image() {
     let out = dir.path().join("annotated.jpg");
     let v = detect_command(&model, None, &jpeg, Some(&out), opts()).expect("detect command");
     assert_eq!(v["image"], jpeg.display().to_string());
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(768), Some(576)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(768), Some(576))
+    );
     assert_eq!(v["model"]["name"], "yolox_nano");
     assert_eq!(
         v["model"]["sha256"],
@@ -183,24 +203,35 @@ fn detect_command_on_a_jpeg_writes_json_and_annotated_image() {
     let persons = dets.iter().filter(|d| d["class"] == "person").count();
     assert!((5..=8).contains(&persons), "{v:#}");
     for d in dets {
-        let b: Vec<f64> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 768.0 && b[3] <= 576.0, "{d}");
+        let b: Vec<f64> = d["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(
+            b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 768.0 && b[3] <= 576.0,
+            "{d}"
+        );
         assert!(d["class_id"].as_u64().is_some() && d["score"].as_f64().unwrap() > 0.0);
     }
     let annotated = image::open(&out).expect("annotated JPEG").to_rgb8();
     assert_eq!(annotated.dimensions(), (768, 576));
     // Boxes were drawn: the annotated image differs from the clean one.
     let clean = image::open(&jpeg).unwrap().to_rgb8();
-    let changed = clean.pixels().zip(annotated.pixels()).filter(|(a, b)| {
-        a.0.iter().zip(b.0.iter()).any(|(x, y)| x.abs_diff(*y) > 60)
-    });
+    let changed = clean
+        .pixels()
+        .zip(annotated.pixels())
+        .filter(|(a, b)| a.0.iter().zip(b.0.iter()).any(|(x, y)| x.abs_diff(*y) > 60));
     assert!(changed.count() > 500);
 }
 
 #[test]
 fn missing_model_is_an_error_naming_the_path() {
     let missing = Path::new("/nonexistent/dir/model.onnx");
-    let e = Detector::load(missing, None, opts()).unwrap_err().to_string();
+    let e = Detector::load(missing, None, opts())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/dir/model.onnx"), "{e}");
     assert!(!e.contains('\n'), "{e}");
 }
@@ -211,8 +242,13 @@ fn garbage_model_file_is_an_error_not_a_panic() {
     let garbage = dir.path().join("garbage.onnx");
     std::fs::write(&garbage, b"this is not an ONNX protobuf \x00\x01\x02").unwrap();
     // No manifest for it: the manifest lookup explains that.
-    let e = Detector::load(&garbage, None, opts()).unwrap_err().to_string();
-    assert!(e.contains("no manifest") && e.contains("garbage.toml"), "{e}");
+    let e = Detector::load(&garbage, None, opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no manifest") && e.contains("garbage.toml"),
+        "{e}"
+    );
     // With a manifest beside it, ONNX Runtime itself rejects the file.
     let manifest = include_str!("../models/yolox_nano.toml")
         .lines()
@@ -220,8 +256,13 @@ fn garbage_model_file_is_an_error_not_a_panic() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(dir.path().join("garbage.toml"), manifest).unwrap();
-    let e = Detector::load(&garbage, None, opts()).unwrap_err().to_string();
-    assert!(e.contains("cannot load model") && e.contains("garbage.onnx"), "{e}");
+    let e = Detector::load(&garbage, None, opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot load model") && e.contains("garbage.onnx"),
+        "{e}"
+    );
     assert!(!e.contains('\n'), "{e}");
 }
 
@@ -231,8 +272,14 @@ fn manifest_that_disagrees_with_the_model_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let base = include_str!("../models/yolox_nano.toml");
     let v8 = dir.path().join("v8.toml");
-    std::fs::write(&v8, base.replace("layout = \"yolox\"", "layout = \"yolov8\"")).unwrap();
-    let e = Detector::load(&model, Some(&v8), opts()).unwrap_err().to_string();
+    std::fs::write(
+        &v8,
+        base.replace("layout = \"yolox\"", "layout = \"yolov8\""),
+    )
+    .unwrap();
+    let e = Detector::load(&model, Some(&v8), opts())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("model output [1,3549,85] does not match layout yolov8 with 80 classes"),
         "{e}"
@@ -244,8 +291,27 @@ fn manifest_that_disagrees_with_the_model_is_refused() {
             .replace("input_height = 416", "input_height = 640"),
     )
     .unwrap();
-    let e = Detector::load(&model, Some(&big), opts()).unwrap_err().to_string();
-    assert!(e.contains("[1,3,416,416]") && e.contains("[1,3,640,640]"), "{e}");
+    let e = Detector::load(&model, Some(&big), opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("[1,3,416,416]") && e.contains("[1,3,640,640]"),
+        "{e}"
+    );
+}
+
+/// Best per-call milliseconds of `f` over a few batches: the machine is shared (builds, other
+/// tests), so the minimum is the figure that reflects the code rather than the neighbours.
+fn best_ms(batches: usize, per_batch: usize, mut f: impl FnMut()) -> f64 {
+    (0..batches)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..per_batch {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1000.0 / per_batch as f64
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Prints letterbox and inference timings (ms per frame) for the report and benchmarks.
@@ -254,24 +320,17 @@ fn timings() {
     let Some(model) = model() else { return };
     let mut det = Detector::load(&model, None, opts()).expect("load");
     for (w, h) in [(640u32, 480u32), (1920, 1080)] {
-        let rgb: Vec<u8> = (0..w as usize * h as usize * 3).map(|i| (i * 7 % 251) as u8).collect();
-        det.prepare(&rgb, w, h).unwrap();
-        let n = 50;
-        let t = Instant::now();
-        for _ in 0..n {
+        let rgb: Vec<u8> = (0..w as usize * h as usize * 3)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let ms = best_ms(5, 20, || {
             det.prepare(&rgb, w, h).unwrap();
-        }
-        let ms = t.elapsed().as_secs_f64() * 1000.0 / n as f64;
+        });
         eprintln!("TIMING letterbox {w}x{h} -> 416x416: {ms:.3} ms");
     }
     for _ in 0..3 {
         det.infer_only().unwrap();
     }
-    let n = 30;
-    let t = Instant::now();
-    for _ in 0..n {
-        det.infer_only().unwrap();
-    }
-    let ms = t.elapsed().as_secs_f64() * 1000.0 / n as f64;
+    let ms = best_ms(5, 10, || det.infer_only().unwrap());
     eprintln!("TIMING yolox_nano 416 inference, 2 threads: {ms:.2} ms");
 }
