@@ -314,3 +314,31 @@ fn check_io(
         })?;
     Ok(input.name().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shared detector runs on its own thread and its errors travel through `anyhow`.
+    #[test]
+    fn detector_moves_between_threads_and_errors_are_shareable() {
+        fn send<T: Send>() {}
+        fn send_sync_static<T: Send + Sync + 'static>() {}
+        send::<Detector>();
+        send_sync_static::<DetectError>();
+    }
+
+    #[test]
+    fn missing_model_is_reported_before_anything_else() {
+        let e = Detector::load(
+            Path::new("/no/such/model.onnx"),
+            None,
+            DetectorOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "model file /no/such/model.onnx does not exist"
+        );
+    }
+}
