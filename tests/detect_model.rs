@@ -145,12 +145,14 @@ fn counts_pedestrians_in_street_frames() {
     let expected = [(0u64, 3usize..=3usize), (30, 5..=7), (50, 3..=5)];
     let secs: Vec<u64> = expected.iter().map(|e| e.0).collect();
     let frames = frames_at(video, &secs);
-    let mut det = Detector::load(&model, None, opts()).expect("load");
+    let mut det = Detector::load(&model, None, opts()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(det.model_name(), "yolox_nano");
     assert_eq!(det.class_names().len(), 80);
     for ((t, range), f) in expected.iter().zip(&frames) {
         assert_eq!((f.width, f.height), (768, 576));
-        let dets = det.detect(&f.rgb, f.width, f.height).expect("detect");
+        let dets = det
+            .detect(&f.rgb, f.width, f.height)
+            .unwrap_or_else(|e| panic!("{e}"));
         for d in &dets {
             eprintln!("t={t}s: {} {:.2} {:?}", d.class, d.score, d.bbox);
         }
@@ -188,7 +190,8 @@ fn detect_command_on_a_jpeg_writes_json_and_annotated_image() {
         .save(&jpeg)
         .unwrap();
     let out = dir.path().join("annotated.jpg");
-    let v = detect_command(&model, None, &jpeg, Some(&out), opts()).expect("detect command");
+    let v =
+        detect_command(&model, None, &jpeg, Some(&out), opts()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(v["image"], jpeg.display().to_string());
     assert_eq!(
         (v["width"].as_u64(), v["height"].as_u64()),
@@ -318,7 +321,7 @@ fn best_ms(batches: usize, per_batch: usize, mut f: impl FnMut()) -> f64 {
 #[test]
 fn timings() {
     let Some(model) = model() else { return };
-    let mut det = Detector::load(&model, None, opts()).expect("load");
+    let mut det = Detector::load(&model, None, opts()).unwrap_or_else(|e| panic!("{e}"));
     for (w, h) in [(640u32, 480u32), (1920, 1080)] {
         let rgb: Vec<u8> = (0..w as usize * h as usize * 3)
             .map(|i| (i * 7 % 251) as u8)
