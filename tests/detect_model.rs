@@ -322,7 +322,7 @@ fn best_ms(batches: usize, per_batch: usize, mut f: impl FnMut()) -> f64 {
 fn timings() {
     let Some(model) = model() else { return };
     let mut det = Detector::load(&model, None, opts()).unwrap_or_else(|e| panic!("{e}"));
-    for (w, h) in [(640u32, 480u32), (1920, 1080)] {
+    for (w, h) in [(640u32, 480u32), (1920, 1080), (416, 234)] {
         let rgb: Vec<u8> = (0..w as usize * h as usize * 3)
             .map(|i| (i * 7 % 251) as u8)
             .collect();

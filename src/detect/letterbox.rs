@@ -104,6 +104,8 @@ pub struct Letterboxer {
     geometry: Option<Letterbox>,
     xs: Vec<Tap>,
     ys: Vec<Tap>,
+    /// Every column tap lands exactly on a source pixel (no horizontal blending needed).
+    whole_x: bool,
 }
 
 impl Letterboxer {
@@ -123,6 +125,7 @@ impl Letterboxer {
             geometry: None,
             xs: Vec::with_capacity(manifest.input_width as usize),
             ys: Vec::with_capacity(manifest.input_height as usize),
+            whole_x: false,
         }
     }
 
@@ -142,6 +145,7 @@ impl Letterboxer {
         let (rw, rh) = resized_size(frame_w, frame_h, self.input_w, self.input_h, g.scale);
         fill_taps(&mut self.xs, rw, frame_w, g.scale);
         fill_taps(&mut self.ys, rh, frame_h, g.scale);
+        self.whole_x = self.xs.iter().all(|t| t.w1 == 0);
         self.cached = Some((frame_w, frame_h));
         self.geometry = Some(g);
         g
@@ -206,6 +210,19 @@ impl Letterboxer {
                 &mut r1[px..px + rw],
                 &mut r2[px..px + rw],
             );
+            if self.whole_x && ty.w1 == 0 {
+                // Every sample falls on a source pixel (scale 1, e.g. a frame GStreamer already
+                // scaled to the input width): a plain copy, a third of the work.
+                let vs1 = self.value_scale;
+                for (k, tx) in self.xs.iter().enumerate() {
+                    let a = tx.i0 as usize * 3;
+                    let p = &top[a..a + 3];
+                    dst.0[k] = p[c0] as f32 * vs1;
+                    dst.1[k] = p[c1] as f32 * vs1;
+                    dst.2[k] = p[c2] as f32 * vs1;
+                }
+                continue;
+            }
             for (k, tx) in self.xs.iter().enumerate() {
                 let (a, b) = (tx.i0 as usize * 3, tx.i1 as usize * 3);
                 // The four neighbours: top-left, top-right, bottom-left, bottom-right.
@@ -346,6 +363,26 @@ mod tests {
         let mut out = vec![0.0; lb.input_len()];
         lb.run(&rgb, 2, 1, &mut out).unwrap();
         assert_eq!(&out[..4], &[0.0, 25.0, 75.0, 100.0]);
+    }
+
+    #[test]
+    fn unscaled_frames_are_copied_exactly() {
+        // 5x3 frame into 5x5 input: scale 1, so the image is the frame itself.
+        let rgb: Vec<u8> = (0..45).map(|i| (i * 5) as u8).collect();
+        let m = manifest(5, 5, ColorOrder::Bgr, Alignment::Center, 1.0);
+        let mut lb = Letterboxer::new(&m);
+        let mut out = vec![0.0; lb.input_len()];
+        let g = lb.run(&rgb, 5, 3, &mut out).unwrap();
+        assert_eq!((g.scale, g.pad_x, g.pad_y), (1.0, 0.0, 1.0));
+        for y in 0..3 {
+            for x in 0..5 {
+                let src = (y * 5 + x) * 3;
+                let dst = (y + 1) * 5 + x;
+                assert_eq!(out[dst], rgb[src + 2] as f32); // B plane first
+                assert_eq!(out[25 + dst], rgb[src + 1] as f32);
+                assert_eq!(out[50 + dst], rgb[src] as f32);
+            }
+        }
     }
 
     #[test]
