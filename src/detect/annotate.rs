@@ -155,7 +155,14 @@ pub fn draw_detections(img: &mut RgbImage, detections: &[Detection]) {
         let colour = class_colour(d.class_id);
         draw_box(img, &d.bbox, colour, thickness);
         let label = format!("{} {:.0}%", d.class, d.score * 100.0);
-        draw_label(img, d.bbox.x1.round() as i64, d.bbox.y1.round() as i64, &label, colour, scale);
+        draw_label(
+            img,
+            d.bbox.x1.round() as i64,
+            d.bbox.y1.round() as i64,
+            &label,
+            colour,
+            scale,
+        );
     }
 }
 
@@ -226,7 +233,7 @@ mod tests {
         assert_eq!(*img.get_pixel(2, 2), RED);
         assert_eq!(*img.get_pixel(5, 5), BLACK);
         assert_eq!(*img.get_pixel(12, 5), BLACK); // x2 is exclusive
-        // Off-image boxes do not panic.
+                                                  // Off-image boxes do not panic.
         draw_box(&mut img, &BBox::new(-50.0, -5.0, 500.0, 300.0), RED, 3);
         draw_box(&mut img, &BBox::new(5.0, 5.0, 5.0, 9.0), RED, 3);
     }

@@ -31,7 +31,9 @@ pub fn detect_command(
     }
     // Load the model before decoding the image so model errors come first and cheaply.
     let mut detector = Detector::load(model, manifest, opts)?;
-    let img = image::open(image).map_err(|e| read_err(e.to_string()))?.to_rgb8();
+    let img = image::open(image)
+        .map_err(|e| read_err(e.to_string()))?
+        .to_rgb8();
     let (width, height) = img.dimensions();
     let detections = detector.detect(img.as_raw(), width, height)?;
 

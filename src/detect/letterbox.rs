@@ -76,12 +76,16 @@ pub enum LetterboxError {
     InputSize { expected: usize, got: usize },
 }
 
-/// One output column or row: the two source samples and the weight of the second.
+/// Interpolation weights are fixed point with 11 fractional bits (as OpenCV's resize).
+const WEIGHT_BITS: u32 = 11;
+const ONE: u32 = 1 << WEIGHT_BITS;
+
+/// One output column or row: the two source samples and the weight of the second (0..=ONE).
 #[derive(Clone, Copy, Debug, Default)]
 struct Tap {
     i0: u32,
     i1: u32,
-    w1: f32,
+    w1: u32,
 }
 
 /// Reusable letterboxer for one model input; caches its interpolation tables per frame size so
@@ -100,6 +104,8 @@ pub struct Letterboxer {
     geometry: Option<Letterbox>,
     xs: Vec<Tap>,
     ys: Vec<Tap>,
+    /// Every column tap lands exactly on a source pixel (no horizontal blending needed).
+    whole_x: bool,
 }
 
 impl Letterboxer {
@@ -119,6 +125,7 @@ impl Letterboxer {
             geometry: None,
             xs: Vec::with_capacity(manifest.input_width as usize),
             ys: Vec::with_capacity(manifest.input_height as usize),
+            whole_x: false,
         }
     }
 
@@ -138,6 +145,7 @@ impl Letterboxer {
         let (rw, rh) = resized_size(frame_w, frame_h, self.input_w, self.input_h, g.scale);
         fill_taps(&mut self.xs, rw, frame_w, g.scale);
         fill_taps(&mut self.ys, rh, frame_h, g.scale);
+        self.whole_x = self.xs.iter().all(|t| t.w1 == 0);
         self.cached = Some((frame_w, frame_h));
         self.geometry = Some(g);
         g
@@ -172,7 +180,7 @@ impl Letterboxer {
         let (px, py) = (g.pad_x as usize, g.pad_y as usize);
         let (rw, rh) = (self.xs.len(), self.ys.len());
         let stride = width as usize * 3;
-        let (vs, pad) = (self.value_scale, self.pad_value);
+        let (vs, pad) = (self.value_scale / (ONE * ONE) as f32, self.pad_value);
         let [c0, c1, c2] = self.channel_of_plane;
         let (p0, rest) = out.split_at_mut(plane);
         let (p1, p2) = rest.split_at_mut(plane);
@@ -196,21 +204,36 @@ impl Letterboxer {
             let ty = self.ys[oy - py];
             let top = &rgb[ty.i0 as usize * stride..][..stride];
             let bot = &rgb[ty.i1 as usize * stride..][..stride];
-            let wy1 = ty.w1;
-            let wy0 = 1.0 - wy1;
-            let dst = (&mut r0[px..px + rw], &mut r1[px..px + rw], &mut r2[px..px + rw]);
+            let (v0, v1) = (ONE - ty.w1, ty.w1);
+            let dst = (
+                &mut r0[px..px + rw],
+                &mut r1[px..px + rw],
+                &mut r2[px..px + rw],
+            );
+            if self.whole_x && ty.w1 == 0 {
+                // Every sample falls on a source pixel (scale 1, e.g. a frame GStreamer already
+                // scaled to the input width): a plain copy, a third of the work.
+                let vs1 = self.value_scale;
+                for (k, tx) in self.xs.iter().enumerate() {
+                    let a = tx.i0 as usize * 3;
+                    let p = &top[a..a + 3];
+                    dst.0[k] = p[c0] as f32 * vs1;
+                    dst.1[k] = p[c1] as f32 * vs1;
+                    dst.2[k] = p[c2] as f32 * vs1;
+                }
+                continue;
+            }
             for (k, tx) in self.xs.iter().enumerate() {
                 let (a, b) = (tx.i0 as usize * 3, tx.i1 as usize * 3);
-                let wx1 = tx.w1;
-                let wx0 = 1.0 - wx1;
-                // Weights of the four neighbours: top-left, top-right, bottom-left, bottom-right.
-                let (w00, w01, w10, w11) = (wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1);
+                // The four neighbours: top-left, top-right, bottom-left, bottom-right.
+                let (tl, tr) = (&top[a..a + 3], &top[b..b + 3]);
+                let (bl, br) = (&bot[a..a + 3], &bot[b..b + 3]);
+                let (h0, h1) = (ONE - tx.w1, tx.w1);
+                // Fixed point: weights are Q11, so a sample is Q22; 255 << 22 fits in u32.
                 let sample = |c: usize| {
-                    (top[a + c] as f32 * w00
-                        + top[b + c] as f32 * w01
-                        + bot[a + c] as f32 * w10
-                        + bot[b + c] as f32 * w11)
-                        * vs
+                    let upper = tl[c] as u32 * h0 + tr[c] as u32 * h1;
+                    let lower = bl[c] as u32 * h0 + br[c] as u32 * h1;
+                    (upper * v0 + lower * v1) as f32 * vs
                 };
                 dst.0[k] = sample(c0);
                 dst.1[k] = sample(c1);
@@ -232,7 +255,7 @@ fn fill_taps(taps: &mut Vec<Tap>, n: u32, len: u32, scale: f32) {
         taps.push(Tap {
             i0: i0 as u32,
             i1: i1 as u32,
-            w1: s - i0,
+            w1: ((s - i0) * ONE as f32).round() as u32,
         });
     }
 }
@@ -340,6 +363,26 @@ mod tests {
         let mut out = vec![0.0; lb.input_len()];
         lb.run(&rgb, 2, 1, &mut out).unwrap();
         assert_eq!(&out[..4], &[0.0, 25.0, 75.0, 100.0]);
+    }
+
+    #[test]
+    fn unscaled_frames_are_copied_exactly() {
+        // 5x3 frame into 5x5 input: scale 1, so the image is the frame itself.
+        let rgb: Vec<u8> = (0..45).map(|i| (i * 5) as u8).collect();
+        let m = manifest(5, 5, ColorOrder::Bgr, Alignment::Center, 1.0);
+        let mut lb = Letterboxer::new(&m);
+        let mut out = vec![0.0; lb.input_len()];
+        let g = lb.run(&rgb, 5, 3, &mut out).unwrap();
+        assert_eq!((g.scale, g.pad_x, g.pad_y), (1.0, 0.0, 1.0));
+        for y in 0..3 {
+            for x in 0..5 {
+                let src = (y * 5 + x) * 3;
+                let dst = (y + 1) * 5 + x;
+                assert_eq!(out[dst], rgb[src + 2] as f32); // B plane first
+                assert_eq!(out[25 + dst], rgb[src + 1] as f32);
+                assert_eq!(out[50 + dst], rgb[src] as f32);
+            }
+        }
     }
 
     #[test]

@@ -126,7 +126,9 @@ pub enum ManifestError {
         beside: PathBuf,
         known: String,
     },
-    #[error("manifest {origin} is for a model with sha256 {expected}, but {model} has sha256 {actual}")]
+    #[error(
+        "manifest {origin} is for a model with sha256 {expected}, but {model} has sha256 {actual}"
+    )]
     HashMismatch {
         origin: String,
         model: PathBuf,
@@ -178,12 +180,13 @@ impl Manifest {
         }
         if self.layout == Layout::Yolox {
             if self.strides.is_empty() || self.strides.contains(&0) {
-                problems.push(format!("strides {:?} must be non-empty and positive", self.strides));
-            } else if let Some(s) = self
-                .strides
-                .iter()
-                .find(|s| self.input_width % **s != 0 || self.input_height % **s != 0)
-            {
+                problems.push(format!(
+                    "strides {:?} must be non-empty and positive",
+                    self.strides
+                ));
+            } else if let Some(s) = self.strides.iter().find(|s| {
+                !self.input_width.is_multiple_of(**s) || !self.input_height.is_multiple_of(**s)
+            }) {
                 problems.push(format!(
                     "stride {s} does not divide the input size {}x{}",
                     self.input_width, self.input_height
@@ -250,7 +253,10 @@ impl Manifest {
         }
         for (file, text) in BUILTIN {
             if let Ok(m) = Manifest::from_toml_str(text, file) {
-                if m.sha256.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(model_sha256)) {
+                if m.sha256
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(model_sha256))
+                {
                     return Ok((m, format!("built-in:{file}")));
                 }
             }
@@ -349,7 +355,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("classes is empty") && e.contains("must be positive"), "{e}");
+        assert!(
+            e.contains("classes is empty") && e.contains("must be positive"),
+            "{e}"
+        );
 
         let e = Manifest::from_toml_str(
             "name='t'\nlayout='yolov9'\ninput_width=1\ninput_height=1\ncolor='bgr'\n\
@@ -379,11 +388,16 @@ mod tests {
 
         let explicit = dir.path().join("other.toml");
         std::fs::write(&explicit, text.replace("beside", "explicit")).unwrap();
-        assert_eq!(Manifest::find(&model, Some(&explicit)).unwrap().name, "explicit");
+        assert_eq!(
+            Manifest::find(&model, Some(&explicit)).unwrap().name,
+            "explicit"
+        );
 
         // A manifest naming another file's hash is refused.
         std::fs::write(&explicit, format!("{text}sha256='{YOLOX_SHA}'\n")).unwrap();
-        let e = Manifest::find(&model, Some(&explicit)).unwrap_err().to_string();
+        let e = Manifest::find(&model, Some(&explicit))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&sha) && e.contains(YOLOX_SHA), "{e}");
 
         // Built-in match by hash.

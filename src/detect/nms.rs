@@ -55,9 +55,9 @@ mod tests {
     #[test]
     fn suppresses_within_a_class_only() {
         let mut c = vec![
-            cand(0, 0.6, 1.0, 1.0, 11.0, 11.0),   // overlaps the best person → dropped
-            cand(0, 0.9, 0.0, 0.0, 10.0, 10.0),   // best person
-            cand(2, 0.5, 0.0, 0.0, 10.0, 10.0),   // same place, other class → kept
+            cand(0, 0.6, 1.0, 1.0, 11.0, 11.0), // overlaps the best person → dropped
+            cand(0, 0.9, 0.0, 0.0, 10.0, 10.0), // best person
+            cand(2, 0.5, 0.0, 0.0, 10.0, 10.0), // same place, other class → kept
             cand(0, 0.7, 50.0, 50.0, 60.0, 60.0), // far away person → kept
         ];
         nms_per_class(&mut c, 0.45, 100);
@@ -68,7 +68,10 @@ mod tests {
     #[test]
     fn threshold_is_strict_and_cap_applies() {
         // IoU exactly 1/3: kept at threshold 1/3 + epsilon, dropped below it.
-        let base = vec![cand(1, 0.9, 0.0, 0.0, 10.0, 10.0), cand(1, 0.8, 5.0, 0.0, 15.0, 10.0)];
+        let base = vec![
+            cand(1, 0.9, 0.0, 0.0, 10.0, 10.0),
+            cand(1, 0.8, 5.0, 0.0, 15.0, 10.0),
+        ];
         let mut c = base.clone();
         nms_per_class(&mut c, 0.34, 10);
         assert_eq!(c.len(), 2);

@@ -82,7 +82,10 @@ pub fn library_candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         out.push(PathBuf::from(p));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         out.extend(dir.ancestors().map(|a| a.join(DEPS_LIB)));
     }
     out.extend(SYSTEM_LIBS.iter().map(PathBuf::from));
@@ -122,9 +125,15 @@ mod tests {
     #[test]
     fn candidates_walk_up_from_the_executable() {
         let c = library_candidates();
-        let exe_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+        let exe_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
         assert!(c.contains(&exe_dir.join(DEPS_LIB)));
-        assert!(c.iter().any(|p| p == Path::new("/usr/lib/hawkeye/libonnxruntime.so")));
+        assert!(c
+            .iter()
+            .any(|p| p == Path::new("/usr/lib/hawkeye/libonnxruntime.so")));
     }
 
     #[test]

@@ -269,7 +269,11 @@ mod tests {
         assert_eq!(c.class_id, 1);
         assert!((c.score - 0.72).abs() < 1e-6);
         // cx = (0.5+3)*8 = 28, cy = (0.25+1)*8 = 10, w = 1*8, h = 2*8.
-        assert!(approx(&c.bbox, &BBox::new(24.0, 2.0, 32.0, 18.0)), "{:?}", c.bbox);
+        assert!(
+            approx(&c.bbox, &BBox::new(24.0, 2.0, 32.0, 18.0)),
+            "{:?}",
+            c.bbox
+        );
 
         // Lower threshold admits the stride-16 anchor: cx = (0+1)*16, w = h = 16.
         decode(&s, &data, &[1, 10, 7], 0.2, &mut out).unwrap();
@@ -328,9 +332,15 @@ mod tests {
         x.check_shape(&[-1, -1, 85]).unwrap();
         let e = x.check_shape(&[1, 3549, 84]).unwrap_err().to_string();
         assert!(e.contains("expected [1,3549,85]"), "{e}");
-        assert!(spec(Layout::Yolov5, 80, 640, 640, &[]).check_shape(&[1, 25200, 85]).is_ok());
-        assert!(spec(Layout::Yolov8, 80, 640, 640, &[]).check_shape(&[1, 84, 8400]).is_ok());
-        assert!(spec(Layout::Yolov8, 80, 640, 640, &[]).check_shape(&[1, 8400, 84]).is_err());
+        assert!(spec(Layout::Yolov5, 80, 640, 640, &[])
+            .check_shape(&[1, 25200, 85])
+            .is_ok());
+        assert!(spec(Layout::Yolov8, 80, 640, 640, &[])
+            .check_shape(&[1, 84, 8400])
+            .is_ok());
+        assert!(spec(Layout::Yolov8, 80, 640, 640, &[])
+            .check_shape(&[1, 8400, 84])
+            .is_err());
     }
 
     #[test]
@@ -338,6 +348,13 @@ mod tests {
         let s = spec(Layout::Yolov5, 1, 8, 8, &[]);
         let mut out = Vec::new();
         let e = decode(&s, &[0.0; 5], &[1, 2, 6], 0.5, &mut out).unwrap_err();
-        assert!(matches!(e, DecodeError::DataLength { expected: 12, got: 5, .. }));
+        assert!(matches!(
+            e,
+            DecodeError::DataLength {
+                expected: 12,
+                got: 5,
+                ..
+            }
+        ));
     }
 }
