@@ -272,3 +272,24 @@ async fn measure_vtest_file_decode_rate() {
     println!("vtest.avi → 640x480 RGB, lossless: {n} frames in {secs:.2} s = {:.0} fps", n as f64 / secs);
     rig.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_pipeline_fails_for_good_and_shutdown_stops_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let tpl = dir.path().join("broken.pipeline");
+    std::fs::write(&tpl, "# no such element\nnosuchsrc location={url} ! decodebin\n").unwrap();
+    let server = RtspServer::start(&rtsp::synthetic_h264_launch(), 0);
+    let broken = camera("cam-broken", "rtsp://127.0.0.1:9/cam", tpl.to_str().unwrap());
+    let mut rig = Rig::start(vec![camera("cam-ok", &server.url(), "rtsp_h264"), broken], false);
+    rig.wait("the broken camera to give up", |r| r.tasks[1].is_finished()).await;
+    let snap = rig.health[1].snapshot();
+    assert_eq!(snap.state, HealthState::Failed);
+    assert!(snap.last_error.as_deref().unwrap().contains("nosuchsrc"), "{snap:?}");
+    rig.wait("the other camera to stream", |r| r.health[0].state() == HealthState::Streaming).await;
+    rig.tasks.remove(1).await.unwrap();
+    rig.health.remove(1);
+    let ok = rig.health[0].clone();
+    rig.finish().await;
+    assert_eq!(ok.state(), HealthState::Stopped);
+    server.stop();
+}
