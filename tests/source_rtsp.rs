@@ -244,6 +244,7 @@ async fn looping_file_keeps_going_and_a_plain_file_ends() {
     assert!(frames.last().unwrap().ts > 7.0, "{:?}", frames.last());
     assert!(frames.iter().all(|f| (f.width, f.height) == (640, 480)));
     assert_eq!(rig.health[0].reconnects(), 0);
+    assert_eq!(rig.health[0].state(), HealthState::Streaming);
     rig.finish().await;
 
     let mut once = camera("file-once", &format!("file://{}", clip.display()), "file");

@@ -124,12 +124,16 @@ pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
     tracing::debug!(camera = %ctx.camera.id, %launch, "pipeline");
     let clock = Arc::new(Mutex::new(StreamClock::new(!settings.is_file)));
     let mut delay = settings.backoff_initial;
+    let mut looped = false;
     loop {
         if shutdown.is_cancelled() {
             health.set_state(HealthState::Stopped);
             return;
         }
-        health.set_state(HealthState::Connecting);
+        // A file starting over is still streaming; only new connections show `Connecting`.
+        if !std::mem::take(&mut looped) {
+            health.set_state(HealthState::Connecting);
+        }
         clock.lock().unwrap_or_else(|e| e.into_inner()).new_run();
         let (end, streamed) = run_once(&ctx, &settings, &launch, &clock, &shutdown).await;
         match end {
@@ -143,6 +147,7 @@ pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
             }
             RunEnd::Eos if settings.is_file && settings.looping => {
                 tracing::debug!(camera = %ctx.camera.id, "end of file, looping");
+                looped = true;
                 continue;
             }
             RunEnd::Eos if settings.is_file => {
