@@ -1,7 +1,7 @@
 //! The per-camera supervisor: builds the GStreamer pipeline, turns appsink samples into
-//! [`Frame`]s, watches the bus and a stall timer, and restarts the pipeline with capped
-//! exponential backoff. Modelled on gst-plugin-rs' fallbacksrc: [`Settings`] come from the config
-//! and never change; the per-run state lives in [`run_once`] and is dropped (pipeline to Null)
+//! [`Frame`](crate::frame::Frame)s, watches the bus and a stall timer, and restarts the pipeline with capped
+//! exponential backoff. Modelled on gst-plugin-rs' fallbacksrc: `Settings` come from the config
+//! and never change; the per-run state lives in `run_once` and is dropped (pipeline to Null)
 //! when the run ends, whatever the reason.
 //!
 //! Failure policy:
