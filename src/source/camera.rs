@@ -1,7 +1,7 @@
 //! The per-camera supervisor: builds the GStreamer pipeline, turns appsink samples into
-//! [`Frame`]s, watches the bus and a stall timer, and restarts the pipeline with capped
-//! exponential backoff. Modelled on gst-plugin-rs' fallbacksrc: [`Settings`] come from the config
-//! and never change; the per-run state lives in [`run_once`] and is dropped (pipeline to Null)
+//! [`Frame`](crate::frame::Frame)s, watches the bus and a stall timer, and restarts the pipeline with capped
+//! exponential backoff. Modelled on gst-plugin-rs' fallbacksrc: `Settings` come from the config
+//! and never change; the per-run state lives in `run_once` and is dropped (pipeline to Null)
 //! when the run ends, whatever the reason.
 //!
 //! Failure policy:
@@ -22,15 +22,13 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
-use gstreamer_video::prelude::*;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Camera;
-use crate::frame::Frame;
 use crate::schedule::FrameSlots;
 
+use super::appsink::{SampleToFrame, StreamClock};
 use super::health::{CameraHealth, HealthState, RetryReason};
 use super::template::{self, APPSINK_NAME, SCALE_CAPS_NAME, SCALE_NAME};
 use super::SourceError;
@@ -88,7 +86,7 @@ impl Settings {
 
 /// What the pipeline reports to its supervisor (bus messages and appsink milestones).
 #[derive(Debug)]
-enum PipelineEvent {
+pub(crate) enum PipelineEvent {
     /// The first frame of this run reached the appsink.
     FirstFrame,
     Error(String),
@@ -124,12 +122,16 @@ pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
     tracing::debug!(camera = %ctx.camera.id, %launch, "pipeline");
     let clock = Arc::new(Mutex::new(StreamClock::new(!settings.is_file)));
     let mut delay = settings.backoff_initial;
+    let mut looped = false;
     loop {
         if shutdown.is_cancelled() {
             health.set_state(HealthState::Stopped);
             return;
         }
-        health.set_state(HealthState::Connecting);
+        // A file starting over is still streaming; only new connections show `Connecting`.
+        if !std::mem::take(&mut looped) {
+            health.set_state(HealthState::Connecting);
+        }
         clock.lock().unwrap_or_else(|e| e.into_inner()).new_run();
         let (end, streamed) = run_once(&ctx, &settings, &launch, &clock, &shutdown).await;
         match end {
@@ -143,6 +145,7 @@ pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
             }
             RunEnd::Eos if settings.is_file && settings.looping => {
                 tracing::debug!(camera = %ctx.camera.id, "end of file, looping");
+                looped = true;
                 continue;
             }
             RunEnd::Eos if settings.is_file => {
@@ -453,169 +456,6 @@ fn even_height(out_w: u32, in_w: i32, in_h: i32, par_n: i32, par_d: i32) -> Opti
     Some((((h / 2.0).round() as u32) * 2).max(2))
 }
 
-/// The per-camera stream clock: buffer PTS plus an offset chosen so that `ts` keeps increasing
-/// when a pipeline is recreated (reconnect, file loop), whose PTS start again near zero.
-#[derive(Debug)]
-struct StreamClock {
-    /// Live sources advance the clock by the wall time spent reconnecting (so dwell timing
-    /// stays real time); files continue one frame after the last frame.
-    live: bool,
-    offset: Option<f64>,
-    last_ts: Option<f64>,
-    last_wall: Option<Instant>,
-    last_pts: Option<f64>,
-    /// Typical frame interval seen so far.
-    step: f64,
-    seq: u64,
-}
-
-impl StreamClock {
-    fn new(live: bool) -> Self {
-        StreamClock { live, offset: None, last_ts: None, last_wall: None, last_pts: None, step: 0.04, seq: 0 }
-    }
-
-    /// A new pipeline starts: the next frame picks a new offset.
-    fn new_run(&mut self) {
-        self.offset = None;
-        self.last_pts = None;
-    }
-
-    /// Stream time for a frame with presentation time `pts` (seconds) seen at `now`.
-    fn stamp(&mut self, pts: f64, now: Instant) -> (u64, f64) {
-        let offset = *self.offset.get_or_insert_with(|| match self.last_ts {
-            // The very first frame: ts is the stream's own time.
-            None => 0.0,
-            Some(last) => {
-                let gap = match (self.live, self.last_wall) {
-                    (true, Some(w)) => now.duration_since(w).as_secs_f64().max(self.step),
-                    _ => self.step,
-                };
-                last + gap - pts
-            }
-        });
-        if let Some(prev) = self.last_pts {
-            let d = pts - prev;
-            if d > 0.0 && d < 5.0 {
-                self.step = d;
-            }
-        }
-        self.last_pts = Some(pts);
-        let mut ts = offset + pts;
-        if let Some(last) = self.last_ts {
-            // Never go backwards, even if a source misbehaves within a run.
-            if ts <= last {
-                ts = last + 1e-6;
-            }
-        }
-        self.last_ts = Some(ts);
-        self.last_wall = Some(now);
-        self.seq += 1;
-        (self.seq - 1, ts)
-    }
-}
-
-/// The appsink's `new_sample` handler state (lives in the streaming thread's callback).
-struct SampleToFrame {
-    camera: usize,
-    slots: Arc<FrameSlots>,
-    health: Arc<CameraHealth>,
-    lossless: bool,
-    clock: Arc<Mutex<StreamClock>>,
-    run_frames: Arc<AtomicU64>,
-    tx: mpsc::UnboundedSender<PipelineEvent>,
-    started: Instant,
-    /// Video info of the current caps (re-read only when the caps change).
-    info: Option<(gst::Caps, gst_video::VideoInfo)>,
-    /// Pixel buffers the detector has let go of, reused to avoid an allocation per frame.
-    pool: Vec<Arc<Vec<u8>>>,
-    warned: bool,
-}
-
-/// How many pixel buffers the pool keeps.
-const POOL_SIZE: usize = 4;
-
-impl SampleToFrame {
-    fn on_sample(&mut self, sink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
-        let frame = match self.convert(&sample) {
-            Ok(f) => f,
-            Err(e) => {
-                if !self.warned {
-                    self.warned = true;
-                    tracing::warn!(camera = self.camera, error = %e, "cannot read a frame; skipping it");
-                }
-                return Ok(gst::FlowSuccess::Ok);
-            }
-        };
-        self.health.count_frame();
-        if self.run_frames.fetch_add(1, Ordering::Relaxed) == 0 {
-            let _ = self.tx.send(PipelineEvent::FirstFrame);
-        }
-        if !self.slots.put(frame, self.lossless) {
-            let _ = self.tx.send(PipelineEvent::SlotsClosed);
-            return Err(gst::FlowError::Flushing);
-        }
-        Ok(gst::FlowSuccess::Ok)
-    }
-
-    fn convert(&mut self, sample: &gst::Sample) -> Result<Frame, String> {
-        let buffer = sample.buffer().ok_or("sample without a buffer")?;
-        let caps = sample.caps().ok_or("sample without caps")?;
-        let fresh = match &self.info {
-            Some((c, _)) => c.as_ptr() != caps.as_ptr() && c.as_ref() != caps,
-            None => true,
-        };
-        if fresh {
-            let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| format!("bad caps {caps}: {e}"))?;
-            if info.format() != gst_video::VideoFormat::Rgb {
-                return Err(format!("expected RGB, got {:?}", info.format()));
-            }
-            self.info = Some((caps.to_owned(), info));
-        }
-        let info = &self.info.as_ref().ok_or("no video info")?.1;
-        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
-            .map_err(|e| format!("cannot map buffer: {e}"))?;
-        let (w, h) = (frame.width() as usize, frame.height() as usize);
-        let stride = frame.plane_stride()[0] as usize;
-        let data = frame.plane_data(0).map_err(|e| format!("no plane 0: {e}"))?;
-        let row = w * 3;
-        if stride < row || data.len() < stride * (h.saturating_sub(1)) + row {
-            return Err(format!("buffer too small for {w}x{h} (stride {stride}, {} bytes)", data.len()));
-        }
-
-        let mut rgb = self.take_buffer();
-        let pixels = Arc::get_mut(&mut rgb).ok_or("pooled buffer still shared")?;
-        pixels.clear();
-        pixels.reserve(row * h);
-        if stride == row {
-            pixels.extend_from_slice(&data[..row * h]);
-        } else {
-            // Rows are padded (RGB rows are aligned to 4 bytes): copy row by row.
-            for y in 0..h {
-                pixels.extend_from_slice(&data[y * stride..y * stride + row]);
-            }
-        }
-        if self.pool.len() < POOL_SIZE {
-            self.pool.push(rgb.clone());
-        }
-
-        let pts = buffer
-            .pts()
-            .map(|t| t.nseconds() as f64 / 1e9)
-            .unwrap_or_else(|| self.started.elapsed().as_secs_f64());
-        let (seq, ts) = self.clock.lock().unwrap_or_else(|e| e.into_inner()).stamp(pts, Instant::now());
-        Ok(Frame { camera: self.camera, seq, ts, wall: chrono::Utc::now(), width: w as u32, height: h as u32, rgb })
-    }
-
-    /// A pixel buffer nobody else holds (taken out of the pool), or a new one.
-    fn take_buffer(&mut self) -> Arc<Vec<u8>> {
-        match self.pool.iter().position(|b| Arc::strong_count(b) == 1 && Arc::weak_count(b) == 0) {
-            Some(i) => self.pool.swap_remove(i),
-            None => Arc::new(Vec::new()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,28 +472,6 @@ mod tests {
         for (w, h) in [(1280, 534), (720, 576), (853, 480), (333, 777)] {
             assert_eq!(even_height(416, w, h, 1, 1).unwrap() % 2, 0);
         }
-    }
-
-    #[test]
-    fn clock_stays_monotonic_across_runs() {
-        let t0 = Instant::now();
-        let mut file = StreamClock::new(false);
-        let (s0, a) = file.stamp(0.0, t0);
-        let (_, b) = file.stamp(0.1, t0);
-        assert_eq!((s0, a, b), (0, 0.0, 0.1));
-        file.new_run();
-        let (s2, c) = file.stamp(0.0, t0);
-        assert_eq!(s2, 2);
-        assert!((c - 0.2).abs() < 1e-9, "{c}");
-        // a live source advances by the wall time spent reconnecting
-        let mut live = StreamClock::new(true);
-        live.stamp(5.0, t0);
-        live.new_run();
-        let (_, d) = live.stamp(0.3, t0 + Duration::from_secs(7));
-        assert!((d - 12.0).abs() < 1e-9, "{d}");
-        // PTS going backwards inside a run never moves ts back
-        let (_, e) = live.stamp(0.1, t0 + Duration::from_secs(7));
-        assert!(e > d);
     }
 
     #[test]

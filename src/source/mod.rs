@@ -6,8 +6,10 @@
 //! - [`template`]: built-in templates, placeholder expansion, the common tail.
 //! - [`camera`]: the per-camera supervisor [`run_camera`]: bus events, stall timer, reconnect
 //!   with capped exponential backoff, file loop/end, shutdown (pipeline always set to Null).
+//! - `appsink`: samples → packed-RGB frames with a stream clock monotonic across restarts.
 //! - [`health`]: [`CameraHealth`] shared with telemetry; [`HealthSnapshot`] for heartbeat/healthz.
 
+mod appsink;
 pub mod camera;
 pub mod health;
 pub mod template;
