@@ -63,17 +63,32 @@ backoff_max_s = 2
     path
 }
 
-fn spawn_hawkeye(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["run", config.to_str().unwrap()])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start hawkeye")
+/// The daemon as a child process; killed if the test fails before it was stopped.
+struct Daemon(Option<Child>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
-fn sigterm_and_wait(mut child: Child) -> std::process::ExitStatus {
+fn spawn_hawkeye(config: &Path) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
+        .args(["run", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn,hawkeye=info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hawkeye");
+    Daemon(Some(child))
+}
+
+fn sigterm_and_wait(mut d: Daemon) -> std::process::ExitStatus {
+    let mut child = d.0.take().unwrap();
     let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(ok.success());
     let t0 = Instant::now();
@@ -83,6 +98,7 @@ fn sigterm_and_wait(mut child: Child) -> std::process::ExitStatus {
         }
         if t0.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("hawkeye did not exit within 20 s of SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -172,6 +188,8 @@ fn rtsp_server_restart_is_survived_and_alerts_resume() {
     });
     assert!(down.json()["cameras"][0]["last_error"].is_string(), "a down camera reports its last error: {}", down.json());
 
+    // stay down for longer than the zone's clear_s (2 s), so the event cannot simply continue
+    std::thread::sleep(Duration::from_secs(3));
     let rtsp = RtspServer::start(&launch, port);
     // after the restart: streaming again, and a new alert with a different event id
     let t_restart = sub.all().len().max(n_before);
@@ -186,6 +204,9 @@ fn rtsp_server_restart_is_survived_and_alerts_resume() {
         assert!(t0.elapsed() < LONG, "no new alert after the server restart");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // the outage closed the first event
+    let first_id2 = first_id.clone();
+    sub.wait_for("end of the first event", LONG, |m| is_alert(m, "end") && m.json()["event_id"] == first_id2);
     let hb = sub.all().into_iter().rev().find_map(|m| (m.topic == "hawkeye/test-box/heartbeat").then(|| m.json())).unwrap();
     assert!(hb["cameras"][0]["reconnects"].as_u64().unwrap() >= 1, "reconnect counted: {hb}");
 
