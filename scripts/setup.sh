@@ -38,7 +38,7 @@ ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
 if [ ! -f "$ORT_LIB" ]; then
   log "fetching ONNX Runtime $ORT_VERSION from the PyPI wheel"
   tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --platform "manylinux_2_28_$(uname -m)" \
     --python-version 3.11 "onnxruntime==$ORT_VERSION" -d "$tmp"
   mkdir -p "$ORT_DIR"
   whl=$(ls "$tmp"/onnxruntime-*.whl)

@@ -313,6 +313,9 @@ fn heartbeat_json(
         .enumerate()
         .map(|(i, h)| {
             let mut v = serde_json::to_value(h.snapshot()).unwrap_or_default();
+            if let Some(fps) = v["fps"].as_f64() {
+                v["fps"] = json!((fps * 100.0).round() / 100.0);
+            }
             v["inferred"] = json!(per_cam.get(i).copied().unwrap_or(0));
             v["dropped"] = json!(slots.dropped(i));
             v
