@@ -71,7 +71,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
 
     let state_dir = cfg.resolve(&cfg.device.state_dir);
     let outbox_dir = state_dir.join("outbox");
-    let outbox = Outbox::open(&outbox_dir).with_context(|| format!("outbox {}", outbox_dir.display()))?;
+    let outbox = Outbox::open_bounded(&outbox_dir, cfg.outbox.max_mb << 20).with_context(|| format!("outbox {}", outbox_dir.display()))?;
     let evidence = EvidenceStore::new(&state_dir.join("evidence"));
 
     let n = cfg.cameras.len();
@@ -339,6 +339,10 @@ fn heartbeat_json(
             "acked": link.acked.load(Ordering::Relaxed),
         },
         "outbox_depth": link.outbox_depth.load(Ordering::Relaxed),
+        "outbox_evicted": {
+            "evidence": link.evicted_evidence.load(Ordering::Relaxed),
+            "alerts": link.evicted_alerts.load(Ordering::Relaxed),
+        },
     });
     serde_json::to_vec(&v).unwrap_or_default()
 }

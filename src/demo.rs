@@ -36,42 +36,74 @@ pub struct DemoArgs {
     pub state: PathBuf,
 }
 
-/// A mosquitto process with its own config on a free loopback port; killed on drop.
+/// A mosquitto process with its own config on a loopback port; stopped on drop.
 pub struct Mosquitto {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     pub port: u16,
+    conf: PathBuf,
     _dir: tempfile::TempDir,
 }
 
+/// Config lines of a plain local broker: anonymous, in memory only.
+pub const PLAIN_BROKER: &str = "allow_anonymous true\npersistence false\n";
+
 impl Mosquitto {
-    /// Starts mosquitto (from PATH or /usr/sbin) and waits until it accepts connections.
+    /// Starts a plain broker on a free port and waits until it accepts connections.
     pub fn start() -> anyhow::Result<Mosquitto> {
+        Self::start_with(free_port()?, PLAIN_BROKER)
+    }
+
+    /// Starts mosquitto (from PATH or /usr/sbin) listening on 127.0.0.1:`port`, with `conf`
+    /// lines after the `listener` line (TLS, auth, persistence options of that listener).
+    pub fn start_with(port: u16, conf: &str) -> anyhow::Result<Mosquitto> {
+        let dir = tempfile::tempdir()?;
+        let conf_path = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf_path, format!("listener {port} 127.0.0.1\n{conf}"))?;
+        let mut m = Mosquitto { child: None, port, conf: conf_path, _dir: dir };
+        m.restart()?;
+        Ok(m)
+    }
+
+    /// (Re)starts the broker process with the same config and port.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
         let bin = ["mosquitto", "/usr/sbin/mosquitto"]
             .iter()
             .find(|b| std::process::Command::new(b).arg("-h").output().is_ok())
             .context("mosquitto not found: run scripts/setup.sh (installs the Debian package)")?;
-        let port = free_port()?;
-        let dir = tempfile::tempdir()?;
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmessage_size_limit 0\n"),
-        )?;
         let child = std::process::Command::new(bin)
             .arg("-c")
-            .arg(&conf)
+            .arg(&self.conf)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .context("start mosquitto")?;
-        let m = Mosquitto { child, port, _dir: dir };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(m);
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                bail!("mosquitto exited at start ({st}); config {}", self.conf.display());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("mosquitto did not start listening on port {port}")
+        bail!("mosquitto did not start listening on port {}", self.port)
+    }
+
+    /// Stops the broker by its PID (SIGTERM, so a persistent broker saves its state) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     pub fn url(&self) -> String {
@@ -81,8 +113,7 @@ impl Mosquitto {
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

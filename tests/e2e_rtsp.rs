@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::Daemon;
 use common::mqtt::{Msg, Subscriber};
 use common::rtsp::{h264_launch, RtspServer};
 use sha2::{Digest, Sha256};
@@ -17,22 +16,8 @@ use sha2::{Digest, Sha256};
 const LONG: Duration = Duration::from_secs(120);
 
 fn write_config(dir: &Path, mqtt_port: u16, rtsp_url: &str, model: &Path) -> std::path::PathBuf {
-    let cfg = format!(
+    let camera = format!(
         r#"
-[device]
-id = "test-box"
-location = {{ lat = 29.85, lon = 121.55, address = "Test street 1" }}
-state_dir = "state"
-
-[mqtt]
-url = "mqtt://127.0.0.1:{mqtt_port}"
-topic_prefix = "hawkeye"
-heartbeat_s = 1
-
-[model]
-path = "{model}"
-score_threshold = 0.35
-
 [[camera]]
 id = "cam-rtsp"
 url = "{rtsp_url}"
@@ -43,66 +28,18 @@ latency_ms = 100
 stall_timeout_s = 4
 backoff_initial_s = 0.5
 backoff_max_s = 2
-
-  [[camera.zone]]
-  id = "walkway"
-  kind = "loitering"
-  polygon = [[0.0, 0.30], [0.78, 0.24], [0.78, 0.62], [0.0, 0.52]]
-  classes = ["person"]
-  min_score = 0.4
-  dwell_s = 2
-  grace_s = 1.5
-  clear_s = 2
-  cooldown_s = 0
-  update_s = 30
-"#,
-        model = model.display()
+{}"#,
+        common::config::walkway_zone(2.0, 2.0, 30.0)
     );
-    let path = dir.join("hawkeye.toml");
-    std::fs::File::create(&path).unwrap().write_all(cfg.as_bytes()).unwrap();
-    path
-}
-
-/// The daemon as a child process; killed if the test fails before it was stopped.
-struct Daemon(Option<Child>);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+    common::config::write(dir, mqtt_port, model, &camera)
 }
 
 fn spawn_hawkeye(config: &Path) -> Daemon {
-    let child = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["run", config.to_str().unwrap()])
-        .env("RUST_LOG", "warn,hawkeye=info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start hawkeye");
-    Daemon(Some(child))
+    Daemon::start(config)
 }
 
-fn sigterm_and_wait(mut d: Daemon) -> std::process::ExitStatus {
-    let mut child = d.0.take().unwrap();
-    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(ok.success());
-    let t0 = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if t0.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("hawkeye did not exit within 20 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn sigterm_and_wait(d: Daemon) -> std::process::ExitStatus {
+    d.signal_and_wait("TERM")
 }
 
 fn is_alert(m: &Msg, state: &str) -> bool {

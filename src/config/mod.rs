@@ -15,6 +15,8 @@ pub struct Config {
     pub device: Device,
     pub mqtt: Mqtt,
     pub model: Model,
+    #[serde(default)]
+    pub outbox: OutboxCfg,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<Camera>,
     /// Directory the config was read from; relative paths in the config resolve against it.
@@ -53,6 +55,24 @@ pub struct Mqtt {
     pub heartbeat_s: f64,
     #[serde(default = "default_keep_alive_s")]
     pub keep_alive_s: u64,
+}
+
+/// Bounds of the on-disk outbox (see `outbox` module docs for the eviction policy).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct OutboxCfg {
+    /// Payload megabytes the outbox may hold while the broker is unreachable.
+    #[serde(default = "default_outbox_mb")]
+    pub max_mb: u64,
+}
+
+impl Default for OutboxCfg {
+    fn default() -> Self {
+        OutboxCfg { max_mb: default_outbox_mb() }
+    }
+}
+
+fn default_outbox_mb() -> u64 {
+    256
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -57,6 +57,9 @@ pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
     let mut errs: Vec<String> = unknown.iter().map(|p| format!("{p}: unknown key")).collect();
     check_device(cfg, &mut errs);
     check_mqtt(cfg, &mut errs);
+    if cfg.outbox.max_mb == 0 {
+        errs.push("outbox.max_mb: must be at least 1".into());
+    }
     let classes = check_model(cfg, &mut errs);
     if cfg.cameras.is_empty() {
         errs.push("camera: at least one [[camera]] is required".into());

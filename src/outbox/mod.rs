@@ -5,6 +5,12 @@
 //! Storage: one file per message, `<seq>.msg` (20-digit sequence number), written to a temp file,
 //! fsync'd, then renamed, so a crash leaves either the whole message or none of it. A file that
 //! cannot be parsed is moved aside as `.bad` and counted, never silently dropped.
+//!
+//! Size is bounded (`max_bytes`, payload bytes). When a new message would exceed it, the oldest
+//! *evidence* messages (topics containing `/evidence/`) are evicted first; only when no evidence
+//! is left are the oldest alerts evicted. Every eviction is counted and logged (alerts at ERROR:
+//! that is data loss an operator must know about). Evicted evidence stays on disk in the
+//! evidence store; only its delivery over MQTT is given up.
 
 mod ledger;
 
@@ -32,11 +38,27 @@ pub struct Outbox {
     next_seq: u64,
     entries: BTreeMap<u64, Entry>,
     corrupt: u64,
+    bytes: u64,
+    max_bytes: u64,
+    evicted_evidence: u64,
+    evicted_alerts: u64,
+}
+
+/// Default bound on the outbox: 256 MiB of payload.
+pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
+
+fn is_evidence(topic: &str) -> bool {
+    topic.contains("/evidence/")
 }
 
 impl Outbox {
-    /// Opens (creating) the outbox in `dir` and loads what an earlier run left unsent.
+    /// Opens (creating) the outbox in `dir` with the default size bound.
     pub fn open(dir: &Path) -> io::Result<Outbox> {
+        Self::open_bounded(dir, DEFAULT_MAX_BYTES)
+    }
+
+    /// Opens (creating) the outbox in `dir` and loads what an earlier run left unsent.
+    pub fn open_bounded(dir: &Path, max_bytes: u64) -> io::Result<Outbox> {
         fs::create_dir_all(dir)?;
         let mut entries = BTreeMap::new();
         let mut corrupt = 0;
@@ -49,7 +71,7 @@ impl Outbox {
                 continue;
             }
             let Some(seq) = name.strip_suffix(".msg").and_then(|s| s.parse::<u64>().ok()) else { continue };
-            match fs::read(&path).ok().and_then(|b| decode(seq, &b)) {
+            match read_message_file(&path) {
                 Some(e) => {
                     entries.insert(seq, e);
                 }
@@ -61,11 +83,31 @@ impl Outbox {
             }
         }
         let next_seq = entries.keys().next_back().map_or(1, |s| s + 1);
-        Ok(Outbox { dir: dir.to_path_buf(), next_seq, entries, corrupt })
+        let bytes = entries.values().map(|e: &Entry| e.payload.len() as u64).sum();
+        Ok(Outbox {
+            dir: dir.to_path_buf(),
+            next_seq,
+            entries,
+            corrupt,
+            bytes,
+            max_bytes,
+            evicted_evidence: 0,
+            evicted_alerts: 0,
+        })
     }
 
     /// Persists a message; returns its sequence number once it is safely on disk.
     pub fn push(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> io::Result<u64> {
+        let size = payload.len() as u64;
+        if size > self.max_bytes {
+            return Err(io::Error::other(format!(
+                "message of {size} bytes is larger than the whole outbox ({} bytes)",
+                self.max_bytes
+            )));
+        }
+        while self.bytes + size > self.max_bytes {
+            self.evict_one()?;
+        }
         let seq = self.next_seq;
         let e = Entry { seq, topic: topic.to_string(), payload, retain };
         let path = self.path(seq);
@@ -77,13 +119,44 @@ impl Outbox {
         }
         fs::rename(&tmp, &path)?;
         self.next_seq += 1;
+        self.bytes += size;
         self.entries.insert(seq, e);
         Ok(seq)
     }
 
+    /// Evicts the oldest evidence message, or the oldest message when no evidence is left.
+    fn evict_one(&mut self) -> io::Result<()> {
+        let victim = self
+            .entries
+            .values()
+            .find(|e| is_evidence(&e.topic))
+            .or_else(|| self.entries.values().next())
+            .map(|e| (e.seq, e.topic.clone(), e.payload.len()));
+        let Some((seq, topic, len)) = victim else { return Ok(()) };
+        if is_evidence(&topic) {
+            self.evicted_evidence += 1;
+            tracing::warn!(seq, %topic, bytes = len, "outbox full: evidence message evicted (the file stays in the evidence store)");
+        } else {
+            self.evicted_alerts += 1;
+            tracing::error!(seq, %topic, bytes = len, "outbox full: ALERT evicted before delivery");
+        }
+        self.ack(seq)
+    }
+
+    /// Evidence and alert messages evicted since the outbox was opened.
+    pub fn evicted(&self) -> (u64, u64) {
+        (self.evicted_evidence, self.evicted_alerts)
+    }
+
+    /// Payload bytes waiting.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// Removes a message after the broker acknowledged it.
     pub fn ack(&mut self, seq: u64) -> io::Result<()> {
-        if self.entries.remove(&seq).is_some() {
+        if let Some(e) = self.entries.remove(&seq) {
+            self.bytes -= e.payload.len() as u64;
             match fs::remove_file(self.path(seq)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -118,6 +191,13 @@ impl Outbox {
     fn path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:020}.msg"))
     }
+}
+
+/// Reads one outbox message file (read-only; for tools and tests that inspect an outbox).
+pub fn read_message_file(path: &Path) -> Option<Entry> {
+    let name = path.file_name()?.to_str()?;
+    let seq = name.strip_suffix(".msg")?.parse::<u64>().ok()?;
+    decode(seq, &fs::read(path).ok()?)
 }
 
 // Layout: MAGIC, retain u8, topic_len u32 LE, topic, payload_len u32 LE, payload.
@@ -167,6 +247,29 @@ mod tests {
         assert_eq!(ob.get(c).unwrap().topic, "t/c");
         let d = ob.push("t/d", b"x".to_vec(), false).unwrap();
         assert!(d > c, "sequence numbers keep growing after a restart");
+    }
+
+    #[test]
+    fn a_full_outbox_evicts_evidence_before_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ob = Outbox::open_bounded(dir.path(), 100).unwrap();
+        let a1 = ob.push("h/d/alerts", vec![1; 20], false).unwrap();
+        let e1 = ob.push("h/d/evidence/ev1/clean", vec![2; 40], false).unwrap();
+        let a2 = ob.push("h/d/alerts", vec![3; 20], false).unwrap();
+        let e2 = ob.push("h/d/evidence/ev2/clean", vec![4; 20], false).unwrap();
+        assert_eq!(ob.bytes(), 100);
+        // 30 more bytes: the oldest evidence (40 bytes) goes, the alerts stay
+        let a3 = ob.push("h/d/alerts", vec![5; 30], false).unwrap();
+        assert_eq!(ob.seqs(), vec![a1, a2, e2, a3]);
+        assert_eq!(ob.evicted(), (1, 0));
+        // 45 more: the remaining evidence (20) is not enough, so the oldest alert goes too
+        let a4 = ob.push("h/d/alerts", vec![6; 45], false).unwrap();
+        assert_eq!(ob.seqs(), vec![a2, a3, a4]);
+        assert_eq!(ob.evicted(), (2, 1));
+        assert!(!dir.path().join(format!("{e1:020}.msg")).exists());
+        assert!(ob.push("h/d/alerts", vec![0; 101], false).is_err(), "larger than the whole outbox");
+        drop(ob);
+        assert_eq!(Outbox::open_bounded(dir.path(), 100).unwrap().bytes(), 95);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct LinkStats {
     pub published: AtomicU64,
     pub acked: AtomicU64,
     pub outbox_depth: AtomicU64,
+    pub evicted_evidence: AtomicU64,
+    pub evicted_alerts: AtomicU64,
 }
 
 /// Builds the heartbeat payload; called on the link's task every `heartbeat_s`.
@@ -224,7 +226,11 @@ impl MqttLink {
     fn send_waiting(&mut self) {
         let outbox = self.outbox.lock().unwrap();
         while let Some((pkid, seq)) = self.ledger.next() {
-            let Some(e) = outbox.get(seq) else { continue };
+            let Some(e) = outbox.get(seq) else {
+                // evicted while waiting: give its packet id back
+                self.ledger.ack(pkid);
+                continue;
+            };
             let mut p = Publish::new(e.topic.clone(), QoS::AtLeastOnce, e.payload.clone());
             p.retain = e.retain;
             p.pkid = pkid;
@@ -243,7 +249,10 @@ impl MqttLink {
     }
 
     fn update_depth(&self) {
-        let n = self.outbox.lock().unwrap().len();
-        self.stats.outbox_depth.store(n as u64, Ordering::Relaxed);
+        let ob = self.outbox.lock().unwrap();
+        let (evidence, alerts) = ob.evicted();
+        self.stats.outbox_depth.store(ob.len() as u64, Ordering::Relaxed);
+        self.stats.evicted_evidence.store(evidence, Ordering::Relaxed);
+        self.stats.evicted_alerts.store(alerts, Ordering::Relaxed);
     }
 }

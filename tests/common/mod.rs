@@ -1,7 +1,10 @@
-//! Helpers shared by the integration tests: real broker, RTSP server, subscriber, model paths.
+//! Helpers shared by the integration tests: real broker, RTSP server, subscriber, model paths,
+//! config files and the daemon process.
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod config;
+pub mod daemon;
 pub mod model;
 pub mod mqtt;
 pub mod rtsp;

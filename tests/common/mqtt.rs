@@ -27,10 +27,23 @@ pub struct Subscriber {
 
 impl Subscriber {
     pub fn new(port: u16, filter: &str) -> Subscriber {
+        Self::connect(port, filter, true)
+    }
+
+    /// A subscriber whose session the broker keeps (clean_session = false): with a persistent
+    /// broker it also receives what was published while it or the broker was down.
+    pub fn persistent(port: u16, filter: &str) -> Subscriber {
+        Self::connect(port, filter, false)
+    }
+
+    fn connect(port: u16, filter: &str, clean: bool) -> Subscriber {
         let mut opts = MqttOptions::new(format!("test-sub-{}-{}", std::process::id(), port), "127.0.0.1", port);
         opts.set_max_packet_size(16 << 20, 16 << 20);
+        opts.set_clean_session(clean);
         let (client, mut conn) = Client::new(opts, 64);
         client.subscribe(filter, QoS::AtLeastOnce).unwrap();
+        let resubscribe = client.clone();
+        let filter = filter.to_string();
         let msgs = Arc::new(Mutex::new(Vec::new()));
         let sink = msgs.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -38,6 +51,12 @@ impl Subscriber {
             let mut ready = Some(ready_tx);
             for ev in conn.iter() {
                 match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) if !ack.session_present => {
+                        // a new session has no subscription yet (first connect: already queued)
+                        if ready.is_none() {
+                            let _ = resubscribe.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                        }
+                    }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         if let Some(r) = ready.take() {
                             let _ = r.send(());
