@@ -88,7 +88,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         Box::new(move |link: &LinkStats| heartbeat_json(&device, started, &health, &slots, &det_stats, link))
     };
     let (link, publisher, _link_stats) =
-        MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat).map_err(anyhow::Error::msg)?;
+        MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat, |p| cfg.resolve(p)).map_err(anyhow::Error::msg)?;
     let link_stop = CancellationToken::new();
     let link_task = tokio::spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
 

@@ -58,7 +58,9 @@ impl Mosquitto {
     pub fn start_with(port: u16, conf: &str) -> anyhow::Result<Mosquitto> {
         let dir = tempfile::tempdir()?;
         let conf_path = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf_path, format!("listener {port} 127.0.0.1\n{conf}"))?;
+        // `user root` keeps a broker started as root from switching to the `mosquitto` user, which
+        // could not read this private temp directory (ignored when not started as root)
+        std::fs::write(&conf_path, format!("user root\nlistener {port} 127.0.0.1\n{conf}"))?;
         let mut m = Mosquitto { child: None, port, conf: conf_path, _dir: dir };
         m.restart()?;
         Ok(m)
@@ -165,7 +167,10 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     println!("  evidence {}", cfg.device.state_dir.join("evidence").display());
     println!("  subscribed to {}/# — alerts appear below (Ctrl-C to stop)\n", cfg.topic_root());
 
-    let (host, port) = crate::publish::broker_address(&broker).map_err(anyhow::Error::msg)?;
+    let (host, port, tls) = crate::publish::broker_address(&broker).map_err(anyhow::Error::msg)?;
+    if tls {
+        bail!("the demo's subscriber speaks plain MQTT; give --broker mqtt://host:port");
+    }
     let mut opts = MqttOptions::new(format!("hawkeye-demo-sub-{}", std::process::id()), host, port);
     opts.set_max_packet_size(16 << 20, 16 << 20);
     let (client, mut events) = AsyncClient::new(opts, 16);

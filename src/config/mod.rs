@@ -44,8 +44,13 @@ pub struct Location {
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Mqtt {
-    /// `mqtt://host:port` (TLS `mqtts://` arrives with the secure-delivery work).
+    /// `mqtt://host:port` (default port 1883) or `mqtts://host:port` (TLS, default 8883).
     pub url: String,
+    /// CA certificate (PEM) that signed the broker's certificate; required for `mqtts://`.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for brokers that require client authentication.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     pub client_id: Option<String>,
     #[serde(default = "default_prefix")]
     pub topic_prefix: String,

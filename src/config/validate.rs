@@ -108,17 +108,36 @@ fn check_device(cfg: &Config, errs: &mut Vec<String>) {
 
 fn check_mqtt(cfg: &Config, errs: &mut Vec<String>) {
     let m = &cfg.mqtt;
+    let mut tls = false;
     match url::Url::parse(&m.url) {
         Err(e) => errs.push(format!("mqtt.url: {:?} is not a URL: {e}", m.url)),
         Ok(u) => {
-            if u.scheme() != "mqtt" && u.scheme() != "tcp" {
-                errs.push(format!(
-                    "mqtt.url: scheme {:?} is not supported (use mqtt://host:port)",
-                    u.scheme()
-                ));
+            match u.scheme() {
+                "mqtt" | "tcp" => {}
+                "mqtts" | "ssl" => tls = true,
+                other => errs.push(format!(
+                    "mqtt.url: scheme {other:?} is not supported (use mqtt://host:port or mqtts://host:port)"
+                )),
             }
             if u.host_str().unwrap_or("").is_empty() {
                 errs.push(format!("mqtt.url: {:?} has no host", m.url));
+            }
+        }
+    }
+    if tls && m.ca_file.is_none() {
+        errs.push("mqtt.ca_file: required for mqtts:// (the CA certificate that signed the broker's)".into());
+    }
+    if !tls && (m.ca_file.is_some() || m.client_cert.is_some()) {
+        errs.push("mqtt.url: ca_file/client_cert are set but the URL is not mqtts://".into());
+    }
+    if m.client_cert.is_some() != m.client_key.is_some() {
+        errs.push("mqtt.client_cert: give both client_cert and client_key, or neither".into());
+    }
+    for (key, p) in [("ca_file", &m.ca_file), ("client_cert", &m.client_cert), ("client_key", &m.client_key)] {
+        if let Some(p) = p {
+            let path = cfg.resolve(p);
+            if !path.is_file() {
+                errs.push(format!("mqtt.{key}: file {} does not exist", path.display()));
             }
         }
     }

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish, QoS, Request};
+use std::path::Path;
+
+use rumqttc::{Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish, QoS, Request, TlsConfiguration, Transport};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -60,11 +62,43 @@ impl Publisher {
     }
 }
 
-/// Parses `mqtt://host:port` into host and port (default 1883).
-pub fn broker_address(url: &str) -> Result<(String, u16), String> {
+/// Parses `mqtt://host:port` (default port 1883) or `mqtts://host:port` (8883) into host, port
+/// and whether TLS is used.
+pub fn broker_address(url: &str) -> Result<(String, u16, bool), String> {
     let u = url::Url::parse(url).map_err(|e| format!("bad MQTT URL {url:?}: {e}"))?;
     let host = u.host_str().filter(|h| !h.is_empty()).ok_or_else(|| format!("MQTT URL {url:?} has no host"))?;
-    Ok((host.trim_matches(['[', ']']).to_string(), u.port().unwrap_or(1883)))
+    let tls = matches!(u.scheme(), "mqtts" | "ssl");
+    Ok((host.trim_matches(['[', ']']).to_string(), u.port().unwrap_or(if tls { 8883 } else { 1883 }), tls))
+}
+
+/// TLS transport from the config's PEM files (paths already resolved).
+fn tls_transport(ca: &Path, client: Option<(&Path, &Path)>) -> Result<Transport, String> {
+    // rustls needs a process-wide crypto provider; installing it twice is harmless
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let ca = read(ca)?;
+    let client_auth = match client {
+        Some((cert, key)) => Some((read(cert)?, read(key)?)),
+        None => None,
+    };
+    Ok(Transport::tls_with_config(TlsConfiguration::Simple { ca, alpn: None, client_auth }))
+}
+
+/// A connection error as an operator reads it.
+fn explain(e: &rumqttc::ConnectionError) -> String {
+    use rumqttc::{ConnectReturnCode as C, ConnectionError as E};
+    match e {
+        E::ConnectionRefused(C::BadUserNamePassword) => {
+            "broker refused the connection: bad user name or password (check mqtt.username / mqtt.password)".into()
+        }
+        E::ConnectionRefused(C::NotAuthorized) => {
+            // mosquitto answers a wrong password with "not authorized"
+            "broker refused the connection: not authorized, bad user name or password (check mqtt.username / mqtt.password)".into()
+        }
+        E::ConnectionRefused(code) => format!("broker refused the connection: {code:?}"),
+        E::Tls(t) => format!("TLS failed: {t} (check mqtt.ca_file and the broker's certificate name)"),
+        other => other.to_string(),
+    }
 }
 
 /// The running link: owns rumqttc's event loop, the ledger and the heartbeat timer.
@@ -82,13 +116,15 @@ pub struct MqttLink {
 impl MqttLink {
     /// Sets up the link (nothing connects until [`MqttLink::run`]); returns it with the
     /// publisher handle and its stats.
+    /// `resolve` turns config paths (CA, client certificate) into real paths.
     pub fn new(
         cfg: &Mqtt,
         device_id: &str,
         outbox: Outbox,
         heartbeat: HeartbeatFn,
+        resolve: impl Fn(&Path) -> std::path::PathBuf,
     ) -> Result<(MqttLink, Publisher, Arc<LinkStats>), String> {
-        let (host, port) = broker_address(&cfg.url)?;
+        let (host, port, tls) = broker_address(&cfg.url)?;
         let topics = Topics::new(&cfg.topic_prefix, device_id);
         let client_id = cfg.client_id.clone().unwrap_or_else(|| format!("hawkeye-{device_id}"));
         let mut opts = MqttOptions::new(client_id, host, port);
@@ -97,6 +133,13 @@ impl MqttLink {
             .set_inflight(WINDOW)
             .set_max_packet_size(MAX_PACKET, MAX_PACKET)
             .set_last_will(LastWill::new(topics.status(), "offline", QoS::AtLeastOnce, true));
+        if tls {
+            let ca = cfg.ca_file.as_deref().map(&resolve).ok_or("mqtts:// needs mqtt.ca_file")?;
+            let cert = cfg.client_cert.as_deref().map(&resolve);
+            let key = cfg.client_key.as_deref().map(&resolve);
+            let client = cert.as_deref().zip(key.as_deref());
+            opts.set_transport(tls_transport(&ca, client)?);
+        }
         if let Some(user) = &cfg.username {
             opts.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
         }
@@ -193,9 +236,10 @@ impl MqttLink {
                     Err(e) => {
                         self.stats.connection_errors.fetch_add(1, Ordering::Relaxed);
                         if connected {
-                            tracing::warn!("mqtt: connection lost: {e}; unacknowledged messages will be resent");
-                        } else if self.stats.connection_errors.load(Ordering::Relaxed) <= 1 || backoff >= Duration::from_secs(8) {
-                            tracing::warn!("mqtt: cannot connect: {e}; retrying in {:?}", backoff);
+                            tracing::warn!("mqtt: connection lost: {}; unacknowledged messages will be resent", explain(&e));
+                        } else {
+                            // at most one line per attempt, and attempts back off to one per 8 s
+                            tracing::warn!("mqtt: cannot connect: {}; retrying in {:?}", explain(&e), backoff);
                         }
                         connected = false;
                         self.stats.connected.store(false, Ordering::Relaxed);

@@ -10,15 +10,29 @@ pub struct Daemon(Option<Child>);
 impl Daemon {
     /// Starts `hawkeye run CONFIG`; its log goes to the test's stderr.
     pub fn start(config: &Path) -> Daemon {
+        Self::spawn(config, Stdio::inherit())
+    }
+
+    /// Starts `hawkeye run CONFIG` with its log written to `log`.
+    pub fn start_logged(config: &Path, log: &Path) -> Daemon {
+        Self::spawn(config, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn spawn(config: &Path, stderr: Stdio) -> Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
             .args(["run", config.to_str().unwrap()])
             .env("RUST_LOG", "warn,hawkeye=info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start hawkeye");
         Daemon(Some(child))
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.0.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
     /// Sends `signal` (e.g. "TERM", "KILL") and waits for the exit.

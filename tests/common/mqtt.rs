@@ -27,19 +27,27 @@ pub struct Subscriber {
 
 impl Subscriber {
     pub fn new(port: u16, filter: &str) -> Subscriber {
-        Self::connect(port, filter, true)
+        Self::connect(port, filter, true, None)
+    }
+
+    /// A clean-session subscriber that logs in with a user name and password.
+    pub fn with_auth(port: u16, filter: &str, user: &str, password: &str) -> Subscriber {
+        Self::connect(port, filter, true, Some((user, password)))
     }
 
     /// A subscriber whose session the broker keeps (clean_session = false): with a persistent
     /// broker it also receives what was published while it or the broker was down.
     pub fn persistent(port: u16, filter: &str) -> Subscriber {
-        Self::connect(port, filter, false)
+        Self::connect(port, filter, false, None)
     }
 
-    fn connect(port: u16, filter: &str, clean: bool) -> Subscriber {
+    fn connect(port: u16, filter: &str, clean: bool, auth: Option<(&str, &str)>) -> Subscriber {
         let mut opts = MqttOptions::new(format!("test-sub-{}-{}", std::process::id(), port), "127.0.0.1", port);
         opts.set_max_packet_size(16 << 20, 16 << 20);
         opts.set_clean_session(clean);
+        if let Some((u, p)) = auth {
+            opts.set_credentials(u, p);
+        }
         let (client, mut conn) = Client::new(opts, 64);
         client.subscribe(filter, QoS::AtLeastOnce).unwrap();
         let resubscribe = client.clone();
