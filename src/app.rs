@@ -6,12 +6,11 @@
 //! round-robin; one tokio task per camera for tracking, rules and evidence; one MQTT link task.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -24,19 +23,11 @@ use crate::publish::{rfc3339, Alert, AlertObject, EvidenceRef, LinkStats, MqttLi
 use crate::rules::{CameraRules, EventState, Transition};
 use crate::schedule::FrameSlots;
 use crate::source::{self, CameraHealth, HealthState, SourceCtx};
+use crate::telemetry::{self, AlertStats, DetectorStats, Telemetry};
 use crate::track::{Track, Tracker, TrackerParams};
 
 /// How long the outbox may take to drain at shutdown before the rest waits on disk.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
-
-/// Detector counters, shared with the heartbeat.
-#[derive(Debug, Default)]
-pub struct DetectorStats {
-    pub inferences: AtomicU64,
-    pub errors: AtomicU64,
-    pub busy_us: AtomicU64,
-    per_camera: std::sync::Mutex<Vec<u64>>,
-}
 
 /// A frame with its detections, on its way to the camera's rules task.
 struct DetectedFrame {
@@ -77,18 +68,36 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let n = cfg.cameras.len();
     let slots = Arc::new(FrameSlots::new(n));
     let health: Vec<Arc<CameraHealth>> = cfg.cameras.iter().map(|c| Arc::new(CameraHealth::new(&c.id))).collect();
-    let det_stats = Arc::new(DetectorStats { per_camera: std::sync::Mutex::new(vec![0; n]), ..Default::default() });
-    let started = Instant::now();
+    let det_stats = Arc::new(DetectorStats::new(n));
+    let alert_stats = Arc::new(AlertStats::default());
+    let telemetry = Arc::new(Telemetry {
+        device_id: cfg.device.id.clone(),
+        started: Instant::now(),
+        health: health.clone(),
+        slots: slots.clone(),
+        detector: det_stats.clone(),
+        alerts: alert_stats.clone(),
+        link: Default::default(),
+    });
 
     let heartbeat = {
-        let health = health.clone();
-        let slots = slots.clone();
-        let det_stats = det_stats.clone();
-        let device = cfg.device.id.clone();
-        Box::new(move |link: &LinkStats| heartbeat_json(&device, started, &health, &slots, &det_stats, link))
+        let t = telemetry.clone();
+        Box::new(move |_: &LinkStats| t.heartbeat_json())
     };
-    let (link, publisher, _link_stats) =
+    let (link, publisher, link_stats) =
         MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat, |p| cfg.resolve(p)).map_err(anyhow::Error::msg)?;
+    *telemetry.link.lock().unwrap() = Some(link_stats);
+    let telemetry_stop = CancellationToken::new();
+    if let Some(addr) = cfg.telemetry.listen.as_deref().filter(|a| !a.is_empty()) {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "telemetry: /metrics and /healthz");
+                tokio::spawn(telemetry::serve(l, telemetry.clone(), telemetry_stop.clone()));
+            }
+            // telemetry is not worth stopping the cameras for
+            Err(e) => tracing::error!("telemetry: cannot listen on {addr}: {e}; /metrics and /healthz are off"),
+        }
+    }
     let link_stop = CancellationToken::new();
     let link_task = tokio::spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
 
@@ -104,6 +113,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
             publisher: publisher.clone(),
             evidence: evidence.clone(),
             model: model.clone(),
+            alerts: alert_stats.clone(),
         };
         rules_tasks.push(tokio::spawn(camera_rules(ctx, i, rx)));
     }
@@ -160,6 +170,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     }
     link_stop.cancel();
     let _ = link_task.await;
+    telemetry_stop.cancel();
     tracing::info!("hawkeye stopped");
     Ok(())
 }
@@ -174,11 +185,9 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, t
         };
         let t0 = Instant::now();
         let result = det.detect(&frame.rgb, frame.width, frame.height);
-        stats.busy_us.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
         match result {
             Ok(detections) => {
-                stats.inferences.fetch_add(1, Ordering::Relaxed);
-                stats.per_camera.lock().unwrap()[frame.camera] += 1;
+                stats.record(frame.camera, t0.elapsed().as_micros() as u64);
                 let cam = frame.camera;
                 // rules are fast; waiting here only happens if a camera's events back up
                 let _ = to_rules[cam].blocking_send(DetectedFrame { frame, detections });
@@ -195,6 +204,7 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, t
 
 /// What a camera's rules task needs to turn transitions into published alerts.
 struct EventCtx {
+    alerts: Arc<AlertStats>,
     cfg: Config,
     camera: Camera,
     publisher: Publisher,
@@ -210,8 +220,14 @@ async fn camera_rules(ctx: EventCtx, index: usize, mut rx: mpsc::Receiver<Detect
         let f = &df.frame;
         let tracks = tracker.update(&df.detections, f.ts);
         for t in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
-            if let Err(e) = emit(&ctx, &rules, &t, f, &tracks) {
-                tracing::error!(camera = index, event = %t.event_id, "cannot persist alert: {e:#}");
+            match emit(&ctx, &rules, &t, f, &tracks) {
+                Ok(()) => {
+                    ctx.alerts.raised.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    ctx.alerts.persist_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(camera = index, event = %t.event_id, "cannot persist alert: {e:#}");
+                }
             }
         }
     }
@@ -297,54 +313,6 @@ fn annotate(f: &Frame, rules: &CameraRules, t: &Transition, tracks: &[Track]) ->
         detect::draw_label(&mut img, tr.bbox.x1 as i64, tr.bbox.y1 as i64, &label, colour, 1);
     }
     img.into_raw()
-}
-
-fn heartbeat_json(
-    device: &str,
-    started: Instant,
-    health: &[Arc<CameraHealth>],
-    slots: &FrameSlots,
-    det: &DetectorStats,
-    link: &LinkStats,
-) -> Vec<u8> {
-    let per_cam = det.per_camera.lock().unwrap().clone();
-    let cameras: Vec<serde_json::Value> = health
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let mut v = serde_json::to_value(h.snapshot()).unwrap_or_default();
-            if let Some(fps) = v["fps"].as_f64() {
-                v["fps"] = json!((fps * 100.0).round() / 100.0);
-            }
-            v["inferred"] = json!(per_cam.get(i).copied().unwrap_or(0));
-            v["dropped"] = json!(slots.dropped(i));
-            v
-        })
-        .collect();
-    let inferences = det.inferences.load(Ordering::Relaxed);
-    let busy = det.busy_us.load(Ordering::Relaxed);
-    let v = json!({
-        "device_id": device,
-        "ts": rfc3339(chrono::Utc::now()),
-        "uptime_s": started.elapsed().as_secs(),
-        "cameras": cameras,
-        "detector": {
-            "inferences": inferences,
-            "errors": det.errors.load(Ordering::Relaxed),
-            "mean_ms": if inferences > 0 { (busy as f64 / inferences as f64 / 10.0).round() / 100.0 } else { 0.0 },
-        },
-        "mqtt": {
-            "connects": link.connects.load(Ordering::Relaxed),
-            "published": link.published.load(Ordering::Relaxed),
-            "acked": link.acked.load(Ordering::Relaxed),
-        },
-        "outbox_depth": link.outbox_depth.load(Ordering::Relaxed),
-        "outbox_evicted": {
-            "evidence": link.evicted_evidence.load(Ordering::Relaxed),
-            "alerts": link.evicted_alerts.load(Ordering::Relaxed),
-        },
-    });
-    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 /// Where a config's state (outbox, evidence) lives.

@@ -14,6 +14,7 @@
 //! - [`evidence`]: clean and annotated JPEG snapshots, kept on disk with their sha256.
 //! - [`outbox`]: durable on-disk queue; an entry leaves only on the broker's PubAck.
 //! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON.
+//! - [`telemetry`]: counters of every stage as heartbeat JSON, Prometheus `/metrics`, `/healthz`.
 //! - [`app`]: wires the stages together for `hawkeye run`; [`cli`] holds the subcommands.
 
 pub mod app;
@@ -29,4 +30,5 @@ pub mod publish;
 pub mod rules;
 pub mod schedule;
 pub mod source;
+pub mod telemetry;
 pub mod track;

@@ -60,6 +60,8 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
     let rtsp = RtspServer::start(&h264_launch(), 0);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), broker.port, &rtsp.url(), &model);
+    let metrics_port = hawkeye::demo::free_port().unwrap();
+    common::config::enable_telemetry(&config, metrics_port);
     let sub = Subscriber::new(broker.port, "hawkeye/#");
     let child = spawn_hawkeye(&config);
 
@@ -96,6 +98,26 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
 
     // the heartbeat reports the camera streaming
     sub.wait_for("heartbeat with camera streaming", LONG, |m| camera_state(m).as_deref() == Some("streaming"));
+
+    // Prometheus metrics and health over HTTP
+    let (code, health) = common::config::http_get(metrics_port, "/healthz");
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains("\"ok\""), "{health}");
+    let (code, metrics) = common::config::http_get(metrics_port, "/metrics");
+    assert_eq!(code, 200);
+    let value = |line_start: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(line_start)).unwrap_or_else(|| panic!("{line_start} missing:\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("hawkeye_frames_decoded_total{camera=\"cam-rtsp\"}") > 0.0);
+    assert!(value("hawkeye_frames_inferred_total{camera=\"cam-rtsp\"}") > 0.0);
+    assert!(value("hawkeye_inference_seconds_count") > 0.0);
+    assert_eq!(value("hawkeye_inference_seconds_bucket{le=\"+Inf\"}"), value("hawkeye_inference_seconds_count"));
+    assert!(value("hawkeye_alerts_raised_total") >= 1.0);
+    assert!(value("hawkeye_messages_acked_total") >= 3.0, "alert + two snapshots acknowledged");
+    assert_eq!(value("hawkeye_mqtt_connected"), 1.0);
+    assert_eq!(value("hawkeye_camera_streaming{camera=\"cam-rtsp\"}"), 1.0);
+    assert!(metrics.contains("# TYPE hawkeye_inference_seconds histogram"));
 
     let status = sigterm_and_wait(child);
     assert!(status.success(), "exit status after SIGTERM: {status:?}");

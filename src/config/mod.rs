@@ -17,6 +17,8 @@ pub struct Config {
     pub model: Model,
     #[serde(default)]
     pub outbox: OutboxCfg,
+    #[serde(default)]
+    pub telemetry: TelemetryCfg,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<Camera>,
     /// Directory the config was read from; relative paths in the config resolve against it.
@@ -60,6 +62,24 @@ pub struct Mqtt {
     pub heartbeat_s: f64,
     #[serde(default = "default_keep_alive_s")]
     pub keep_alive_s: u64,
+}
+
+/// Where `/metrics` and `/healthz` are served.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct TelemetryCfg {
+    /// `host:port` to listen on; absent or empty turns the HTTP endpoint off.
+    #[serde(default = "default_telemetry_listen")]
+    pub listen: Option<String>,
+}
+
+impl Default for TelemetryCfg {
+    fn default() -> Self {
+        TelemetryCfg { listen: default_telemetry_listen() }
+    }
+}
+
+fn default_telemetry_listen() -> Option<String> {
+    Some("127.0.0.1:9464".into())
 }
 
 /// Bounds of the on-disk outbox (see `outbox` module docs for the eviction policy).

@@ -57,6 +57,11 @@ pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
     let mut errs: Vec<String> = unknown.iter().map(|p| format!("{p}: unknown key")).collect();
     check_device(cfg, &mut errs);
     check_mqtt(cfg, &mut errs);
+    if let Some(l) = cfg.telemetry.listen.as_deref().filter(|l| !l.is_empty()) {
+        if l.parse::<std::net::SocketAddr>().is_err() {
+            errs.push(format!("telemetry.listen: {l:?} is not host:port (e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\")"));
+        }
+    }
     if cfg.outbox.max_mb == 0 {
         errs.push("outbox.max_mb: must be at least 1".into());
     }

@@ -38,7 +38,8 @@ detect_fps = 5
 }
 
 /// Writes `dir/hawkeye.toml` for device `test-box` (topics `hawkeye/test-box/…`, heartbeat 1 s,
-/// state in `dir/state`) with the given MQTT port, model and camera/zone sections.
+/// state in `dir/state`, telemetry HTTP off) with the given MQTT port, model and camera/zone
+/// sections.
 pub fn write(dir: &Path, mqtt_port: u16, model: &Path, cameras: &str) -> PathBuf {
     let cfg = format!(
         r#"
@@ -55,10 +56,31 @@ heartbeat_s = 1
 [model]
 path = "{model}"
 score_threshold = 0.35
+
+[telemetry]
+listen = ""
 {cameras}"#,
         model = model.display()
     );
     let path = dir.join("hawkeye.toml");
     std::fs::write(&path, cfg).unwrap();
     path
+}
+
+/// Turns the telemetry endpoint on at `127.0.0.1:port` in a config written by [`write`].
+pub fn enable_telemetry(path: &Path, port: u16) {
+    let text = std::fs::read_to_string(path).unwrap().replace("listen = \"\"", &format!("listen = \"127.0.0.1:{port}\""));
+    std::fs::write(path, text).unwrap();
+}
+
+/// `GET path` on 127.0.0.1:`port`; returns (status code, body).
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("telemetry port open");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
 }

@@ -1,0 +1,239 @@
+//! Telemetry: the counters every stage keeps, rendered three ways — the MQTT heartbeat JSON,
+//! Prometheus `/metrics`, and `/healthz` — plus the tiny HTTP server that serves the latter two.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::publish::{rfc3339, LinkStats};
+use crate::schedule::FrameSlots;
+use crate::source::{CameraHealth, HealthState};
+
+/// Upper bounds (seconds) of the inference latency histogram buckets.
+const LATENCY_BUCKETS: [f64; 9] = [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0];
+
+/// Detector counters, written by the detector thread.
+#[derive(Debug, Default)]
+pub struct DetectorStats {
+    pub inferences: AtomicU64,
+    pub errors: AtomicU64,
+    pub busy_us: AtomicU64,
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    per_camera: Mutex<Vec<u64>>,
+}
+
+impl DetectorStats {
+    pub fn new(cameras: usize) -> Self {
+        DetectorStats { per_camera: Mutex::new(vec![0; cameras]), ..Default::default() }
+    }
+
+    /// Records one successful inference for `camera` that took `us` microseconds.
+    pub fn record(&self, camera: usize, us: u64) {
+        self.inferences.fetch_add(1, Ordering::Relaxed);
+        self.busy_us.fetch_add(us, Ordering::Relaxed);
+        let secs = us as f64 / 1e6;
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(c) = self.per_camera.lock().unwrap().get_mut(camera) {
+            *c += 1;
+        }
+    }
+
+    /// Frames of `camera` that went through the detector.
+    pub fn inferred(&self, camera: usize) -> u64 {
+        self.per_camera.lock().unwrap().get(camera).copied().unwrap_or(0)
+    }
+}
+
+/// Alert counters, written by the rules tasks.
+#[derive(Debug, Default)]
+pub struct AlertStats {
+    /// Alert messages queued in the outbox (every transition).
+    pub raised: AtomicU64,
+    /// Alerts that could not be written to the outbox (disk full, …).
+    pub persist_errors: AtomicU64,
+}
+
+/// Everything telemetry reads, shared by the tasks that write it.
+pub struct Telemetry {
+    pub device_id: String,
+    pub started: Instant,
+    pub health: Vec<Arc<CameraHealth>>,
+    pub slots: Arc<FrameSlots>,
+    pub detector: Arc<DetectorStats>,
+    pub alerts: Arc<AlertStats>,
+    /// Set once the MQTT link exists.
+    pub link: Mutex<Option<Arc<LinkStats>>>,
+}
+
+impl Telemetry {
+    fn link(&self) -> Arc<LinkStats> {
+        self.link.lock().unwrap().clone().unwrap_or_default()
+    }
+
+    /// The heartbeat published on `…/heartbeat`.
+    pub fn heartbeat_json(&self) -> Vec<u8> {
+        let link = self.link();
+        let cameras: Vec<serde_json::Value> = self
+            .health
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let mut v = serde_json::to_value(h.snapshot()).unwrap_or_default();
+                if let Some(fps) = v["fps"].as_f64() {
+                    v["fps"] = json!((fps * 100.0).round() / 100.0);
+                }
+                v["inferred"] = json!(self.detector.inferred(i));
+                v["dropped"] = json!(self.slots.dropped(i));
+                v
+            })
+            .collect();
+        let inferences = self.detector.inferences.load(Ordering::Relaxed);
+        let busy = self.detector.busy_us.load(Ordering::Relaxed);
+        let v = json!({
+            "device_id": self.device_id,
+            "ts": rfc3339(chrono::Utc::now()),
+            "uptime_s": self.started.elapsed().as_secs(),
+            "cameras": cameras,
+            "detector": {
+                "inferences": inferences,
+                "errors": self.detector.errors.load(Ordering::Relaxed),
+                "mean_ms": if inferences > 0 { (busy as f64 / inferences as f64 / 10.0).round() / 100.0 } else { 0.0 },
+            },
+            "alerts_raised": self.alerts.raised.load(Ordering::Relaxed),
+            "mqtt": {
+                "connects": link.connects.load(Ordering::Relaxed),
+                "published": link.published.load(Ordering::Relaxed),
+                "acked": link.acked.load(Ordering::Relaxed),
+            },
+            "outbox_depth": link.outbox_depth.load(Ordering::Relaxed),
+            "outbox_evicted": {
+                "evidence": link.evicted_evidence.load(Ordering::Relaxed),
+                "alerts": link.evicted_alerts.load(Ordering::Relaxed),
+            },
+        });
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    pub fn metrics_text(&self) -> String {
+        let mut s = String::new();
+        let link = self.link();
+        let cams: Vec<_> = self.health.iter().map(|h| h.snapshot()).collect();
+        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in rows {
+                let _ = writeln!(s, "{name}{labels} {v}");
+            }
+        };
+        let per_cam = |f: &dyn Fn(usize) -> f64| -> Vec<(String, f64)> {
+            cams.iter().enumerate().map(|(i, c)| (format!("{{camera=\"{}\"}}", c.camera_id), f(i))).collect()
+        };
+        family("hawkeye_frames_decoded_total", "counter", "Frames decoded and delivered by the camera's pipeline.", per_cam(&|i| cams[i].frames as f64));
+        family("hawkeye_frames_inferred_total", "counter", "Frames that went through the detector.", per_cam(&|i| self.detector.inferred(i) as f64));
+        family("hawkeye_frames_dropped_total", "counter", "Frames replaced by a newer one before the detector took them.", per_cam(&|i| self.slots.dropped(i) as f64));
+        family("hawkeye_camera_reconnects_total", "counter", "Pipeline restarts after an error, end of stream or stall.", per_cam(&|i| cams[i].reconnects as f64));
+        family("hawkeye_camera_streaming", "gauge", "1 while the camera delivers frames.", per_cam(&|i| (cams[i].state == HealthState::Streaming) as u8 as f64));
+        family("hawkeye_camera_fps", "gauge", "Frames per second delivered over the last seconds.", per_cam(&|i| cams[i].fps));
+        family("hawkeye_inference_errors_total", "counter", "Failed inferences.", vec![(String::new(), self.detector.errors.load(Ordering::Relaxed) as f64)]);
+        let mut rows = Vec::new();
+        let mut cum = 0u64;
+        for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+            cum += self.detector.buckets[i].load(Ordering::Relaxed);
+            rows.push((format!("_bucket{{le=\"{b}\"}}"), cum as f64));
+        }
+        let count = self.detector.inferences.load(Ordering::Relaxed);
+        rows.push(("_bucket{le=\"+Inf\"}".into(), count as f64));
+        rows.push(("_sum".into(), self.detector.busy_us.load(Ordering::Relaxed) as f64 / 1e6));
+        rows.push(("_count".into(), count as f64));
+        family("hawkeye_inference_seconds", "histogram", "Detector latency per frame (letterbox, inference, decoding, NMS).", rows);
+        family("hawkeye_alerts_raised_total", "counter", "Alert messages written to the outbox.", vec![(String::new(), self.alerts.raised.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_alert_persist_errors_total", "counter", "Alerts that could not be written to the outbox.", vec![(String::new(), self.alerts.persist_errors.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_messages_acked_total", "counter", "Outbox messages acknowledged by the broker (PubAck).", vec![(String::new(), link.acked.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_outbox_depth", "gauge", "Messages waiting in the outbox.", vec![(String::new(), link.outbox_depth.load(Ordering::Relaxed) as f64)]);
+        family(
+            "hawkeye_outbox_evicted_total",
+            "counter",
+            "Messages evicted from a full outbox before delivery.",
+            vec![
+                ("{type=\"evidence\"}".into(), link.evicted_evidence.load(Ordering::Relaxed) as f64),
+                ("{type=\"alert\"}".into(), link.evicted_alerts.load(Ordering::Relaxed) as f64),
+            ],
+        );
+        family("hawkeye_mqtt_connected", "gauge", "1 while connected to the broker.", vec![(String::new(), link.connected.load(Ordering::Relaxed) as u8 as f64)]);
+        family("hawkeye_mqtt_connects_total", "counter", "Successful connections to the broker.", vec![(String::new(), link.connects.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_mqtt_connection_errors_total", "counter", "Failed or lost connections to the broker.", vec![(String::new(), link.connection_errors.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_uptime_seconds", "gauge", "Seconds since start.", vec![(String::new(), self.started.elapsed().as_secs_f64().round())]);
+        s
+    }
+
+    /// `/healthz`: 200 when every camera streams (or has ended) and the broker is connected,
+    /// else 503 naming what is wrong.
+    pub fn healthz(&self) -> (u16, String) {
+        let mut problems = Vec::new();
+        for h in &self.health {
+            let snap = h.snapshot();
+            if !matches!(snap.state, HealthState::Streaming | HealthState::Ended) {
+                problems.push(format!("camera {} is {}", snap.camera_id, snap.state.as_str()));
+            }
+        }
+        if !self.link().connected.load(Ordering::Relaxed) {
+            problems.push("MQTT broker not connected".to_string());
+        }
+        let body = json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems });
+        (if problems.is_empty() { 200 } else { 503 }, body.to_string())
+    }
+}
+
+/// Serves `GET /metrics` and `GET /healthz` on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, shutdown: CancellationToken) {
+    loop {
+        let (mut sock, _) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("telemetry: accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let t = telemetry.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
+                Ok(Ok(n)) => n,
+                _ => return,
+            };
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
+            let (code, ctype, body) = match path {
+                "/metrics" => (200, "text/plain; version=0.0.4", t.metrics_text()),
+                "/healthz" => {
+                    let (c, b) = t.healthz();
+                    (c, "application/json", b)
+                }
+                _ => (404, "text/plain", "not found: try /metrics or /healthz\n".to_string()),
+            };
+            let reason = match code {
+                200 => "OK",
+                503 => "Service Unavailable",
+                _ => "Not Found",
+            };
+            let head = format!(
+                "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(body.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
