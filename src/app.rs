@@ -1,17 +1,25 @@
 //! `hawkeye run`: wires source → detect → track → rules → evidence → outbox → MQTT for every
-//! camera in the config, and shuts everything down cleanly when `shutdown` fires.
+//! camera in the config, answers commands, reloads the config on request, and shuts everything
+//! down cleanly when `shutdown` fires.
 //!
 //! Threads and tasks: one GStreamer pipeline per camera (its own streaming threads) feeding
 //! [`FrameSlots`]; one detector thread (ONNX inference is blocking CPU work) taking frames
-//! round-robin; one tokio task per camera for tracking, rules and evidence; one MQTT link task.
+//! round-robin; one tokio task per camera for tracking, rules, evidence and the camera's
+//! commands; one MQTT link task; this task, which supervises and handles commands.
+//!
+//! Cameras live in frame slots (`Frame::camera` is the slot). A reload stops the cameras whose
+//! config changed or that were removed and starts new ones in free slots; cameras whose config
+//! did not change keep streaming and keep their tracker and event state.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tokio::sync::mpsc;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Camera, Config};
@@ -19,15 +27,18 @@ use crate::detect::{self, Detection, Detector, DetectorOptions};
 use crate::evidence::{EvidenceStore, Snapshot};
 use crate::frame::Frame;
 use crate::outbox::Outbox;
-use crate::publish::{rfc3339, Alert, AlertObject, EvidenceRef, LinkStats, MqttLink, ModelRef, Publisher, SCHEMA_VERSION};
-use crate::rules::{CameraRules, EventState, Transition};
+use crate::publish::commands::{self, Command};
+use crate::publish::{rfc3339, Alert, AlertAck, AlertObject, EvidenceRef, LinkStats, MqttLink, ModelRef, Publisher, SCHEMA_VERSION};
+use crate::rules::{Ack, CameraRules, EventState, Transition};
 use crate::schedule::FrameSlots;
-use crate::source::{self, CameraHealth, HealthState, SourceCtx};
+use crate::source::{self, CameraHealth, SourceCtx};
 use crate::telemetry::{self, AlertStats, DetectorStats, Telemetry};
 use crate::track::{Track, Tracker, TrackerParams};
 
 /// How long the outbox may take to drain at shutdown before the rest waits on disk.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
+/// Most cameras one daemon runs (frame slots are allocated once).
+pub const MAX_CAMERAS: usize = 64;
 
 /// A frame with its detections, on its way to the camera's rules task.
 struct DetectedFrame {
@@ -42,6 +53,39 @@ pub struct RunOptions {
     pub exit_when_sources_end: bool,
     /// Hand every decoded frame to the detector (files decoded as fast as possible).
     pub lossless: bool,
+    /// The config file, re-read by `cmd/reload` (no reload without it).
+    pub config_path: Option<PathBuf>,
+}
+
+/// A command for one camera's rules task; the answer comes back on `reply`.
+enum CameraCmd {
+    Snapshot { reply: oneshot::Sender<Result<serde_json::Value, String>> },
+    Ack { event_id: String, ack: Ack, reply: oneshot::Sender<Option<Result<serde_json::Value, String>>> },
+    Recheck { event_id: String, reply: oneshot::Sender<Option<Result<serde_json::Value, String>>> },
+}
+
+/// One running camera.
+struct CameraRuntime {
+    cfg: Camera,
+    slot: usize,
+    stop: CancellationToken,
+    source: JoinHandle<()>,
+    rules: JoinHandle<()>,
+    ctl: mpsc::Sender<CameraCmd>,
+}
+
+/// What every camera shares.
+struct Shared {
+    cfg: Config,
+    opts: RunOptions,
+    slots: Arc<FrameSlots>,
+    routes: Arc<Mutex<Vec<Option<mpsc::Sender<DetectedFrame>>>>>,
+    publisher: Publisher,
+    evidence: EvidenceStore,
+    model: ModelRef,
+    alerts: Arc<AlertStats>,
+    telemetry: Arc<Telemetry>,
+    shutdown: CancellationToken,
 }
 
 /// Runs the daemon until `shutdown` is cancelled (or, with `exit_when_sources_end`, until every
@@ -49,6 +93,9 @@ pub struct RunOptions {
 pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     source::init_gstreamer().context("GStreamer")?;
     detect::init_runtime().context("ONNX Runtime")?;
+    if cfg.cameras.len() > MAX_CAMERAS {
+        anyhow::bail!("{} cameras configured; one daemon runs at most {MAX_CAMERAS}", cfg.cameras.len());
+    }
     let model_path = cfg.resolve(&cfg.model.path);
     let manifest = cfg.model.manifest.as_ref().map(|m| cfg.resolve(m));
     let detector = Detector::load(
@@ -65,15 +112,13 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let outbox = Outbox::open_bounded(&outbox_dir, cfg.outbox.max_mb << 20).with_context(|| format!("outbox {}", outbox_dir.display()))?;
     let evidence = EvidenceStore::new(&state_dir.join("evidence"));
 
-    let n = cfg.cameras.len();
-    let slots = Arc::new(FrameSlots::new(n));
-    let health: Vec<Arc<CameraHealth>> = cfg.cameras.iter().map(|c| Arc::new(CameraHealth::new(&c.id))).collect();
-    let det_stats = Arc::new(DetectorStats::new(n));
+    let slots = Arc::new(FrameSlots::new(MAX_CAMERAS));
+    let det_stats = Arc::new(DetectorStats::new(MAX_CAMERAS));
     let alert_stats = Arc::new(AlertStats::default());
     let telemetry = Arc::new(Telemetry {
         device_id: cfg.device.id.clone(),
         started: Instant::now(),
-        health: health.clone(),
+        cameras: Default::default(),
         slots: slots.clone(),
         detector: det_stats.clone(),
         alerts: alert_stats.clone(),
@@ -84,89 +129,89 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         let t = telemetry.clone();
         Box::new(move |_: &LinkStats| t.heartbeat_json())
     };
-    let (link, publisher, link_stats) =
+    let (mut link, publisher, link_stats) =
         MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat, |p| cfg.resolve(p)).map_err(anyhow::Error::msg)?;
+    let mut command_rx = link.take_commands();
     *telemetry.link.lock().unwrap() = Some(link_stats);
+    let link_stop = CancellationToken::new();
+    let link_task = tokio::spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
     let telemetry_stop = CancellationToken::new();
     if let Some(addr) = cfg.telemetry.listen.as_deref().filter(|a| !a.is_empty()) {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => {
-                tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "telemetry: /metrics and /healthz");
+                let bound = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                tracing::info!(addr = %bound, "telemetry: /metrics and /healthz");
+                // with port 0 the system picks the port; tools find it here
+                if let Err(e) = std::fs::write(state_dir.join("telemetry.addr"), &bound) {
+                    tracing::warn!("cannot write {}: {e}", state_dir.join("telemetry.addr").display());
+                }
                 tokio::spawn(telemetry::serve(l, telemetry.clone(), telemetry_stop.clone()));
             }
             // telemetry is not worth stopping the cameras for
             Err(e) => tracing::error!("telemetry: cannot listen on {addr}: {e}; /metrics and /healthz are off"),
         }
     }
-    let link_stop = CancellationToken::new();
-    let link_task = tokio::spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
 
-    // detector thread → per-camera rules tasks
-    let mut to_rules = Vec::with_capacity(n);
-    let mut rules_tasks = Vec::with_capacity(n);
-    for (i, cam) in cfg.cameras.iter().enumerate() {
-        let (tx, rx) = mpsc::channel::<DetectedFrame>(4);
-        to_rules.push(tx);
-        let ctx = EventCtx {
-            cfg: cfg.clone(),
-            camera: cam.clone(),
-            publisher: publisher.clone(),
-            evidence: evidence.clone(),
-            model: model.clone(),
-            alerts: alert_stats.clone(),
-        };
-        rules_tasks.push(tokio::spawn(camera_rules(ctx, i, rx)));
-    }
+    let routes: Arc<Mutex<Vec<Option<mpsc::Sender<DetectedFrame>>>>> = Arc::new(Mutex::new(vec![None; MAX_CAMERAS]));
     let det_thread = {
         let slots = slots.clone();
         let det_stats = det_stats.clone();
+        let routes = routes.clone();
         std::thread::Builder::new()
             .name("detector".into())
-            .spawn(move || detector_loop(detector, &slots, &det_stats, to_rules))
+            .spawn(move || detector_loop(detector, &slots, &det_stats, &routes))
             .context("detector thread")?
     };
 
-    // sources
-    let source_stop = shutdown.child_token();
-    let mut sources = tokio::task::JoinSet::new();
-    for (i, cam) in cfg.cameras.iter().enumerate() {
-        let ctx = SourceCtx {
-            index: i,
-            camera: cam.clone(),
-            base_dir: cfg.base_dir.clone(),
-            slots: slots.clone(),
-            health: health[i].clone(),
-            lossless: opts.lossless,
-        };
-        sources.spawn(source::run_camera(ctx, source_stop.clone()));
+    let mut shared = Shared {
+        cfg: cfg.clone(),
+        opts: opts.clone(),
+        slots: slots.clone(),
+        routes,
+        publisher: publisher.clone(),
+        evidence,
+        model,
+        alerts: alert_stats.clone(),
+        telemetry: telemetry.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let mut cameras: Vec<CameraRuntime> = Vec::new();
+    for cam in &cfg.cameras {
+        let slot = free_slot(&cameras);
+        cameras.push(start_camera(&shared, cam.clone(), slot));
     }
-    tracing::info!(cameras = n, device = %cfg.device.id, "hawkeye running");
+    publish_camera_list(&shared, &cameras);
+    tracing::info!(cameras = cameras.len(), device = %cfg.device.id, "hawkeye running");
 
+    let mut check_ended = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            r = sources.join_next() => match r {
-                None => {
-                    if opts.exit_when_sources_end {
-                        tracing::info!("all sources ended");
-                        break;
-                    }
-                    shutdown.cancelled().await;
+            Some((topic, payload)) = command_rx.recv() => {
+                handle_command(&mut shared, &mut cameras, &topic, &payload).await;
+            }
+            _ = check_ended.tick() => {
+                if opts.exit_when_sources_end && !cameras.is_empty() && cameras.iter().all(|c| c.source.is_finished()) {
+                    tracing::info!("all sources ended");
                     break;
                 }
-                Some(Err(e)) => tracing::error!("camera task failed: {e}"),
-                Some(Ok(())) => {}
             }
         }
     }
 
     // Shutdown order: sources (pipelines to Null) → detector → rules (last events) → MQTT flush.
-    source_stop.cancel();
-    while sources.join_next().await.is_some() {}
+    for c in &cameras {
+        c.stop.cancel();
+    }
+    for c in cameras.iter_mut() {
+        let _ = (&mut c.source).await;
+    }
     slots.close();
     let _ = tokio::task::spawn_blocking(move || det_thread.join()).await;
-    for t in rules_tasks {
-        let _ = t.await;
+    shared.routes.lock().unwrap().iter_mut().for_each(|r| *r = None);
+    for c in cameras {
+        drop(c.ctl);
+        let _ = c.rules.await;
     }
     link_stop.cancel();
     let _ = link_task.await;
@@ -175,7 +220,63 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     Ok(())
 }
 
-fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, to_rules: Vec<mpsc::Sender<DetectedFrame>>) {
+fn free_slot(cameras: &[CameraRuntime]) -> usize {
+    (0..MAX_CAMERAS).find(|s| cameras.iter().all(|c| c.slot != *s)).expect("camera count checked against MAX_CAMERAS")
+}
+
+fn publish_camera_list(shared: &Shared, cameras: &[CameraRuntime]) {
+    let list = cameras
+        .iter()
+        .map(|c| {
+            let health = shared.telemetry.cameras.lock().unwrap().iter().find(|(s, _)| *s == c.slot).map(|(_, h)| h.clone());
+            (c.slot, health.unwrap_or_else(|| Arc::new(CameraHealth::new(&c.cfg.id))))
+        })
+        .collect();
+    *shared.telemetry.cameras.lock().unwrap() = list;
+}
+
+/// Starts a camera's source and rules tasks in frame slot `slot`.
+fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
+    let health = Arc::new(CameraHealth::new(&cam.id));
+    shared.telemetry.cameras.lock().unwrap().push((slot, health.clone()));
+    let (tx, rx) = mpsc::channel::<DetectedFrame>(4);
+    shared.routes.lock().unwrap()[slot] = Some(tx);
+    let (ctl_tx, ctl_rx) = mpsc::channel(8);
+    let ctx = EventCtx {
+        alerts: shared.alerts.clone(),
+        cfg: shared.cfg.clone(),
+        camera: cam.clone(),
+        publisher: shared.publisher.clone(),
+        evidence: shared.evidence.clone(),
+        model: shared.model.clone(),
+    };
+    let rules = tokio::spawn(camera_rules(ctx, slot, rx, ctl_rx));
+    let stop = shared.shutdown.child_token();
+    let source = tokio::spawn(source::run_camera(
+        SourceCtx {
+            index: slot,
+            camera: cam.clone(),
+            base_dir: shared.cfg.base_dir.clone(),
+            slots: shared.slots.clone(),
+            health,
+            lossless: shared.opts.lossless,
+        },
+        stop.clone(),
+    ));
+    CameraRuntime { cfg: cam, slot, stop, source, rules, ctl: ctl_tx }
+}
+
+/// Stops a camera: pipeline to Null, then its rules task once its last frames are handled.
+async fn stop_camera(shared: &Shared, mut c: CameraRuntime) {
+    c.stop.cancel();
+    let _ = (&mut c.source).await;
+    shared.routes.lock().unwrap()[c.slot] = None;
+    drop(c.ctl);
+    let _ = c.rules.await;
+    shared.telemetry.cameras.lock().unwrap().retain(|(s, _)| *s != c.slot);
+}
+
+fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, routes: &Mutex<Vec<Option<mpsc::Sender<DetectedFrame>>>>) {
     loop {
         let Some(frame) = slots.take(Duration::from_millis(200)) else {
             if slots.is_closed() {
@@ -188,9 +289,12 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, t
         match result {
             Ok(detections) => {
                 stats.record(frame.camera, t0.elapsed().as_micros() as u64);
-                let cam = frame.camera;
-                // rules are fast; waiting here only happens if a camera's events back up
-                let _ = to_rules[cam].blocking_send(DetectedFrame { frame, detections });
+                let route = routes.lock().unwrap().get(frame.camera).cloned().flatten();
+                // rules are fast; waiting here only happens if a camera's events back up.
+                // No route: the camera was removed by a reload while this frame was in flight.
+                if let Some(tx) = route {
+                    let _ = tx.blocking_send(DetectedFrame { frame, detections });
+                }
             }
             Err(e) => {
                 let k = stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -200,6 +304,113 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, t
             }
         }
     }
+}
+
+/// Parses and carries out one command, and publishes the reply on `cmd_result`.
+async fn handle_command(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>, topic: &str, payload: &[u8]) {
+    let topics = shared.publisher.topics().clone();
+    let Some(name) = commands::command_name(topics.root(), topic) else { return };
+    let (name, request_id, result) = match commands::parse(name, payload) {
+        Err(e) => (e.name.clone(), commands::salvage_request_id(payload), Err(e.message)),
+        Ok(req) => {
+            let name = req.command.name().to_string();
+            let result = match req.command {
+                Command::Snapshot { camera_id } => match cameras.iter().find(|c| c.cfg.id == camera_id) {
+                    None => Err(format!("unknown camera {camera_id:?}")),
+                    Some(c) => {
+                        let (tx, rx) = oneshot::channel();
+                        let _ = c.ctl.send(CameraCmd::Snapshot { reply: tx }).await;
+                        rx.await.unwrap_or_else(|_| Err("camera stopped".into()))
+                    }
+                },
+                Command::Ack { event_id, operator, note } => {
+                    let ack = Ack { operator, note, at: chrono::Utc::now() };
+                    ask_cameras(cameras, &event_id, |reply| CameraCmd::Ack { event_id: event_id.clone(), ack: ack.clone(), reply }).await
+                }
+                Command::Recheck { event_id } => {
+                    ask_cameras(cameras, &event_id, |reply| CameraCmd::Recheck { event_id: event_id.clone(), reply }).await
+                }
+                Command::Reload => reload(shared, cameras).await,
+            };
+            (name, req.request_id, result)
+        }
+    };
+    let counter = if result.is_ok() { &shared.alerts.commands_ok } else { &shared.alerts.commands_failed };
+    counter.fetch_add(1, Ordering::Relaxed);
+    match &result {
+        Ok(_) => tracing::info!(cmd = %name, "command done"),
+        Err(e) => tracing::warn!(cmd = %name, "command refused: {e}"),
+    }
+    let body = commands::reply(&name, request_id.as_deref(), result);
+    if let Err(e) = shared.publisher.enqueue(&topics.command_result(), body, false) {
+        tracing::error!("cannot queue command reply: {e}");
+    }
+}
+
+/// Asks each camera in turn about an event until one knows it.
+async fn ask_cameras(
+    cameras: &[CameraRuntime],
+    event_id: &str,
+    make: impl Fn(oneshot::Sender<Option<Result<serde_json::Value, String>>>) -> CameraCmd,
+) -> Result<serde_json::Value, String> {
+    for c in cameras {
+        let (tx, rx) = oneshot::channel();
+        if c.ctl.send(make(tx)).await.is_err() {
+            continue;
+        }
+        if let Ok(Some(r)) = rx.await {
+            return r;
+        }
+    }
+    Err(format!("unknown event {event_id:?}"))
+}
+
+/// `cmd/reload`: re-reads the config file; a bad one is refused with all its errors and the
+/// running config stays. Camera and zone changes are applied; changes elsewhere need a restart.
+async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result<serde_json::Value, String> {
+    let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
+    let new = Config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
+    let fixed = |c: &Config| {
+        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry })
+    };
+    let (old_fixed, new_fixed) = (fixed(&shared.cfg), fixed(&new));
+    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "outbox", "telemetry"]
+        .into_iter()
+        .filter(|k| old_fixed[*k] != new_fixed[*k])
+        .collect();
+    if !needs_restart.is_empty() {
+        return Err(format!("changes to [{}] need a restart; nothing was applied", needs_restart.join("], [")));
+    }
+    if new.cameras.len() > MAX_CAMERAS {
+        return Err(format!("{} cameras configured; at most {MAX_CAMERAS}", new.cameras.len()));
+    }
+    let mut kept = Vec::new();
+    let mut stopped = Vec::new();
+    let mut i = 0;
+    while i < cameras.len() {
+        if new.cameras.contains(&cameras[i].cfg) {
+            kept.push(cameras[i].cfg.id.clone());
+            i += 1;
+        } else {
+            let c = cameras.remove(i);
+            stopped.push(c.cfg.id.clone());
+            stop_camera(shared, c).await;
+        }
+    }
+    shared.cfg = new.clone();
+    let mut started = Vec::new();
+    for cam in &new.cameras {
+        if !cameras.iter().any(|c| c.cfg == *cam) {
+            let slot = free_slot(cameras);
+            started.push(cam.id.clone());
+            cameras.push(start_camera(shared, cam.clone(), slot));
+        }
+    }
+    // keep the config's order for heartbeats and metrics
+    cameras.sort_by_key(|c| new.cameras.iter().position(|n| n.id == c.cfg.id));
+    publish_camera_list(shared, cameras);
+    tracing::info!(?kept, ?stopped, ?started, "config reloaded");
+    Ok(json!({ "kept": kept, "restarted_or_removed": stopped, "started": started }))
 }
 
 /// What a camera's rules task needs to turn transitions into published alerts.
@@ -212,35 +423,94 @@ struct EventCtx {
     model: ModelRef,
 }
 
-async fn camera_rules(ctx: EventCtx, index: usize, mut rx: mpsc::Receiver<DetectedFrame>) {
+async fn camera_rules(ctx: EventCtx, index: usize, mut rx: mpsc::Receiver<DetectedFrame>, mut ctl: mpsc::Receiver<CameraCmd>) {
     let prefix = format!("{}-{}", ctx.cfg.device.id, ctx.camera.id);
     let mut rules = CameraRules::new(&prefix, &ctx.camera.zones);
     let mut tracker = Tracker::new(TrackerParams::default());
-    while let Some(df) = rx.recv().await {
-        let f = &df.frame;
-        let tracks = tracker.update(&df.detections, f.ts);
-        for t in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
-            match emit(&ctx, &rules, &t, f, &tracks) {
-                Ok(()) => {
-                    ctx.alerts.raised.fetch_add(1, Ordering::Relaxed);
+    // the latest frame and its tracks, for snapshots and re-checks
+    let mut last: Option<(Frame, Vec<Track>)> = None;
+    loop {
+        tokio::select! {
+            df = rx.recv() => {
+                let Some(df) = df else { break };
+                let f = &df.frame;
+                let tracks = tracker.update(&df.detections, f.ts);
+                for t in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
+                    persist(&ctx, index, &rules, &t, f, &tracks);
                 }
-                Err(e) => {
-                    ctx.alerts.persist_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(camera = index, event = %t.event_id, "cannot persist alert: {e:#}");
-                }
+                last = Some((df.frame, tracks));
             }
+            Some(cmd) = ctl.recv() => match cmd {
+                CameraCmd::Snapshot { reply } => {
+                    let _ = reply.send(snapshot(&ctx, last.as_ref().map(|l| &l.0)));
+                }
+                CameraCmd::Ack { event_id, ack, reply } => {
+                    let r = rules.knows(&event_id).then(|| {
+                        rules.ack(&event_id, ack).map(|()| json!({ "event_id": event_id, "camera_id": ctx.camera.id }))
+                    });
+                    let _ = reply.send(r);
+                }
+                CameraCmd::Recheck { event_id, reply } => {
+                    let r = rules.knows(&event_id).then(|| match &last {
+                        None => Err("no frame from this camera yet".to_string()),
+                        Some((f, tracks)) => rules.recheck(&event_id, tracks, f.width, f.height, f.ts, f.wall).map(|t| {
+                            persist(&ctx, index, &rules, &t, f, tracks);
+                            json!({ "event_id": event_id, "state": t.state.as_str(), "objects": t.objects.len() })
+                        }),
+                    });
+                    let _ = reply.send(r);
+                }
+            },
         }
     }
+}
+
+/// Queues a transition's alert (and evidence) and counts the outcome.
+fn persist(ctx: &EventCtx, index: usize, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track]) {
+    match emit(ctx, rules, t, f, tracks) {
+        Ok(()) => {
+            ctx.alerts.raised.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            ctx.alerts.persist_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(camera = index, event = %t.event_id, "cannot persist alert: {e:#}");
+        }
+    }
+}
+
+/// `cmd/snapshot`: the camera's latest frame as JPEG on `…/snapshot/{camera}`.
+fn snapshot(ctx: &EventCtx, frame: Option<&Frame>) -> Result<serde_json::Value, String> {
+    let f = frame.ok_or("no frame from this camera yet")?;
+    let jpeg = crate::evidence::encode_jpeg(&f.rgb, f.width, f.height).map_err(|e| e.to_string())?;
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&jpeg))
+    };
+    let topic = ctx.publisher.topics().snapshot(&ctx.camera.id);
+    let bytes = jpeg.len();
+    ctx.publisher.enqueue(&topic, jpeg, false).map_err(|e| format!("cannot queue the snapshot: {e}"))?;
+    Ok(json!({
+        "camera_id": ctx.camera.id, "topic": topic, "sha256": sha, "bytes": bytes,
+        "width": f.width, "height": f.height, "captured_at": rfc3339(f.wall),
+    }))
 }
 
 /// Stores evidence and queues the evidence messages and the alert in the outbox.
 fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track]) -> anyhow::Result<()> {
     let topics = ctx.publisher.topics();
     let mut evidence = Vec::new();
-    if t.state == EventState::New {
-        let clean = ctx.evidence.save_jpeg(&t.event_id, "clean", &f.rgb, f.width, f.height)?;
+    let names = match t.state {
+        EventState::New => Some(("clean".to_string(), "annotated".to_string())),
+        EventState::Resolved | EventState::Recurred => {
+            let stamp = f.wall.format("%Y%m%dT%H%M%S%.3fZ");
+            Some((format!("recheck-{stamp}-clean"), format!("recheck-{stamp}-annotated")))
+        }
+        EventState::Update | EventState::End => None,
+    };
+    if let Some((clean_name, annotated_name)) = names {
+        let clean = ctx.evidence.save_jpeg(&t.event_id, &clean_name, &f.rgb, f.width, f.height)?;
         let annotated_rgb = annotate(f, rules, t, tracks);
-        let annotated = ctx.evidence.save_jpeg(&t.event_id, "annotated", &annotated_rgb, f.width, f.height)?;
+        let annotated = ctx.evidence.save_jpeg(&t.event_id, &annotated_name, &annotated_rgb, f.width, f.height)?;
         for s in [clean, annotated] {
             let topic = topics.evidence(&t.event_id, &s.name);
             ctx.publisher.enqueue(&topic, s.jpeg.clone(), false)?;
@@ -253,7 +523,7 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
         state: t.state.as_str(),
         kind: t.kind.as_str(),
         violation: t.kind.violation(),
-        severity: if t.state == EventState::End { "info" } else { "warning" },
+        severity: if matches!(t.state, EventState::End | EventState::Resolved) { "info" } else { "warning" },
         device_id: ctx.cfg.device.id.clone(),
         camera_id: ctx.camera.id.clone(),
         zone_id: t.zone_id.clone(),
@@ -273,6 +543,7 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
             .collect(),
         model: ctx.model.clone(),
         evidence,
+        ack: t.ack.as_ref().map(|a| AlertAck { operator: a.operator.clone(), note: a.note.clone(), at: rfc3339(a.at) }),
         prev_hash: None,
         signature: None,
     };
@@ -315,12 +586,3 @@ fn annotate(f: &Frame, rules: &CameraRules, t: &Transition, tracks: &[Track]) ->
     img.into_raw()
 }
 
-/// Where a config's state (outbox, evidence) lives.
-pub fn state_dir(cfg: &Config) -> PathBuf {
-    cfg.resolve(&cfg.device.state_dir)
-}
-
-/// True when a camera health counts as delivering video.
-pub fn is_streaming(h: &CameraHealth) -> bool {
-    h.snapshot().state == HealthState::Streaming
-}

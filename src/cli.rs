@@ -79,7 +79,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let opts = crate::app::RunOptions { exit_when_sources_end: exit_at_end, lossless: false };
+            let opts = crate::app::RunOptions { exit_when_sources_end: exit_at_end, lossless: false, config_path: Some(config.clone()) };
             runtime()?.block_on(async move {
                 let shutdown = CancellationToken::new();
                 spawn_signal_handler(shutdown.clone());

@@ -57,6 +57,9 @@ impl DetectorStats {
 pub struct AlertStats {
     /// Alert messages queued in the outbox (every transition).
     pub raised: AtomicU64,
+    /// Commands carried out / refused (malformed, unknown, failed).
+    pub commands_ok: AtomicU64,
+    pub commands_failed: AtomicU64,
     /// Alerts that could not be written to the outbox (disk full, …).
     pub persist_errors: AtomicU64,
 }
@@ -65,7 +68,8 @@ pub struct AlertStats {
 pub struct Telemetry {
     pub device_id: String,
     pub started: Instant,
-    pub health: Vec<Arc<CameraHealth>>,
+    /// Running cameras: (frame slot, health), in config order; changed by `reload`.
+    pub cameras: Mutex<Vec<(usize, Arc<CameraHealth>)>>,
     pub slots: Arc<FrameSlots>,
     pub detector: Arc<DetectorStats>,
     pub alerts: Arc<AlertStats>,
@@ -78,14 +82,18 @@ impl Telemetry {
         self.link.lock().unwrap().clone().unwrap_or_default()
     }
 
+    fn camera_list(&self) -> Vec<(usize, Arc<CameraHealth>)> {
+        self.cameras.lock().unwrap().clone()
+    }
+
     /// The heartbeat published on `…/heartbeat`.
     pub fn heartbeat_json(&self) -> Vec<u8> {
         let link = self.link();
         let cameras: Vec<serde_json::Value> = self
-            .health
+            .camera_list()
             .iter()
-            .enumerate()
             .map(|(i, h)| {
+                let i = *i;
                 let mut v = serde_json::to_value(h.snapshot()).unwrap_or_default();
                 if let Some(fps) = v["fps"].as_f64() {
                     v["fps"] = json!((fps * 100.0).round() / 100.0);
@@ -126,22 +134,23 @@ impl Telemetry {
     pub fn metrics_text(&self) -> String {
         let mut s = String::new();
         let link = self.link();
-        let cams: Vec<_> = self.health.iter().map(|h| h.snapshot()).collect();
+        let list = self.camera_list();
+        let cams: Vec<_> = list.iter().map(|(slot, h)| (*slot, h.snapshot())).collect();
         let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (labels, v) in rows {
                 let _ = writeln!(s, "{name}{labels} {v}");
             }
         };
-        let per_cam = |f: &dyn Fn(usize) -> f64| -> Vec<(String, f64)> {
-            cams.iter().enumerate().map(|(i, c)| (format!("{{camera=\"{}\"}}", c.camera_id), f(i))).collect()
+        let per_cam = |f: &dyn Fn(usize, &crate::source::HealthSnapshot) -> f64| -> Vec<(String, f64)> {
+            cams.iter().map(|(slot, c)| (format!("{{camera=\"{}\"}}", c.camera_id), f(*slot, c))).collect()
         };
-        family("hawkeye_frames_decoded_total", "counter", "Frames decoded and delivered by the camera's pipeline.", per_cam(&|i| cams[i].frames as f64));
-        family("hawkeye_frames_inferred_total", "counter", "Frames that went through the detector.", per_cam(&|i| self.detector.inferred(i) as f64));
-        family("hawkeye_frames_dropped_total", "counter", "Frames replaced by a newer one before the detector took them.", per_cam(&|i| self.slots.dropped(i) as f64));
-        family("hawkeye_camera_reconnects_total", "counter", "Pipeline restarts after an error, end of stream or stall.", per_cam(&|i| cams[i].reconnects as f64));
-        family("hawkeye_camera_streaming", "gauge", "1 while the camera delivers frames.", per_cam(&|i| (cams[i].state == HealthState::Streaming) as u8 as f64));
-        family("hawkeye_camera_fps", "gauge", "Frames per second delivered over the last seconds.", per_cam(&|i| cams[i].fps));
+        family("hawkeye_frames_decoded_total", "counter", "Frames decoded and delivered by the camera's pipeline.", per_cam(&|_, c| c.frames as f64));
+        family("hawkeye_frames_inferred_total", "counter", "Frames that went through the detector.", per_cam(&|i, _| self.detector.inferred(i) as f64));
+        family("hawkeye_frames_dropped_total", "counter", "Frames replaced by a newer one before the detector took them.", per_cam(&|i, _| self.slots.dropped(i) as f64));
+        family("hawkeye_camera_reconnects_total", "counter", "Pipeline restarts after an error, end of stream or stall.", per_cam(&|_, c| c.reconnects as f64));
+        family("hawkeye_camera_streaming", "gauge", "1 while the camera delivers frames.", per_cam(&|_, c| (c.state == HealthState::Streaming) as u8 as f64));
+        family("hawkeye_camera_fps", "gauge", "Frames per second delivered over the last seconds.", per_cam(&|_, c| c.fps));
         family("hawkeye_inference_errors_total", "counter", "Failed inferences.", vec![(String::new(), self.detector.errors.load(Ordering::Relaxed) as f64)]);
         let mut rows = Vec::new();
         let mut cum = 0u64;
@@ -156,6 +165,15 @@ impl Telemetry {
         family("hawkeye_inference_seconds", "histogram", "Detector latency per frame (letterbox, inference, decoding, NMS).", rows);
         family("hawkeye_alerts_raised_total", "counter", "Alert messages written to the outbox.", vec![(String::new(), self.alerts.raised.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_alert_persist_errors_total", "counter", "Alerts that could not be written to the outbox.", vec![(String::new(), self.alerts.persist_errors.load(Ordering::Relaxed) as f64)]);
+        family(
+            "hawkeye_commands_total",
+            "counter",
+            "Commands received on cmd/…, by outcome.",
+            vec![
+                ("{result=\"ok\"}".into(), self.alerts.commands_ok.load(Ordering::Relaxed) as f64),
+                ("{result=\"error\"}".into(), self.alerts.commands_failed.load(Ordering::Relaxed) as f64),
+            ],
+        );
         family("hawkeye_messages_acked_total", "counter", "Outbox messages acknowledged by the broker (PubAck).", vec![(String::new(), link.acked.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_outbox_depth", "gauge", "Messages waiting in the outbox.", vec![(String::new(), link.outbox_depth.load(Ordering::Relaxed) as f64)]);
         family(
@@ -178,7 +196,7 @@ impl Telemetry {
     /// else 503 naming what is wrong.
     pub fn healthz(&self) -> (u16, String) {
         let mut problems = Vec::new();
-        for h in &self.health {
+        for (_, h) in self.camera_list() {
             let snap = h.snapshot();
             if !matches!(snap.state, HealthState::Streaming | HealthState::Ended) {
                 problems.push(format!("camera {} is {}", snap.camera_id, snap.state.as_str()));

@@ -60,8 +60,7 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
     let rtsp = RtspServer::start(&h264_launch(), 0);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), broker.port, &rtsp.url(), &model);
-    let metrics_port = hawkeye::demo::free_port().unwrap();
-    common::config::enable_telemetry(&config, metrics_port);
+    common::config::enable_telemetry(&config);
     let sub = Subscriber::new(broker.port, "hawkeye/#");
     let child = spawn_hawkeye(&config);
 
@@ -100,6 +99,7 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
     sub.wait_for("heartbeat with camera streaming", LONG, |m| camera_state(m).as_deref() == Some("streaming"));
 
     // Prometheus metrics and health over HTTP
+    let metrics_port = common::config::telemetry_port(&config);
     let (code, health) = common::config::http_get(metrics_port, "/healthz");
     assert_eq!(code, 200, "{health}");
     assert!(health.contains("\"ok\""), "{health}");

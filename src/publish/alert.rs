@@ -17,7 +17,7 @@ pub const ALERT_SCHEMA: &str = include_str!("alert.schema.json");
 pub struct Alert {
     pub schema_version: &'static str,
     pub event_id: String,
-    /// `new`, `update` or `end`.
+    /// `new`, `update`, `end`, or after a re-check `resolved` / `recurred`.
     pub state: &'static str,
     /// `out_of_store`, `dumping`, `flooding`, `occupancy` or `loitering`.
     pub kind: &'static str,
@@ -36,6 +36,8 @@ pub struct Alert {
     pub objects: Vec<AlertObject>,
     pub model: ModelRef,
     pub evidence: Vec<EvidenceRef>,
+    /// The operator's acknowledgement (`cmd/ack`), once given.
+    pub ack: Option<AlertAck>,
     /// Hash chain and signature arrive with evidence sealing; null until then.
     pub prev_hash: Option<String>,
     pub signature: Option<String>,
@@ -49,6 +51,15 @@ pub struct AlertObject {
     /// `[x1, y1, x2, y2]` in pixels of the snapshot.
     pub bbox: [f32; 4],
     pub track_id: u64,
+}
+
+/// An operator's acknowledgement as carried in alerts.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertAck {
+    pub operator: Option<String>,
+    pub note: Option<String>,
+    /// UTC, RFC 3339.
+    pub at: String,
 }
 
 /// The model that produced the detections.

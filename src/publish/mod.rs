@@ -2,9 +2,10 @@
 //! delivers outbox entries with QoS 1.
 
 pub mod alert;
+pub mod commands;
 pub mod mqtt;
 pub mod topics;
 
-pub use alert::{rfc3339, Alert, AlertObject, EvidenceRef, ModelRef, ALERT_SCHEMA, SCHEMA_VERSION};
+pub use alert::{rfc3339, Alert, AlertAck, AlertObject, EvidenceRef, ModelRef, ALERT_SCHEMA, SCHEMA_VERSION};
 pub use mqtt::{broker_address, HeartbeatFn, LinkStats, MqttLink, Publisher};
 pub use topics::Topics;

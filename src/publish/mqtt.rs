@@ -111,6 +111,7 @@ pub struct MqttLink {
     stats: Arc<LinkStats>,
     heartbeat_every: Duration,
     heartbeat: HeartbeatFn,
+    commands: Option<mpsc::UnboundedSender<(String, Vec<u8>)>>,
 }
 
 impl MqttLink {
@@ -165,8 +166,17 @@ impl MqttLink {
             stats: stats.clone(),
             heartbeat_every: Duration::from_secs_f64(cfg.heartbeat_s),
             heartbeat,
+            commands: None,
         };
         Ok((link, publisher, stats))
+    }
+
+    /// Subscribes to `…/cmd/+` on every connection and hands each command message (topic,
+    /// payload) to the returned receiver.
+    pub fn take_commands(&mut self) -> mpsc::UnboundedReceiver<(String, Vec<u8>)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.commands = Some(tx);
+        rx
     }
 
     /// Runs until `shutdown`; then flushes what it can within `flush_deadline`, publishes the
@@ -219,6 +229,16 @@ impl MqttLink {
                         self.stats.connects.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(waiting = self.ledger.pending(), "mqtt: connected");
                         self.publish_status("online");
+                        if self.commands.is_some() {
+                            // a clean session has no subscriptions: renew them on every connect
+                            let sub = rumqttc::Subscribe::new(self.topics.commands_filter(), QoS::AtLeastOnce);
+                            self.eventloop.pending.push_back(Request::Subscribe(sub));
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Some(tx) = &self.commands {
+                            let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                        }
                     }
                     Ok(Event::Incoming(Packet::PubAck(ack))) => {
                         if let Some(PublishId::Entry(seq)) = self.ledger.ack(ack.pkid) {

@@ -22,6 +22,22 @@ impl Topics {
     pub fn evidence(&self, event_id: &str, name: &str) -> String {
         format!("{}/evidence/{event_id}/{name}", self.root)
     }
+    /// Inbound commands (`…/cmd/ack`, `…/cmd/snapshot`, …); subscribe with this filter.
+    pub fn commands_filter(&self) -> String {
+        format!("{}/cmd/+", self.root)
+    }
+    /// Replies to commands.
+    pub fn command_result(&self) -> String {
+        format!("{}/cmd_result", self.root)
+    }
+    /// On-demand snapshots of a camera (`cmd/snapshot`).
+    pub fn snapshot(&self, camera_id: &str) -> String {
+        format!("{}/snapshot/{camera_id}", self.root)
+    }
+    /// The topic root `{prefix}/{device}`.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
     /// Periodic health report.
     pub fn heartbeat(&self) -> String {
         format!("{}/heartbeat", self.root)

@@ -1,4 +1,6 @@
-//! Zone rules: turn tracked objects into event transitions (`new`, `update`, `end`).
+//! Zone rules: turn tracked objects into event transitions (`new`, `update`, `end`), and the
+//! operator side of the lifecycle: `ack`, then a re-check (回头看) that reports `resolved` or
+//! `recurred`.
 //!
 //! In this first version every zone kind uses the dwell rule: an object of one of the zone's
 //! classes, with score ≥ `min_score`, whose bottom-centre lies inside the polygon, present for
@@ -24,6 +26,10 @@ pub enum EventState {
     New,
     Update,
     End,
+    /// Re-check after an operator's action: the zone is clear.
+    Resolved,
+    /// Re-check after an operator's action: the violation is still (or again) there.
+    Recurred,
 }
 
 impl EventState {
@@ -32,6 +38,8 @@ impl EventState {
             EventState::New => "new",
             EventState::Update => "update",
             EventState::End => "end",
+            EventState::Resolved => "resolved",
+            EventState::Recurred => "recurred",
         }
     }
 }
@@ -54,7 +62,30 @@ pub struct Transition {
     pub dwell_s: f64,
     /// Objects in the zone at this transition (empty for `end`).
     pub objects: Vec<Track>,
+    /// The operator's acknowledgement, once given.
+    pub ack: Option<Ack>,
 }
+
+/// An operator's acknowledgement of an event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Ack {
+    pub operator: Option<String>,
+    pub note: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What the rules remember of an event, active or ended, for `ack` and `recheck`.
+#[derive(Clone, Debug)]
+struct EventRecord {
+    event_id: String,
+    zone: usize,
+    started_ts: f64,
+    started_at: DateTime<Utc>,
+    ack: Option<Ack>,
+}
+
+/// Events remembered per camera for acknowledgement and re-check.
+const REMEMBERED_EVENTS: usize = 256;
 
 struct ZoneState {
     zone: Zone,
@@ -72,6 +103,7 @@ struct ZoneState {
 pub struct CameraRules {
     id_prefix: String,
     zones: Vec<ZoneState>,
+    events: std::collections::VecDeque<EventRecord>,
 }
 
 impl CameraRules {
@@ -95,7 +127,41 @@ impl CameraRules {
                 event_wall: None,
             })
             .collect();
-        CameraRules { id_prefix: id_prefix.to_string(), zones }
+        CameraRules { id_prefix: id_prefix.to_string(), zones, events: Default::default() }
+    }
+
+    /// Records an operator's acknowledgement of one of this camera's events.
+    pub fn ack(&mut self, event_id: &str, ack: Ack) -> Result<(), String> {
+        let rec = self.events.iter_mut().find(|e| e.event_id == event_id).ok_or_else(|| format!("unknown event {event_id:?}"))?;
+        rec.ack = Some(ack);
+        Ok(())
+    }
+
+    /// True when `event_id` is one of this camera's (remembered) events.
+    pub fn knows(&self, event_id: &str) -> bool {
+        self.events.iter().any(|e| e.event_id == event_id)
+    }
+
+    /// Re-examines the zone of `event_id` with the latest tracks: `resolved` when no
+    /// qualifying object is in the zone, `recurred` otherwise.
+    pub fn recheck(&self, event_id: &str, tracks: &[Track], w: u32, h: u32, ts: f64, wall: DateTime<Utc>) -> Result<Transition, String> {
+        let rec = self.events.iter().find(|e| e.event_id == event_id).ok_or_else(|| format!("unknown event {event_id:?}"))?;
+        let z = &self.zones[rec.zone];
+        let inside = objects_in_zone(z, tracks, w, h);
+        let _ = wall;
+        Ok(Transition {
+            state: if inside.is_empty() { EventState::Resolved } else { EventState::Recurred },
+            event_id: rec.event_id.clone(),
+            zone: rec.zone,
+            zone_id: z.zone.id.clone(),
+            kind: z.zone.kind,
+            started_ts: rec.started_ts,
+            ts,
+            started_at: rec.started_at,
+            dwell_s: ts - rec.started_ts,
+            objects: inside,
+            ack: rec.ack.clone(),
+        })
     }
 
     /// The zones' polygons, in config order (for drawing).
@@ -112,16 +178,7 @@ impl CameraRules {
     pub fn evaluate(&mut self, tracks: &[Track], w: u32, h: u32, ts: f64, wall: DateTime<Utc>) -> Vec<Transition> {
         let mut out = Vec::new();
         for (zi, z) in self.zones.iter_mut().enumerate() {
-            let inside: Vec<Track> = tracks
-                .iter()
-                .filter(|t| {
-                    let (x, y) = t.bbox.bottom_center();
-                    t.score >= z.zone.min_score
-                        && z.zone.classes.iter().any(|c| *c == t.class)
-                        && z.polygon.contains_px(x, y, w, h)
-                })
-                .cloned()
-                .collect();
+            let inside = objects_in_zone(z, tracks, w, h);
             let since_before = z.dwell.since();
             let step = z.dwell.observe(!inside.is_empty(), ts);
             match z.dwell.since() {
@@ -156,6 +213,13 @@ impl CameraRules {
                 ));
             }
             let event_id = z.event_id.clone().unwrap_or_default();
+            if state == EventState::New {
+                if self.events.len() == REMEMBERED_EVENTS {
+                    self.events.pop_front();
+                }
+                self.events.push_back(EventRecord { event_id: event_id.clone(), zone: zi, started_ts, started_at, ack: None });
+            }
+            let ack = self.events.iter().rev().find(|e| e.event_id == event_id).and_then(|e| e.ack.clone());
             if state == EventState::End {
                 z.event_id = None;
             }
@@ -170,10 +234,23 @@ impl CameraRules {
                 started_at,
                 dwell_s: ts - started_ts,
                 objects: inside,
+                ack,
             });
         }
         out
     }
+}
+
+/// Tracks of the zone's classes, scored high enough, standing (bottom-centre) in the polygon.
+fn objects_in_zone(z: &ZoneState, tracks: &[Track], w: u32, h: u32) -> Vec<Track> {
+    tracks
+        .iter()
+        .filter(|t| {
+            let (x, y) = t.bbox.bottom_center();
+            t.score >= z.zone.min_score && z.zone.classes.iter().any(|c| *c == t.class) && z.polygon.contains_px(x, y, w, h)
+        })
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -252,6 +329,26 @@ mod tests {
         // the box reaches into the zone but the feet stand above it
         let mut r = CameraRules::new("d", &[zone()]);
         assert!(run(&mut r, |_| vec![track("person", 100.0, 230.0, 0.9)], 10.0).is_empty());
+    }
+
+    #[test]
+    fn ack_then_recheck_reports_resolved_or_recurred() {
+        let mut r = CameraRules::new("d", &[zone()]);
+        let tr = run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9)], 3.0);
+        let id = tr[0].event_id.clone();
+        assert!(r.knows(&id) && !r.knows("other"));
+        assert!(r.ack("other", Ack { operator: None, note: None, at: Utc::now() }).is_err());
+        r.ack(&id, Ack { operator: Some("li".into()), note: None, at: Utc::now() }).unwrap();
+        let still = r.recheck(&id, &[track("person", 100.0, 400.0, 0.9)], 640, 480, 4.0, Utc::now()).unwrap();
+        assert_eq!(still.state, EventState::Recurred);
+        assert_eq!(still.ack.as_ref().unwrap().operator.as_deref(), Some("li"));
+        let gone = r.recheck(&id, &[track("person", 500.0, 100.0, 0.9)], 640, 480, 5.0, Utc::now()).unwrap();
+        assert_eq!(gone.state, EventState::Resolved);
+        assert!(gone.objects.is_empty());
+        assert!(r.recheck("nope", &[], 640, 480, 5.0, Utc::now()).is_err());
+        // later transitions of the event carry the acknowledgement
+        let end: Vec<Transition> = (0..10).flat_map(|i| r.evaluate(&[], 640, 480, 6.0 + i as f64 * 0.2, Utc::now())).collect();
+        assert!(end.iter().any(|t| t.state == EventState::End && t.ack.is_some()), "{end:?}");
     }
 
     #[test]

@@ -67,10 +67,22 @@ listen = ""
     path
 }
 
-/// Turns the telemetry endpoint on at `127.0.0.1:port` in a config written by [`write`].
-pub fn enable_telemetry(path: &Path, port: u16) {
-    let text = std::fs::read_to_string(path).unwrap().replace("listen = \"\"", &format!("listen = \"127.0.0.1:{port}\""));
+/// Turns the telemetry endpoint on (port picked by the system) in a config written by [`write`].
+pub fn enable_telemetry(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap().replace("listen = \"\"", "listen = \"127.0.0.1:0\"");
     std::fs::write(path, text).unwrap();
+}
+
+/// The port the daemon's telemetry endpoint bound (from `state/telemetry.addr`), waiting for it.
+pub fn telemetry_port(config: &Path) -> u16 {
+    let file = config.parent().unwrap().join("state/telemetry.addr");
+    for _ in 0..600 {
+        if let Some(port) = std::fs::read_to_string(&file).ok().and_then(|a| a.rsplit(':').next()?.trim().parse().ok()) {
+            return port;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{} never appeared", file.display());
 }
 
 /// `GET path` on 127.0.0.1:`port`; returns (status code, body).

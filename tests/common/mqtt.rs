@@ -89,11 +89,22 @@ impl Subscriber {
         self.msgs.lock().unwrap().clone()
     }
 
+    /// Number of messages received so far (a mark for [`Subscriber::wait_for_after`]).
+    pub fn count(&self) -> usize {
+        self.msgs.lock().unwrap().len()
+    }
+
     /// Waits until `pred` holds for some received message; returns the first such message.
+    /// (`pred` must not call back into the subscriber.)
     pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&Msg) -> bool) -> Msg {
+        self.wait_for_after(0, what, timeout, pred)
+    }
+
+    /// Like [`Subscriber::wait_for`], looking only at messages after the first `mark`.
+    pub fn wait_for_after(&self, mark: usize, what: &str, timeout: Duration, pred: impl Fn(&Msg) -> bool) -> Msg {
         let t0 = Instant::now();
         loop {
-            if let Some(m) = self.msgs.lock().unwrap().iter().find(|m| pred(m)) {
+            if let Some(m) = self.msgs.lock().unwrap().iter().skip(mark).find(|m| pred(m)) {
                 return m.clone();
             }
             if t0.elapsed() > timeout {

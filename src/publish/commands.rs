@@ -1,0 +1,201 @@
+//! Commands from the command centre on `{prefix}/{device}/cmd/{name}`, answered on
+//! `{prefix}/{device}/cmd_result`. Parsing is pure and total: any payload gives either a
+//! [`Command`] or a [`CommandError`] that is sent back to the operator, never a panic.
+//!
+//! Payloads are JSON objects; every command may carry a `request_id` (string) that the reply
+//! echoes. An empty payload is accepted where a command needs no arguments (`reload`).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Largest command payload accepted.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+/// A parsed command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// An operator acknowledges an event (it is being handled).
+    Ack { event_id: String, operator: Option<String>, note: Option<String> },
+    /// Publish a fresh snapshot of a camera now.
+    Snapshot { camera_id: String },
+    /// Re-read the config file; apply it if valid, else keep the running one.
+    Reload,
+    /// Re-examine an event's zone now and report `resolved` or `recurred` (回头看).
+    Recheck { event_id: String },
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Ack { .. } => "ack",
+            Command::Snapshot { .. } => "snapshot",
+            Command::Reload => "reload",
+            Command::Recheck { .. } => "recheck",
+        }
+    }
+}
+
+/// A command that cannot be carried out, with what the reply should say.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    pub name: String,
+    pub message: String,
+}
+
+/// A command together with the request id to echo.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub command: Command,
+    pub request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    event_id: String,
+    operator: Option<String>,
+    note: Option<String>,
+    request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotBody {
+    camera_id: String,
+    request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    event_id: String,
+    request_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {
+    request_id: Option<String>,
+}
+
+/// The command name from a topic `…/cmd/{name}` under `root`, if it is one.
+pub fn command_name<'a>(root: &str, topic: &'a str) -> Option<&'a str> {
+    topic.strip_prefix(root)?.strip_prefix("/cmd/").filter(|n| !n.is_empty() && !n.contains('/'))
+}
+
+/// Parses a command payload for command `name`.
+pub fn parse(name: &str, payload: &[u8]) -> Result<Request, CommandError> {
+    let err = |message: String| CommandError { name: name.chars().take(64).collect(), message };
+    if payload.len() > MAX_COMMAND_BYTES {
+        return Err(err(format!("payload of {} bytes is larger than {MAX_COMMAND_BYTES}", payload.len())));
+    }
+    let text = std::str::from_utf8(payload).map_err(|_| err("payload is not UTF-8 text".into()))?;
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    fn body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+        serde_json::from_str(text).map_err(|e| format!("bad payload: {e}"))
+    }
+    let nonempty = |field: &str, v: &str| -> Result<(), CommandError> {
+        if v.trim().is_empty() {
+            Err(err(format!("`{field}` must not be empty")))
+        } else {
+            Ok(())
+        }
+    };
+    match name {
+        "ack" => {
+            let b: AckBody = body(text).map_err(err)?;
+            nonempty("event_id", &b.event_id)?;
+            Ok(Request {
+                command: Command::Ack { event_id: b.event_id, operator: b.operator, note: b.note },
+                request_id: b.request_id,
+            })
+        }
+        "snapshot" => {
+            let b: SnapshotBody = body(text).map_err(err)?;
+            nonempty("camera_id", &b.camera_id)?;
+            Ok(Request { command: Command::Snapshot { camera_id: b.camera_id }, request_id: b.request_id })
+        }
+        "recheck" => {
+            let b: EventBody = body(text).map_err(err)?;
+            nonempty("event_id", &b.event_id)?;
+            Ok(Request { command: Command::Recheck { event_id: b.event_id }, request_id: b.request_id })
+        }
+        "reload" => {
+            let b: EmptyBody = body(text).map_err(err)?;
+            Ok(Request { command: Command::Reload, request_id: b.request_id })
+        }
+        other => Err(err(format!("unknown command {other:?} (known: ack, snapshot, reload, recheck)"))),
+    }
+}
+
+/// Best-effort request id from a payload that failed to parse, so even an error reply can be
+/// matched to its request.
+pub fn salvage_request_id(payload: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    v.get("request_id")?.as_str().map(str::to_string)
+}
+
+/// The reply JSON for `cmd_result`.
+pub fn reply(name: &str, request_id: Option<&str>, result: Result<Value, String>) -> Vec<u8> {
+    let mut v = match result {
+        Ok(details) => {
+            let mut v = json!({ "ok": true });
+            if let (Some(o), Value::Object(d)) = (v.as_object_mut(), details) {
+                o.extend(d);
+            }
+            v
+        }
+        Err(e) => json!({ "ok": false, "error": e }),
+    };
+    v["cmd"] = json!(name);
+    v["request_id"] = json!(request_id);
+    v["ts"] = json!(super::rfc3339(chrono::Utc::now()));
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_formed_commands_parse() {
+        assert_eq!(
+            parse("ack", br#"{"event_id":"e1","operator":"li","request_id":"r9"}"#).unwrap(),
+            Request { command: Command::Ack { event_id: "e1".into(), operator: Some("li".into()), note: None }, request_id: Some("r9".into()) }
+        );
+        assert_eq!(parse("snapshot", br#"{"camera_id":"cam-1"}"#).unwrap().command, Command::Snapshot { camera_id: "cam-1".into() });
+        assert_eq!(parse("reload", b"").unwrap().command, Command::Reload);
+        assert_eq!(parse("reload", br#"{"request_id":"x"}"#).unwrap().request_id.as_deref(), Some("x"));
+        assert_eq!(parse("recheck", br#"{"event_id":"e1"}"#).unwrap().command, Command::Recheck { event_id: "e1".into() });
+    }
+
+    #[test]
+    fn malformed_commands_are_explained() {
+        let e = parse("ack", b"{not json").unwrap_err();
+        assert!(e.message.starts_with("bad payload"), "{e}");
+        assert!(parse("ack", br#"{"event_id":""}"#).unwrap_err().message.contains("event_id"));
+        assert!(parse("ack", br#"{"event_id":"e","colour":1}"#).unwrap_err().message.contains("unknown field"));
+        assert!(parse("snapshot", br#"{"camera_id":5}"#).is_err());
+        assert!(parse("launch", b"{}").unwrap_err().message.contains("unknown command"));
+        assert!(parse("ack", &[0xff, 0xfe]).unwrap_err().message.contains("UTF-8"));
+        assert!(parse("reload", &vec![b' '; MAX_COMMAND_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn command_names_come_from_the_topic() {
+        assert_eq!(command_name("hawkeye/box", "hawkeye/box/cmd/ack"), Some("ack"));
+        assert_eq!(command_name("hawkeye/box", "hawkeye/box/cmd/"), None);
+        assert_eq!(command_name("hawkeye/box", "hawkeye/box/cmd/a/b"), None);
+        assert_eq!(command_name("hawkeye/box", "hawkeye/other/cmd/ack"), None);
+    }
+
+    #[test]
+    fn replies_echo_the_request_and_the_outcome() {
+        let ok: Value = serde_json::from_slice(&reply("ack", Some("r1"), Ok(json!({"event_id": "e"})))).unwrap();
+        assert_eq!((ok["ok"].as_bool(), ok["cmd"].as_str(), ok["request_id"].as_str(), ok["event_id"].as_str()), (Some(true), Some("ack"), Some("r1"), Some("e")));
+        let bad: Value = serde_json::from_slice(&reply("ack", None, Err("no such event".into()))).unwrap();
+        assert_eq!((bad["ok"].as_bool(), bad["error"].as_str()), (Some(false), Some("no such event")));
+        assert_eq!(salvage_request_id(br#"{"request_id":"r2","event_id":3}"#).as_deref(), Some("r2"));
+    }
+}
