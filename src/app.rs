@@ -438,6 +438,11 @@ async fn camera_rules(ctx: EventCtx, index: usize, mut rx: mpsc::Receiver<Detect
                 for t in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
                     persist(&ctx, index, &rules, &t, f, &tracks);
                 }
+                for id in rules.due_rechecks(f.ts) {
+                    if let Ok(t) = rules.recheck(&id, &tracks, f.width, f.height, f.ts, f.wall) {
+                        persist(&ctx, index, &rules, &t, f, &tracks);
+                    }
+                }
                 last = Some((df.frame, tracks));
             }
             Some(cmd) = ctl.recv() => match cmd {
@@ -445,8 +450,9 @@ async fn camera_rules(ctx: EventCtx, index: usize, mut rx: mpsc::Receiver<Detect
                     let _ = reply.send(snapshot(&ctx, last.as_ref().map(|l| &l.0)));
                 }
                 CameraCmd::Ack { event_id, ack, reply } => {
+                    let ts = last.as_ref().map_or(0.0, |l| l.0.ts);
                     let r = rules.knows(&event_id).then(|| {
-                        rules.ack(&event_id, ack).map(|()| json!({ "event_id": event_id, "camera_id": ctx.camera.id }))
+                        rules.ack(&event_id, ack, ts).map(|()| json!({ "event_id": event_id, "camera_id": ctx.camera.id }))
                     });
                     let _ = reply.send(r);
                 }

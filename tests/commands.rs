@@ -39,7 +39,7 @@ fn heartbeat_cameras(m: &Msg) -> Option<Vec<serde_json::Value>> {
 }
 
 fn camera_config(dir: &Path, port: u16, model: &Path, extra_camera: bool) -> std::path::PathBuf {
-    let mut cameras = common::config::vtest_camera("cam-file") + &common::config::walkway_zone(1.0, 1.0, 2.0);
+    let mut cameras = common::config::vtest_camera("cam-file") + &common::config::walkway_zone(1.0, 1.0, 2.0) + "  recheck_after_s = 2\n";
     if extra_camera {
         cameras += &common::config::vtest_camera("cam-two");
     }
@@ -93,14 +93,23 @@ fn snapshot_ack_recheck_reload_and_malformed_commands() {
     send(broker.port, "ack", r#"{"event_id":"no-such-event","request_id":"a2"}"#);
     assert!(reply(&sub, "a2")["error"].as_str().unwrap().contains("unknown event"));
 
-    // recheck: resolved or recurred, with fresh evidence
+    // the zone's recheck_after_s = 2: an automatic re-check follows the ack
+    let auto = sub
+        .wait_for("the automatic re-check", LONG, |m| {
+            m.topic == "hawkeye/test-box/alerts" && m.json()["event_id"] == event_id.as_str() && matches!(m.json()["state"].as_str(), Some("resolved" | "recurred"))
+        })
+        .json();
+    validate(&auto);
+
+    // recheck on demand: resolved or recurred, with fresh evidence
+    let mark = sub.count();
     send(broker.port, "recheck", &format!(r#"{{"event_id":"{event_id}","request_id":"r1"}}"#));
     let r = reply(&sub, "r1");
     assert_eq!(r["ok"], true, "{r}");
     let state = r["state"].as_str().unwrap().to_string();
     assert!(state == "resolved" || state == "recurred", "{r}");
     let re = sub
-        .wait_for("the re-check alert", LONG, |m| m.topic == "hawkeye/test-box/alerts" && m.json()["state"] == state.as_str())
+        .wait_for_after(mark, "the re-check alert", LONG, |m| m.topic == "hawkeye/test-box/alerts" && m.json()["state"] == state.as_str())
         .json();
     validate(&re);
     assert_eq!(re["event_id"], event_id.as_str());

@@ -205,6 +205,10 @@ pub struct Zone {
     /// While an event is active, an `update` at most this often.
     #[serde(default = "default_update_s")]
     pub update_s: f64,
+    /// After an operator's `ack`, re-check the zone automatically after this many seconds
+    /// (回头看); absent: only on `cmd/recheck`.
+    #[serde(default)]
+    pub recheck_after_s: Option<f64>,
 }
 
 fn default_state_dir() -> PathBuf {

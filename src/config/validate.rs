@@ -253,6 +253,11 @@ fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<Str
             errs.push(format!("{zp}.{name}: {v} must be a number >= 0"));
         }
     }
+    if let Some(r) = z.recheck_after_s {
+        if !(r > 0.0) || !r.is_finite() {
+            errs.push(format!("{zp}.recheck_after_s: {r} must be > 0"));
+        }
+    }
     if !(z.update_s > 0.0) {
         errs.push(format!("{zp}.update_s: {} must be > 0", z.update_s));
     }

@@ -82,6 +82,8 @@ struct EventRecord {
     started_ts: f64,
     started_at: DateTime<Utc>,
     ack: Option<Ack>,
+    /// Stream time at which an automatic re-check is due (set by `ack`).
+    recheck_due: Option<f64>,
 }
 
 /// Events remembered per camera for acknowledgement and re-check.
@@ -130,11 +132,25 @@ impl CameraRules {
         CameraRules { id_prefix: id_prefix.to_string(), zones, events: Default::default() }
     }
 
-    /// Records an operator's acknowledgement of one of this camera's events.
-    pub fn ack(&mut self, event_id: &str, ack: Ack) -> Result<(), String> {
+    /// Records an operator's acknowledgement of one of this camera's events at stream time
+    /// `ts`; schedules the zone's automatic re-check when it has `recheck_after_s`.
+    pub fn ack(&mut self, event_id: &str, ack: Ack, ts: f64) -> Result<(), String> {
         let rec = self.events.iter_mut().find(|e| e.event_id == event_id).ok_or_else(|| format!("unknown event {event_id:?}"))?;
         rec.ack = Some(ack);
+        rec.recheck_due = self.zones[rec.zone].zone.recheck_after_s.map(|d| ts + d);
         Ok(())
+    }
+
+    /// Events whose automatic re-check is due at stream time `ts` (each returned once).
+    pub fn due_rechecks(&mut self, ts: f64) -> Vec<String> {
+        let mut due = Vec::new();
+        for e in self.events.iter_mut() {
+            if e.recheck_due.is_some_and(|d| ts >= d) {
+                e.recheck_due = None;
+                due.push(e.event_id.clone());
+            }
+        }
+        due
     }
 
     /// True when `event_id` is one of this camera's (remembered) events.
@@ -217,7 +233,14 @@ impl CameraRules {
                 if self.events.len() == REMEMBERED_EVENTS {
                     self.events.pop_front();
                 }
-                self.events.push_back(EventRecord { event_id: event_id.clone(), zone: zi, started_ts, started_at, ack: None });
+                self.events.push_back(EventRecord {
+                    event_id: event_id.clone(),
+                    zone: zi,
+                    started_ts,
+                    started_at,
+                    ack: None,
+                    recheck_due: None,
+                });
             }
             let ack = self.events.iter().rev().find(|e| e.event_id == event_id).and_then(|e| e.ack.clone());
             if state == EventState::End {
@@ -270,6 +293,7 @@ mod tests {
             clear_s: 1.0,
             cooldown_s: 0.0,
             update_s: 100.0,
+            recheck_after_s: None,
         }
     }
 
@@ -337,8 +361,9 @@ mod tests {
         let tr = run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9)], 3.0);
         let id = tr[0].event_id.clone();
         assert!(r.knows(&id) && !r.knows("other"));
-        assert!(r.ack("other", Ack { operator: None, note: None, at: Utc::now() }).is_err());
-        r.ack(&id, Ack { operator: Some("li".into()), note: None, at: Utc::now() }).unwrap();
+        assert!(r.ack("other", Ack { operator: None, note: None, at: Utc::now() }, 3.0).is_err());
+        r.ack(&id, Ack { operator: Some("li".into()), note: None, at: Utc::now() }, 3.0).unwrap();
+        assert!(r.due_rechecks(100.0).is_empty(), "no automatic re-check without recheck_after_s");
         let still = r.recheck(&id, &[track("person", 100.0, 400.0, 0.9)], 640, 480, 4.0, Utc::now()).unwrap();
         assert_eq!(still.state, EventState::Recurred);
         assert_eq!(still.ack.as_ref().unwrap().operator.as_deref(), Some("li"));
@@ -349,6 +374,16 @@ mod tests {
         // later transitions of the event carry the acknowledgement
         let end: Vec<Transition> = (0..10).flat_map(|i| r.evaluate(&[], 640, 480, 6.0 + i as f64 * 0.2, Utc::now())).collect();
         assert!(end.iter().any(|t| t.state == EventState::End && t.ack.is_some()), "{end:?}");
+    }
+
+    #[test]
+    fn an_ack_schedules_the_automatic_recheck_once() {
+        let mut r = CameraRules::new("d", &[Zone { recheck_after_s: Some(30.0), ..zone() }]);
+        let id = run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9)], 3.0)[0].event_id.clone();
+        r.ack(&id, Ack { operator: None, note: None, at: Utc::now() }, 10.0).unwrap();
+        assert!(r.due_rechecks(39.9).is_empty());
+        assert_eq!(r.due_rechecks(40.0), vec![id]);
+        assert!(r.due_rechecks(41.0).is_empty());
     }
 
     #[test]
