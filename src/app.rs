@@ -24,11 +24,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Camera, Config};
 use crate::detect::{self, Detection, Detector, DetectorOptions};
-use crate::evidence::{EvidenceStore, Snapshot};
+use crate::evidence::{DeviceKey, EvidenceStore, ManifestInput, Sealer, Snapshot};
 use crate::frame::Frame;
 use crate::outbox::Outbox;
 use crate::publish::commands::{self, Command};
-use crate::publish::{rfc3339, Alert, AlertAck, AlertObject, EvidenceRef, LinkStats, MqttLink, ModelRef, Publisher, SCHEMA_VERSION};
+use crate::publish::{rfc3339, Alert, AlertAck, AlertObject, EvidenceRef, LinkStats, ManifestRef, MqttLink, ModelRef, Publisher, SCHEMA_VERSION};
 use crate::rules::{Ack, CameraRules, EventState, Transition};
 use crate::schedule::FrameSlots;
 use crate::source::{self, CameraHealth, SourceCtx};
@@ -82,6 +82,7 @@ struct Shared {
     routes: Arc<Mutex<Vec<Option<mpsc::Sender<DetectedFrame>>>>>,
     publisher: Publisher,
     evidence: EvidenceStore,
+    sealer: Arc<Mutex<Sealer>>,
     model: ModelRef,
     alerts: Arc<AlertStats>,
     telemetry: Arc<Telemetry>,
@@ -111,6 +112,9 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let outbox_dir = state_dir.join("outbox");
     let outbox = Outbox::open_bounded(&outbox_dir, cfg.outbox.max_mb << 20).with_context(|| format!("outbox {}", outbox_dir.display()))?;
     let evidence = EvidenceStore::new(&state_dir.join("evidence"));
+    let key = DeviceKey::load_or_create(&state_dir.join("keys")).context("evidence signing key")?;
+    let public_key = key.public_key_hex();
+    let sealer = Arc::new(Mutex::new(Sealer::open(evidence.dir(), key).context("evidence chain")?));
 
     let slots = Arc::new(FrameSlots::new(MAX_CAMERAS));
     let det_stats = Arc::new(DetectorStats::new(MAX_CAMERAS));
@@ -132,6 +136,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let (mut link, publisher, link_stats) =
         MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat, |p| cfg.resolve(p)).map_err(anyhow::Error::msg)?;
     let mut command_rx = link.take_commands();
+    link.retain_on_connect(publisher.topics().pubkey(), public_key.into_bytes());
     *telemetry.link.lock().unwrap() = Some(link_stats);
     let link_stop = CancellationToken::new();
     let link_task = tokio::spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
@@ -170,6 +175,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         routes,
         publisher: publisher.clone(),
         evidence,
+        sealer,
         model,
         alerts: alert_stats.clone(),
         telemetry: telemetry.clone(),
@@ -248,6 +254,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
         camera: cam.clone(),
         publisher: shared.publisher.clone(),
         evidence: shared.evidence.clone(),
+        sealer: shared.sealer.clone(),
         model: shared.model.clone(),
     };
     let rules = tokio::spawn(camera_rules(ctx, slot, rx, ctl_rx));
@@ -420,6 +427,7 @@ struct EventCtx {
     camera: Camera,
     publisher: Publisher,
     evidence: EvidenceStore,
+    sealer: Arc<Mutex<Sealer>>,
     model: ModelRef,
 }
 
@@ -505,6 +513,7 @@ fn snapshot(ctx: &EventCtx, frame: Option<&Frame>) -> Result<serde_json::Value, 
 fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track]) -> anyhow::Result<()> {
     let topics = ctx.publisher.topics();
     let mut evidence = Vec::new();
+    let (mut manifest, mut prev_hash, mut signature) = (None, None, None);
     let names = match t.state {
         EventState::New => Some(("clean".to_string(), "annotated".to_string())),
         EventState::Resolved | EventState::Recurred => {
@@ -517,11 +526,37 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
         let clean = ctx.evidence.save_jpeg(&t.event_id, &clean_name, &f.rgb, f.width, f.height)?;
         let annotated_rgb = annotate(f, rules, t, tracks);
         let annotated = ctx.evidence.save_jpeg(&t.event_id, &annotated_name, &annotated_rgb, f.width, f.height)?;
-        for s in [clean, annotated] {
+        for s in [&clean, &annotated] {
             let topic = topics.evidence(&t.event_id, &s.name);
             ctx.publisher.enqueue(&topic, s.jpeg.clone(), false)?;
-            evidence.push(evidence_ref(&s, topic));
+            evidence.push(evidence_ref(s, topic));
         }
+        let sealed = ctx.sealer.lock().unwrap().seal(ManifestInput {
+            event_id: t.event_id.clone(),
+            state: t.state.as_str().into(),
+            kind: t.kind.as_str().into(),
+            violation: t.kind.violation().into(),
+            device_id: ctx.cfg.device.id.clone(),
+            camera_id: ctx.camera.id.clone(),
+            zone_id: t.zone_id.clone(),
+            location: ctx.cfg.device.location.clone(),
+            time: f.wall,
+            model_name: ctx.model.name.clone(),
+            model_sha256: ctx.model.sha256.clone(),
+            confidence: t.objects.iter().map(|o| o.score).fold(0.0, f32::max),
+            dwell_s: t.dwell_s,
+            files: vec![(clean.name.clone(), clean.path.clone()), (annotated.name.clone(), annotated.path.clone())],
+        })?;
+        let topic = topics.evidence(&t.event_id, &format!("manifest-{}", sealed.seq));
+        ctx.publisher.enqueue(&topic, std::fs::read(&sealed.manifest_path)?, false)?;
+        manifest = Some(ManifestRef {
+            seq: sealed.seq,
+            sha256: sealed.manifest_sha256.clone(),
+            topic,
+            path: sealed.manifest_path.display().to_string(),
+        });
+        prev_hash = sealed.prev_manifest_sha256.clone();
+        signature = Some(sealed.signature_hex.clone());
     }
     let alert = Alert {
         schema_version: SCHEMA_VERSION,
@@ -550,8 +585,9 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
         model: ctx.model.clone(),
         evidence,
         ack: t.ack.as_ref().map(|a| AlertAck { operator: a.operator.clone(), note: a.note.clone(), at: rfc3339(a.at) }),
-        prev_hash: None,
-        signature: None,
+        manifest,
+        prev_hash,
+        signature,
     };
     let payload = serde_json::to_vec(&alert)?;
     ctx.publisher.enqueue(&topics.alerts(), payload, false)?;

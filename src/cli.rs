@@ -1,4 +1,4 @@
-//! Subcommands: `run`, `check`, `detect`, `demo`, `bench`, `schema`.
+//! Subcommands: `run`, `check`, `detect`, `demo`, `bench`, `verify`, `schema`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,6 +53,15 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Print the JSON Schema of the alert message.
     Schema,
+    /// Verify an evidence directory (state_dir/evidence): file hashes, manifest signatures and
+    /// the hash chain; names the first bad file.
+    Verify {
+        dir: PathBuf,
+        /// Device public key (64 hex digits; default: DIR/../keys/device.pub, or take it from
+        /// the retained `…/pubkey` topic).
+        #[arg(long)]
+        pubkey: Option<String>,
+    },
 }
 
 /// Sets up logging to stderr.
@@ -106,6 +115,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::bench::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify { dir, pubkey } => Ok(crate::evidence::verify_command(&dir, pubkey.as_deref())),
         Command::Schema => {
             println!("{}", crate::publish::ALERT_SCHEMA);
             Ok(ExitCode::SUCCESS)

@@ -225,12 +225,17 @@ pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, shutdown: C
         };
         let t = telemetry.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
-            let req = String::from_utf8_lossy(&buf[..n]);
+            // read the request head (a request may arrive in several segments)
+            let mut buf = Vec::with_capacity(1024);
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
+                let mut chunk = [0u8; 1024];
+                match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
+                    Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                    _ => break,
+                }
+            }
+            let req = String::from_utf8_lossy(&buf);
             let path = req.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
             let (code, ctype, body) = match path {
                 "/metrics" => (200, "text/plain; version=0.0.4", t.metrics_text()),

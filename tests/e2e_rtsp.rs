@@ -119,10 +119,33 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
     assert_eq!(value("hawkeye_camera_streaming{camera=\"cam-rtsp\"}"), 1.0);
     assert!(metrics.contains("# TYPE hawkeye_inference_seconds histogram"));
 
+    // the evidence is sealed: the manifest arrives, its hash and signature match the alert and
+    // the retained public key
+    let man = alert["manifest"].clone();
+    let man_msg = sub.wait_for("the manifest", LONG, |m| m.topic == man["topic"].as_str().unwrap());
+    assert_eq!(hex::encode(Sha256::digest(&man_msg.payload)), man["sha256"].as_str().unwrap());
+    let pubkey = sub.wait_for("the retained public key", LONG, |m| m.topic == "hawkeye/test-box/pubkey");
+    let pubkey = String::from_utf8(pubkey.payload).unwrap();
+    hawkeye::evidence::keys::verify_signature(&pubkey, &man_msg.payload, alert["signature"].as_str().unwrap())
+        .expect("the alert's signature verifies against the published key");
+
     let status = sigterm_and_wait(child);
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
     sub.wait_for("status offline", Duration::from_secs(10), |m| m.topic == "hawkeye/test-box/status" && m.payload == b"offline");
     rtsp.stop();
+
+    // `hawkeye verify` accepts the daemon's evidence directory, and names a tampered snapshot
+    let evidence = dir.path().join("state/evidence");
+    let verify = |d: &Path| std::process::Command::new(env!("CARGO_BIN_EXE_hawkeye")).args(["verify", d.to_str().unwrap()]).output().unwrap();
+    let out = verify(&evidence);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let clean = Path::new(alert["evidence"][0]["path"].as_str().unwrap()).to_path_buf();
+    let mut bytes = std::fs::read(&clean).unwrap();
+    bytes[100] ^= 0x10;
+    std::fs::write(&clean, bytes).unwrap();
+    let out = verify(&evidence);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(clean.to_str().unwrap()));
 }
 
 #[test]

@@ -1,6 +1,13 @@
 //! Evidence: JPEG snapshots of the frame that raised an event, clean and annotated, kept on disk
-//! under `<state_dir>/evidence/<event_id>/` with their sha256 and published with the alert.
+//! under `<state_dir>/evidence/<event_id>/` with their sha256 and published with the alert; each
+//! evidence set sealed by a signed manifest in the device's hash chain; `hawkeye verify`.
 
+pub mod keys;
+pub mod seal;
 mod snapshot;
+pub mod verify;
 
+pub use keys::DeviceKey;
+pub use seal::{ManifestInput, SealError, Sealed, Sealer};
 pub use snapshot::{encode_jpeg, EvidenceStore, Snapshot};
+pub use verify::{verify_command, verify_dir, VerifyReport};

@@ -38,9 +38,21 @@ pub struct Alert {
     pub evidence: Vec<EvidenceRef>,
     /// The operator's acknowledgement (`cmd/ack`), once given.
     pub ack: Option<AlertAck>,
-    /// Hash chain and signature arrive with evidence sealing; null until then.
+    /// The signed manifest sealing this alert's evidence (null when it carries none).
+    pub manifest: Option<ManifestRef>,
+    /// sha256 of the device's previous manifest (the hash chain), with `manifest`.
     pub prev_hash: Option<String>,
+    /// Ed25519 signature (hex) of the manifest, verifiable with the key on `…/pubkey`.
     pub signature: Option<String>,
+}
+
+/// Where the evidence manifest is, and its hash.
+#[derive(Clone, Debug, Serialize)]
+pub struct ManifestRef {
+    pub seq: u64,
+    pub sha256: String,
+    pub topic: String,
+    pub path: String,
 }
 
 /// An object involved in the event.

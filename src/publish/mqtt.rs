@@ -112,6 +112,8 @@ pub struct MqttLink {
     heartbeat_every: Duration,
     heartbeat: HeartbeatFn,
     commands: Option<mpsc::UnboundedSender<(String, Vec<u8>)>>,
+    /// Retained messages (topic, payload) published on every connect, like the status.
+    retained: Vec<(String, Vec<u8>)>,
 }
 
 impl MqttLink {
@@ -167,8 +169,14 @@ impl MqttLink {
             heartbeat_every: Duration::from_secs_f64(cfg.heartbeat_s),
             heartbeat,
             commands: None,
+            retained: Vec::new(),
         };
         Ok((link, publisher, stats))
+    }
+
+    /// Publishes `payload` retained on `topic` on every connection (e.g. the public key).
+    pub fn retain_on_connect(&mut self, topic: String, payload: Vec<u8>) {
+        self.retained.push((topic, payload));
     }
 
     /// Subscribes to `…/cmd/+` on every connection and hands each command message (topic,
@@ -304,8 +312,17 @@ impl MqttLink {
 
     fn publish_status(&mut self, status: &str) {
         // retained so a command centre that subscribes later sees the device state at once
+        self.publish_retained(self.topics.status(), status.as_bytes().to_vec());
+        if status == "online" {
+            for (topic, payload) in self.retained.clone() {
+                self.publish_retained(topic, payload);
+            }
+        }
+    }
+
+    fn publish_retained(&mut self, topic: String, payload: Vec<u8>) {
         if let Some(pkid) = self.ledger.reserve_other() {
-            let mut p = Publish::new(self.topics.status(), QoS::AtLeastOnce, status.as_bytes().to_vec());
+            let mut p = Publish::new(topic, QoS::AtLeastOnce, payload);
             p.retain = true;
             p.pkid = pkid;
             self.eventloop.pending.push_back(Request::Publish(p));

@@ -14,6 +14,10 @@ impl Topics {
     pub fn status(&self) -> String {
         format!("{}/status", self.root)
     }
+    /// Retained hex Ed25519 public key that verifies the device's evidence manifests.
+    pub fn pubkey(&self) -> String {
+        format!("{}/pubkey", self.root)
+    }
     /// QoS 1 alert JSON, one message per event transition.
     pub fn alerts(&self) -> String {
         format!("{}/alerts", self.root)
