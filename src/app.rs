@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Camera, Config};
 use crate::detect::{self, Detection, Detector, DetectorOptions};
-use crate::evidence::{DeviceKey, EvidenceStore, ManifestInput, Sealer, Snapshot};
+use crate::evidence::{record_clip, ClipInfo, DeviceKey, EncodedRing, EvidenceStore, ManifestInput, Sealer, Snapshot};
 use crate::frame::Frame;
 use crate::outbox::Outbox;
 use crate::publish::commands::{self, Command};
@@ -37,6 +37,8 @@ use crate::track::{Track, Tracker, TrackerParams};
 
 /// How long the outbox may take to drain at shutdown before the rest waits on disk.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
+/// Byte cap of a camera's encoded clip ring (40 s of a 4 Mbit/s main stream is ~20 MB).
+const CLIP_RING_BYTES: usize = 64 << 20;
 /// Most cameras one daemon runs (frame slots are allocated once).
 pub const MAX_CAMERAS: usize = 64;
 
@@ -257,7 +259,10 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
         sealer: shared.sealer.clone(),
         model: shared.model.clone(),
     };
-    let rules = tokio::spawn(camera_rules(ctx, slot, rx, ctl_rx));
+    // templates with an `encoded` branch (RTSP H.264/H.265) feed a ring for event clips
+    let has_encoded = source::launch_string(&cam, &shared.cfg.base_dir).is_ok_and(|l| l.contains("appsink name=encoded"));
+    let ring = has_encoded.then(|| Arc::new(EncodedRing::new(cam.clip_ring_s, CLIP_RING_BYTES)));
+    let rules = tokio::spawn(camera_rules(ctx, slot, rx, ctl_rx, ring.clone()));
     let stop = shared.shutdown.child_token();
     let source = tokio::spawn(source::run_camera(
         SourceCtx {
@@ -267,6 +272,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
             slots: shared.slots.clone(),
             health,
             lossless: shared.opts.lossless,
+            ring: ring.clone(),
         },
         stop.clone(),
     ));
@@ -431,7 +437,15 @@ struct EventCtx {
     model: ModelRef,
 }
 
-async fn camera_rules(ctx: EventCtx, index: usize, mut rx: mpsc::Receiver<DetectedFrame>, mut ctl: mpsc::Receiver<CameraCmd>) {
+async fn camera_rules(
+    ctx: EventCtx,
+    index: usize,
+    mut rx: mpsc::Receiver<DetectedFrame>,
+    mut ctl: mpsc::Receiver<CameraCmd>,
+    ring: Option<Arc<EncodedRing>>,
+) {
+    // clips being recorded (the post-event seconds are still to come)
+    let mut clips: tokio::task::JoinSet<(Transition, Result<ClipInfo, crate::evidence::ClipError>)> = tokio::task::JoinSet::new();
     let prefix = format!("{}-{}", ctx.cfg.device.id, ctx.camera.id);
     let mut rules = CameraRules::new(&prefix, &ctx.camera.zones);
     let mut tracker = Tracker::new(TrackerParams::default());
@@ -445,6 +459,13 @@ async fn camera_rules(ctx: EventCtx, index: usize, mut rx: mpsc::Receiver<Detect
                 let tracks = tracker.update(&df.detections, f.ts);
                 for t in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
                     persist(&ctx, index, &rules, &t, f, &tracks);
+                    if let (EventState::New, Some(ring)) = (t.state, &ring) {
+                        let (start, end) = (t.ts - ctx.camera.clip_pre_s, t.ts + ctx.camera.clip_post_s);
+                        let out = ctx.evidence.dir().join(&t.event_id).join("clip.mp4");
+                        let deadline = Duration::from_secs_f64(ctx.camera.clip_post_s + 30.0);
+                        let ring = ring.clone();
+                        clips.spawn(async move { (t, record_clip(ring, start, end, out, deadline).await) });
+                    }
                 }
                 for id in rules.due_rechecks(f.ts) {
                     if let Ok(t) = rules.recheck(&id, &tracks, f.width, f.height, f.ts, f.wall) {
@@ -453,6 +474,15 @@ async fn camera_rules(ctx: EventCtx, index: usize, mut rx: mpsc::Receiver<Detect
                 }
                 last = Some((df.frame, tracks));
             }
+            Some(done) = clips.join_next(), if !clips.is_empty() => match done {
+                Ok((t, Ok(clip))) => {
+                    if let Err(e) = emit_clip(&ctx, &t, &clip) {
+                        tracing::error!(camera = index, event = %t.event_id, "cannot persist the clip: {e:#}");
+                    }
+                }
+                Ok((t, Err(e))) => tracing::warn!(camera = index, event = %t.event_id, "no clip: {e}"),
+                Err(e) => tracing::error!(camera = index, "clip task failed: {e}"),
+            },
             Some(cmd) = ctl.recv() => match cmd {
                 CameraCmd::Snapshot { reply } => {
                     let _ = reply.send(snapshot(&ctx, last.as_ref().map(|l| &l.0)));
@@ -509,11 +539,46 @@ fn snapshot(ctx: &EventCtx, frame: Option<&Frame>) -> Result<serde_json::Value, 
     }))
 }
 
+/// The seal of one evidence set, as an alert carries it.
+#[derive(Default)]
+struct SealRefs {
+    manifest: Option<ManifestRef>,
+    prev_hash: Option<String>,
+    signature: Option<String>,
+}
+
+/// Seals evidence files of a transition (at wall time `time`) and queues the manifest.
+fn seal_files(ctx: &EventCtx, t: &Transition, state: &str, time: chrono::DateTime<chrono::Utc>, files: Vec<(String, PathBuf)>) -> anyhow::Result<SealRefs> {
+    let sealed = ctx.sealer.lock().unwrap().seal(ManifestInput {
+        event_id: t.event_id.clone(),
+        state: state.into(),
+        kind: t.kind.as_str().into(),
+        violation: t.kind.violation().into(),
+        device_id: ctx.cfg.device.id.clone(),
+        camera_id: ctx.camera.id.clone(),
+        zone_id: t.zone_id.clone(),
+        location: ctx.cfg.device.location.clone(),
+        time,
+        model_name: ctx.model.name.clone(),
+        model_sha256: ctx.model.sha256.clone(),
+        confidence: t.objects.iter().map(|o| o.score).fold(0.0, f32::max),
+        dwell_s: t.dwell_s,
+        files,
+    })?;
+    let topic = ctx.publisher.topics().evidence(&t.event_id, &format!("manifest-{}", sealed.seq));
+    ctx.publisher.enqueue(&topic, std::fs::read(&sealed.manifest_path)?, false)?;
+    Ok(SealRefs {
+        manifest: Some(ManifestRef { seq: sealed.seq, sha256: sealed.manifest_sha256, topic, path: sealed.manifest_path.display().to_string() }),
+        prev_hash: sealed.prev_manifest_sha256,
+        signature: Some(sealed.signature_hex),
+    })
+}
+
 /// Stores evidence and queues the evidence messages and the alert in the outbox.
 fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track]) -> anyhow::Result<()> {
     let topics = ctx.publisher.topics();
     let mut evidence = Vec::new();
-    let (mut manifest, mut prev_hash, mut signature) = (None, None, None);
+    let mut seal = SealRefs::default();
     let names = match t.state {
         EventState::New => Some(("clean".to_string(), "annotated".to_string())),
         EventState::Resolved | EventState::Recurred => {
@@ -531,46 +596,48 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
             ctx.publisher.enqueue(&topic, s.jpeg.clone(), false)?;
             evidence.push(evidence_ref(s, topic));
         }
-        let sealed = ctx.sealer.lock().unwrap().seal(ManifestInput {
-            event_id: t.event_id.clone(),
-            state: t.state.as_str().into(),
-            kind: t.kind.as_str().into(),
-            violation: t.kind.violation().into(),
-            device_id: ctx.cfg.device.id.clone(),
-            camera_id: ctx.camera.id.clone(),
-            zone_id: t.zone_id.clone(),
-            location: ctx.cfg.device.location.clone(),
-            time: f.wall,
-            model_name: ctx.model.name.clone(),
-            model_sha256: ctx.model.sha256.clone(),
-            confidence: t.objects.iter().map(|o| o.score).fold(0.0, f32::max),
-            dwell_s: t.dwell_s,
-            files: vec![(clean.name.clone(), clean.path.clone()), (annotated.name.clone(), annotated.path.clone())],
-        })?;
-        let topic = topics.evidence(&t.event_id, &format!("manifest-{}", sealed.seq));
-        ctx.publisher.enqueue(&topic, std::fs::read(&sealed.manifest_path)?, false)?;
-        manifest = Some(ManifestRef {
-            seq: sealed.seq,
-            sha256: sealed.manifest_sha256.clone(),
-            topic,
-            path: sealed.manifest_path.display().to_string(),
-        });
-        prev_hash = sealed.prev_manifest_sha256.clone();
-        signature = Some(sealed.signature_hex.clone());
+        let files = vec![(clean.name.clone(), clean.path.clone()), (annotated.name.clone(), annotated.path.clone())];
+        seal = seal_files(ctx, t, t.state.as_str(), f.wall, files)?;
     }
+    queue_alert(ctx, t, t.state, f.wall, evidence, seal)
+}
+
+/// The event's clip is written: seal it, queue it, and tell the command centre with an
+/// `update` alert that carries it.
+fn emit_clip(ctx: &EventCtx, t: &Transition, clip: &ClipInfo) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let bytes = std::fs::read(&clip.path)?;
+    let topic = ctx.publisher.topics().evidence(&t.event_id, "clip");
+    let evidence = vec![EvidenceRef {
+        name: "clip".into(),
+        content_type: "video/mp4",
+        sha256: crate::evidence::seal::sha256_hex(&bytes),
+        bytes: bytes.len(),
+        width: clip.width,
+        height: clip.height,
+        topic: topic.clone(),
+        path: clip.path.display().to_string(),
+    }];
+    ctx.publisher.enqueue(&topic, bytes, false)?;
+    let seal = seal_files(ctx, t, "clip", now, vec![("clip".into(), clip.path.clone())])?;
+    queue_alert(ctx, t, EventState::Update, now, evidence, seal)
+}
+
+/// Builds the alert JSON for a transition and queues it.
+fn queue_alert(ctx: &EventCtx, t: &Transition, state: EventState, updated: chrono::DateTime<chrono::Utc>, evidence: Vec<EvidenceRef>, seal: SealRefs) -> anyhow::Result<()> {
     let alert = Alert {
         schema_version: SCHEMA_VERSION,
         event_id: t.event_id.clone(),
-        state: t.state.as_str(),
+        state: state.as_str(),
         kind: t.kind.as_str(),
         violation: t.kind.violation(),
-        severity: if matches!(t.state, EventState::End | EventState::Resolved) { "info" } else { "warning" },
+        severity: if matches!(state, EventState::End | EventState::Resolved) { "info" } else { "warning" },
         device_id: ctx.cfg.device.id.clone(),
         camera_id: ctx.camera.id.clone(),
         zone_id: t.zone_id.clone(),
         location: ctx.cfg.device.location.clone(),
         started_at: rfc3339(t.started_at),
-        updated_at: rfc3339(f.wall),
+        updated_at: rfc3339(updated),
         dwell_s: (t.dwell_s * 10.0).round() / 10.0,
         objects: t
             .objects
@@ -585,15 +652,15 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
         model: ctx.model.clone(),
         evidence,
         ack: t.ack.as_ref().map(|a| AlertAck { operator: a.operator.clone(), note: a.note.clone(), at: rfc3339(a.at) }),
-        manifest,
-        prev_hash,
-        signature,
+        manifest: seal.manifest,
+        prev_hash: seal.prev_hash,
+        signature: seal.signature,
     };
     let payload = serde_json::to_vec(&alert)?;
-    ctx.publisher.enqueue(&topics.alerts(), payload, false)?;
+    ctx.publisher.enqueue(&ctx.publisher.topics().alerts(), payload, false)?;
     tracing::info!(
-        event = %t.event_id, state = t.state.as_str(), kind = t.kind.as_str(), zone = %t.zone_id,
-        dwell_s = alert.dwell_s, objects = alert.objects.len(), "alert"
+        event = %t.event_id, state = state.as_str(), kind = t.kind.as_str(), zone = %t.zone_id,
+        dwell_s = alert.dwell_s, objects = alert.objects.len(), evidence = alert.evidence.len(), "alert"
     );
     Ok(())
 }

@@ -65,6 +65,9 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         stall_timeout_s: 30.0,
         backoff_initial_s: 1.0,
         backoff_max_s: 1.0,
+        clip_pre_s: 0.0,
+        clip_post_s: 0.0,
+        clip_ring_s: 0.0,
         zones: Vec::new(),
     }
 }
@@ -81,6 +84,7 @@ fn decode_run(args: &BenchArgs, n: u64, mut consume: impl FnMut(&Frame)) -> anyh
         slots: slots.clone(),
         health: Arc::new(CameraHealth::new("bench")),
         lossless: true,
+        ring: None,
     };
     let task = rt.spawn(source::run_camera(ctx, stop.clone()));
     // the first frame starts the clock, so pipeline start-up is not counted

@@ -28,6 +28,9 @@ latency_ms = 100
 stall_timeout_s = 4
 backoff_initial_s = 0.5
 backoff_max_s = 2
+clip_pre_s = 2
+clip_post_s = 2
+clip_ring_s = 10
 {}"#,
         common::config::walkway_zone(2.0, 2.0, 30.0)
     );
@@ -128,6 +131,20 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
     let pubkey = String::from_utf8(pubkey.payload).unwrap();
     hawkeye::evidence::keys::verify_signature(&pubkey, &man_msg.payload, alert["signature"].as_str().unwrap())
         .expect("the alert's signature verifies against the published key");
+
+    // the event clip (2 s before, 2 s after) follows in an `update` alert, sealed as well
+    let clip_alert = sub
+        .wait_for("the clip", LONG, |m| {
+            is_alert(m, "update") && m.json()["event_id"] == event_id.as_str() && m.json()["evidence"][0]["name"] == "clip"
+        })
+        .json();
+    assert!(validator.iter_errors(&clip_alert).next().is_none(), "{clip_alert:#}");
+    let clip_ref = &clip_alert["evidence"][0];
+    assert_eq!(clip_ref["content_type"], "video/mp4");
+    let clip = sub.wait_for("the clip bytes", LONG, |m| m.topic == clip_ref["topic"].as_str().unwrap());
+    assert_eq!(&clip.payload[4..8], b"ftyp", "an MP4 file");
+    assert_eq!(hex::encode(Sha256::digest(&clip.payload)), clip_ref["sha256"].as_str().unwrap());
+    assert!(clip_alert["manifest"]["seq"].as_u64() > alert["manifest"]["seq"].as_u64());
 
     let status = sigterm_and_wait(child);
     assert!(status.success(), "exit status after SIGTERM: {status:?}");

@@ -66,6 +66,7 @@ impl Rig {
                 slots: slots.clone(),
                 health: h,
                 lossless,
+                ring: None,
             };
             tasks.push(tokio::spawn(run_camera(ctx, shutdown.clone())));
         }

@@ -144,8 +144,26 @@ pub struct Camera {
     pub backoff_initial_s: f64,
     #[serde(default = "default_backoff_max")]
     pub backoff_max_s: f64,
+    /// Event clips (RTSP H.264/H.265 templates): seconds before and after the event start,
+    /// and how much encoded video the ring keeps (at least pre + post).
+    #[serde(default = "default_clip_pre")]
+    pub clip_pre_s: f64,
+    #[serde(default = "default_clip_post")]
+    pub clip_post_s: f64,
+    #[serde(default = "default_clip_ring")]
+    pub clip_ring_s: f64,
     #[serde(default, rename = "zone")]
     pub zones: Vec<Zone>,
+}
+
+fn default_clip_pre() -> f64 {
+    10.0
+}
+fn default_clip_post() -> f64 {
+    20.0
+}
+fn default_clip_ring() -> f64 {
+    40.0
 }
 
 /// What a zone alerts on.

@@ -205,6 +205,15 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             cam.backoff_initial_s, cam.backoff_max_s
         ));
     }
+    if !(cam.clip_pre_s >= 0.0 && cam.clip_post_s >= 0.0) {
+        errs.push(format!("{path}: clip_pre_s and clip_post_s must be >= 0"));
+    } else if !(cam.clip_ring_s >= cam.clip_pre_s + cam.clip_post_s) {
+        errs.push(format!(
+            "{path}.clip_ring_s: {} must be at least clip_pre_s + clip_post_s ({})",
+            cam.clip_ring_s,
+            cam.clip_pre_s + cam.clip_post_s
+        ));
+    }
     let mut zone_ids = HashSet::new();
     for (j, z) in cam.zones.iter().enumerate() {
         let zp = format!("{path}.zone[{j}]");

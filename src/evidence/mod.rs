@@ -2,11 +2,13 @@
 //! under `<state_dir>/evidence/<event_id>/` with their sha256 and published with the alert; each
 //! evidence set sealed by a signed manifest in the device's hash chain; `hawkeye verify`.
 
+pub mod clip;
 pub mod keys;
 pub mod seal;
 mod snapshot;
 pub mod verify;
 
+pub use clip::{record_clip, write_clip, ClipError, ClipInfo, EncodedRing};
 pub use keys::DeviceKey;
 pub use seal::{ManifestInput, SealError, Sealed, Sealer};
 pub use snapshot::{encode_jpeg, EvidenceStore, Snapshot};

@@ -39,6 +39,11 @@ impl StreamClock {
         StreamClock { live, offset: None, last_ts: None, last_wall: None, last_pts: None, step: 0.04, seq: 0 }
     }
 
+    /// The current run's offset (None until its first frame), for stamping encoded units.
+    pub(crate) fn offset(&self) -> Option<f64> {
+        self.offset
+    }
+
     /// A new pipeline starts: the next frame picks a new offset.
     pub(crate) fn new_run(&mut self) {
         self.offset = None;

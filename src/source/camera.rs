@@ -31,6 +31,10 @@ use crate::schedule::FrameSlots;
 use super::appsink::{SampleToFrame, StreamClock};
 use super::health::{CameraHealth, HealthState, RetryReason};
 use super::template::{self, APPSINK_NAME, SCALE_CAPS_NAME, SCALE_NAME};
+use crate::evidence::clip::{EncodedRing, Unit};
+
+/// Name of the optional appsink that receives parsed, still-encoded access units for clips.
+pub const ENCODED_NAME: &str = "encoded";
 use super::SourceError;
 
 /// A pipeline that delivered frames for this long resets the backoff to its initial value.
@@ -52,6 +56,8 @@ pub struct SourceCtx {
     /// Wait for the detector instead of dropping frames (files for eval/bench). The owner must
     /// `slots.close()` on shutdown so that a blocked hand-off returns.
     pub lossless: bool,
+    /// Ring of encoded access units for event clips, fed by templates with an `encoded` appsink.
+    pub ring: Option<Arc<EncodedRing>>,
 }
 
 /// The supervisor's view of the camera config (never changes while running).
@@ -340,6 +346,32 @@ fn build_pipeline(
             })
             .build(),
     );
+
+    if let Some(enc) = pipeline.by_name(ENCODED_NAME).and_then(|e| e.downcast::<gst_app::AppSink>().ok()) {
+        enc.set_sync(false);
+        enc.set_enable_last_sample(false);
+        enc.set_drop(true);
+        enc.set_max_buffers(if ctx.ring.is_some() { 64 } else { 1 });
+        if let Some(ring) = ctx.ring.clone() {
+            let clock = clock.clone();
+            enc.set_callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        if let (Some(buffer), Some(offset)) = (sample.buffer_owned(), clock.lock().unwrap().offset()) {
+                            // units before the run's first decoded frame have no stream time yet
+                            if let Some(pts) = buffer.pts() {
+                                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                                let ts = offset + pts.nseconds() as f64 / 1e9;
+                                ring.push(Unit { ts, keyframe, buffer }, sample.caps());
+                            }
+                        }
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            );
+        }
+    }
 
     if let (Some(scale), Some(size)) = (pipeline.by_name(SCALE_NAME), pipeline.by_name(SCALE_CAPS_NAME)) {
         keep_height_even(&scale, &size, ctx.camera.frame_width.max(2) & !1);
