@@ -242,7 +242,10 @@ mod tests {
         assert!(!s.contains('#'));
         assert!(s.contains("location=\"rtsp://10.0.0.7:554/Streaming/Channels/102\""), "{s}");
         assert!(s.contains("latency=300"), "{s}");
-        assert!(s.contains("rtph264depay ! h264parse ! avdec_h264"), "{s}");
+        assert!(s.contains("rtph264depay ! h264parse config-interval=-1 ! tee name=enc"), "{s}");
+        // parsed access units to the clip ring, decoded frames to the tail
+        assert!(s.contains("appsink name=encoded"), "{s}");
+        assert!(s.contains("enc. ! queue ! avdec_h264 ! videorate"), "{s}");
         assert!(s.contains("max-rate=5"), "{s}");
         assert!(s.contains("width=416,pixel-aspect-ratio=1/1"), "{s}");
         assert!(s.ends_with("appsink name=frames"), "{s}");
