@@ -66,6 +66,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         backoff_initial_s: 1.0,
         backoff_max_s: 1.0,
         zones: Vec::new(),
+        privacy: Default::default(),
     }
 }
 

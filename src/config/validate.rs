@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::{Camera, Config, Zone};
+use super::{Camera, Config, PrivacyCfg, Zone};
 
 /// Every problem found in a config, one line each, each starting with its TOML path.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,6 +205,7 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             cam.backoff_initial_s, cam.backoff_max_s
         ));
     }
+    check_privacy(&cam.privacy, &format!("{path}.privacy"), errs);
     let mut zone_ids = HashSet::new();
     for (j, z) in cam.zones.iter().enumerate() {
         let zp = format!("{path}.zone[{j}]");
@@ -212,6 +213,21 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             errs.push(format!("{zp}.id: duplicate zone id {:?} in camera {:?}", z.id, cam.id));
         }
         check_zone(z, &zp, classes, errs);
+    }
+}
+
+fn check_privacy(p: &PrivacyCfg, pp: &str, errs: &mut Vec<String>) {
+    if !(8..=4096).contains(&p.min_size_px) {
+        errs.push(format!("{pp}.min_size_px: {} must be in 8..4096", p.min_size_px));
+    }
+    let dir = std::path::Path::new(crate::evidence::privacy::DEFAULT_CASCADE_DIR);
+    for f in crate::evidence::privacy::cascade_files(p, dir) {
+        if !f.is_file() {
+            errs.push(format!(
+                "{pp}: Haar cascade {} is missing (install Debian's opencv-data, or set faces/plates = false)",
+                f.display()
+            ));
+        }
     }
 }
 
