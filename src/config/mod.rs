@@ -162,8 +162,8 @@ pub struct PrivacyCfg {
     pub plates: bool,
     #[serde(default)]
     pub method: MaskMethod,
-    /// Smallest face height (and plate height) in frame pixels that is looked for; smaller is
-    /// slower and finds more false positives.
+    /// Smallest face (height in frame pixels) that is looked for; smaller is slower and finds
+    /// more false positives. Plates are looked for down to the cascade's 60x20 window.
     #[serde(default = "default_min_size_px")]
     pub min_size_px: u32,
 }

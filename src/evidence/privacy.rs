@@ -17,18 +17,25 @@ use crate::detect::BBox;
 
 /// Where Debian's `opencv-data` installs the Haar cascades.
 pub const DEFAULT_CASCADE_DIR: &str = "/usr/share/opencv4/haarcascades";
-/// Face cascades, all run: frontal (alt2: fewer false positives than `default`) and profile.
-pub const FACE_CASCADES: [&str; 2] = ["haarcascade_frontalface_alt2.xml", "haarcascade_profileface.xml"];
-/// Plate cascade.
+/// Face cascades, all run: frontal (`alt`: on the test scenes it gave no false positives where
+/// `default` and `alt2` found a shoulder) and profile.
+pub const FACE_CASCADES: [&str; 2] = ["haarcascade_frontalface_alt.xml", "haarcascade_profileface.xml"];
+/// Plate cascade (`licence_plate_rus_16stages` fires on fruit and façades; this one does not).
 pub const PLATE_CASCADE: &str = "haarcascade_russian_plate_number.xml";
 
 /// Margin added on every side of a detected box, as a fraction of its size: Haar boxes are
 /// tight around the eyes and mouth and leave hair, ears and plate borders readable.
-const MARGIN: f32 = 0.15;
+pub const MASK_MARGIN: f32 = 0.15;
 /// Haar scale step between pyramid levels and neighbours required for a detection.
-const SCALE_STEP: f64 = 1.1;
-const FACE_NEIGHBOURS: i32 = 4;
-const PLATE_NEIGHBOURS: i32 = 4;
+const FACE_SCALE_STEP: f64 = 1.1;
+const FACE_NEIGHBOURS: i32 = 3;
+/// Plates are thin, so the pyramid is finer.
+const PLATE_SCALE_STEP: f64 = 1.05;
+const PLATE_NEIGHBOURS: i32 = 3;
+/// The plate cascade was trained on Russian plates (about 4.6:1, window 60x20). Squeezing the
+/// frame vertically makes other plates that shape: Chinese blue/yellow plates (440x140, 3.1:1)
+/// at 0.7, US and Japanese plates (about 2:1) at 0.5. Boxes are scaled back to the frame.
+const PLATE_SQUEEZE: [f64; 3] = [1.0, 0.7, 0.5];
 /// Flat grey of the `fill` method.
 const FILL_GREY: u8 = 128;
 
@@ -37,11 +44,11 @@ const FILL_GREY: u8 = 128;
 pub enum PrivacyError {
     #[error("privacy: Haar cascade {} is missing (install Debian's opencv-data, or turn privacy.faces/privacy.plates off)", .0.display())]
     MissingCascade(PathBuf),
-    #[error("privacy: Haar cascade {} could not be loaded (not a cascade file?)", .0.display())]
-    BadCascade(PathBuf),
+    #[error("privacy: Haar cascade {} could not be loaded: {why}", path.display())]
+    BadCascade { path: PathBuf, why: String },
     #[error("privacy: frame of {len} bytes is not {width}x{height} packed RGB")]
     BadFrame { len: usize, width: u32, height: u32 },
-    #[error("privacy: OpenCV: {0}")]
+    #[error("privacy: OpenCV: {}", opencv_reason(.0))]
     OpenCv(#[from] opencv::Error),
 }
 
@@ -74,6 +81,7 @@ pub struct Masker {
     plate: Option<CascadeClassifier>,
     grey: Mat,
     equalized: Mat,
+    squeezed: Mat,
 }
 
 impl std::fmt::Debug for Masker {
@@ -99,15 +107,24 @@ pub fn cascade_files(cfg: &PrivacyCfg, dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// OpenCV's message without its newline and C++ source location:
+/// `OpenCV(4.6.0) ./modules/…:692: error: (-5:Bad argument) Input file is invalid in function 'open'`
+/// becomes `(-5:Bad argument) Input file is invalid in function 'open'`.
+fn opencv_reason(e: &opencv::Error) -> String {
+    let first = e.message.lines().next().unwrap_or_default();
+    first.rsplit(" error: ").next().unwrap_or(first).trim().to_string()
+}
+
 fn load_cascade(path: &Path) -> Result<CascadeClassifier, PrivacyError> {
     // OpenCV only logs and returns an empty classifier for a missing file; check first so the
     // user reads which file and which package.
     if !path.is_file() {
         return Err(PrivacyError::MissingCascade(path.to_path_buf()));
     }
-    let c = CascadeClassifier::new(path.as_os_str())?;
+    let bad = |why: String| PrivacyError::BadCascade { path: path.to_path_buf(), why };
+    let c = CascadeClassifier::new(path.as_os_str()).map_err(|e| bad(opencv_reason(&e)))?;
     if c.empty()? {
-        return Err(PrivacyError::BadCascade(path.to_path_buf()));
+        return Err(bad("not a cascade file".into()));
     }
     Ok(c)
 }
@@ -134,6 +151,7 @@ impl Masker {
             plate,
             grey: Mat::default(),
             equalized: Mat::default(),
+            squeezed: Mat::default(),
         })
     }
 
@@ -141,7 +159,7 @@ impl Masker {
     pub fn mask(&mut self, rgb: &mut [u8], width: u32, height: u32) -> Result<MaskReport, PrivacyError> {
         let report = self.detect(rgb, width, height)?;
         for b in report.faces.iter().chain(&report.plates) {
-            if let Some(r) = Region::around(b, MARGIN, width, height) {
+            if let Some(r) = Region::around(b, MASK_MARGIN, width, height) {
                 mask_region(rgb, width, r, self.method);
             }
         }
@@ -154,7 +172,7 @@ impl Masker {
         check_frame(rgb, width, height)?;
         let mut n = 0;
         for b in boxes {
-            if let Some(r) = Region::around(b, MARGIN, width, height) {
+            if let Some(r) = Region::around(b, MASK_MARGIN, width, height) {
                 mask_region(rgb, width, r, self.method);
                 n += 1;
             }
@@ -178,27 +196,51 @@ impl Masker {
         let mut found = Vector::<Rect>::new();
         for cascade in &mut self.faces {
             found.clear();
-            cascade.detect_multi_scale(&self.equalized, &mut found, SCALE_STEP, FACE_NEIGHBOURS, 0, Size::new(min, min), Size::default())?;
+            cascade.detect_multi_scale(
+                &self.equalized,
+                &mut found,
+                FACE_SCALE_STEP,
+                FACE_NEIGHBOURS,
+                0,
+                Size::new(min, min),
+                Size::default(),
+            )?;
             for r in found.iter() {
-                let b = rect_box(r);
-                // frontal and profile cascades often both fire on a three-quarter face
-                if !report.faces.iter().any(|f| f.iou(&b) > 0.3) {
-                    report.faces.push(b);
-                }
+                add_unique(&mut report.faces, rect_box(r, 1.0));
             }
         }
         if let Some(cascade) = &mut self.plate {
-            found.clear();
-            // plates are about 3:1 (the cascade's window is 60x20)
-            cascade.detect_multi_scale(&self.equalized, &mut found, SCALE_STEP, PLATE_NEIGHBOURS, 0, Size::new(3 * min, min), Size::default())?;
-            report.plates.extend(found.iter().map(rect_box));
+            for sy in PLATE_SQUEEZE {
+                let img = if sy == 1.0 {
+                    &self.equalized
+                } else {
+                    imgproc::resize(&self.equalized, &mut self.squeezed, Size::default(), 1.0, sy, imgproc::INTER_AREA)?;
+                    &self.squeezed
+                };
+                found.clear();
+                // the smallest plate is the cascade's own window (60x20 in the squeezed image)
+                cascade.detect_multi_scale(img, &mut found, PLATE_SCALE_STEP, PLATE_NEIGHBOURS, 0, Size::default(), Size::default())?;
+                for r in found.iter() {
+                    add_unique(&mut report.plates, rect_box(r, sy));
+                }
+            }
         }
         Ok(report)
     }
 }
 
-fn rect_box(r: Rect) -> BBox {
-    BBox::new(r.x as f32, r.y as f32, (r.x + r.width) as f32, (r.y + r.height) as f32)
+/// A detection in an image squeezed vertically by `sy`, as a box in frame pixels.
+fn rect_box(r: Rect, sy: f64) -> BBox {
+    let y = |v: i32| (v as f64 / sy) as f32;
+    BBox::new(r.x as f32, y(r.y), (r.x + r.width) as f32, y(r.y + r.height))
+}
+
+/// Adds `b` unless a box already there overlaps it much (frontal and profile cascades both fire
+/// on a three-quarter face; squeezed passes find the same plate again).
+fn add_unique(boxes: &mut Vec<BBox>, b: BBox) {
+    if !boxes.iter().any(|o| o.iou(&b) > 0.3) {
+        boxes.push(b);
+    }
 }
 
 fn check_frame(rgb: &[u8], width: u32, height: u32) -> Result<(), PrivacyError> {
