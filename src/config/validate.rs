@@ -283,4 +283,20 @@ mod tests {
         assert_eq!(toml_path("camera.0.zone.1.colour"), "camera[0].zone[1].colour");
         assert_eq!(toml_path("mqtt.tls"), "mqtt.tls");
     }
+
+    #[test]
+    fn privacy_defaults_parse_and_bad_min_size_is_reported() {
+        let cam: Camera = toml::from_str("id = \"c\"\nurl = \"x\"\n").unwrap();
+        assert_eq!(cam.privacy, PrivacyCfg::default());
+        assert!(cam.privacy.faces && cam.privacy.plates && cam.privacy.min_size_px == 24);
+        let text = "id = \"c\"\nurl = \"x\"\n[privacy]\nfaces = false\nmethod = \"blur\"\nmin_size_px = 4\n";
+        let cam: Camera = toml::from_str(text).unwrap();
+        assert_eq!(cam.privacy.method, super::super::MaskMethod::Blur);
+        assert!(!cam.privacy.faces && cam.privacy.plates);
+        let mut errs = Vec::new();
+        check_privacy(&cam.privacy, "camera[0].privacy", &mut errs);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("camera[0].privacy.min_size_px:"), "{errs:?}");
+        assert!(toml::from_str::<Camera>("id = \"c\"\nurl = \"x\"\nprivacy = { method = \"smudge\" }\n").is_err());
+    }
 }
