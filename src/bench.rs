@@ -69,6 +69,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         clip_post_s: 0.0,
         clip_ring_s: 0.0,
         zones: Vec::new(),
+        privacy: Default::default(),
     }
 }
 

@@ -154,6 +154,56 @@ pub struct Camera {
     pub clip_ring_s: f64,
     #[serde(default, rename = "zone")]
     pub zones: Vec<Zone>,
+    /// Face and licence-plate masking of the snapshots that leave the device.
+    #[serde(default)]
+    pub privacy: PrivacyCfg,
+}
+
+/// Per-camera privacy masking of published snapshots (the unmasked original stays on the device).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct PrivacyCfg {
+    /// Mask faces (frontal and profile Haar cascades).
+    #[serde(default = "default_true")]
+    pub faces: bool,
+    /// Mask licence plates (plate Haar cascade).
+    #[serde(default = "default_true")]
+    pub plates: bool,
+    #[serde(default)]
+    pub method: MaskMethod,
+    /// Smallest face (height in frame pixels) that is looked for; smaller is slower and finds
+    /// more false positives. Plates are looked for down to the cascade's 60x20 window.
+    #[serde(default = "default_min_size_px")]
+    pub min_size_px: u32,
+}
+
+impl Default for PrivacyCfg {
+    fn default() -> Self {
+        PrivacyCfg { faces: true, plates: true, method: MaskMethod::default(), min_size_px: default_min_size_px() }
+    }
+}
+
+impl PrivacyCfg {
+    /// True when anything is to be detected and masked.
+    pub fn enabled(&self) -> bool {
+        self.faces || self.plates
+    }
+}
+
+/// How a masked region is made unreadable.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskMethod {
+    /// Coarse blocks (about 8 across the region), each the mean colour of its pixels.
+    #[default]
+    Pixelate,
+    /// Strong box blur (three passes, radius a sixth of the region).
+    Blur,
+    /// Flat grey.
+    Fill,
+}
+
+fn default_min_size_px() -> u32 {
+    24
 }
 
 fn default_clip_pre() -> f64 {

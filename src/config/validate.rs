@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::{Camera, Config, Zone};
+use super::{Camera, Config, PrivacyCfg, Zone};
 
 /// Every problem found in a config, one line each, each starting with its TOML path.
 #[derive(Debug, Clone, PartialEq)]
@@ -214,6 +214,7 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             cam.clip_pre_s + cam.clip_post_s
         ));
     }
+    check_privacy(&cam.privacy, &format!("{path}.privacy"), errs);
     let mut zone_ids = HashSet::new();
     for (j, z) in cam.zones.iter().enumerate() {
         let zp = format!("{path}.zone[{j}]");
@@ -221,6 +222,21 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             errs.push(format!("{zp}.id: duplicate zone id {:?} in camera {:?}", z.id, cam.id));
         }
         check_zone(z, &zp, classes, errs);
+    }
+}
+
+fn check_privacy(p: &PrivacyCfg, pp: &str, errs: &mut Vec<String>) {
+    if !(8..=4096).contains(&p.min_size_px) {
+        errs.push(format!("{pp}.min_size_px: {} must be in 8..4096", p.min_size_px));
+    }
+    let dir = std::path::Path::new(crate::evidence::privacy::DEFAULT_CASCADE_DIR);
+    for f in crate::evidence::privacy::cascade_files(p, dir) {
+        if !f.is_file() {
+            errs.push(format!(
+                "{pp}: Haar cascade {} is missing (install Debian's opencv-data, or set faces/plates = false)",
+                f.display()
+            ));
+        }
     }
 }
 
@@ -280,5 +296,21 @@ mod tests {
     fn serde_ignored_paths_become_toml_paths() {
         assert_eq!(toml_path("camera.0.zone.1.colour"), "camera[0].zone[1].colour");
         assert_eq!(toml_path("mqtt.tls"), "mqtt.tls");
+    }
+
+    #[test]
+    fn privacy_defaults_parse_and_bad_min_size_is_reported() {
+        let cam: Camera = toml::from_str("id = \"c\"\nurl = \"x\"\n").unwrap();
+        assert_eq!(cam.privacy, PrivacyCfg::default());
+        assert!(cam.privacy.faces && cam.privacy.plates && cam.privacy.min_size_px == 24);
+        let text = "id = \"c\"\nurl = \"x\"\n[privacy]\nfaces = false\nmethod = \"blur\"\nmin_size_px = 4\n";
+        let cam: Camera = toml::from_str(text).unwrap();
+        assert_eq!(cam.privacy.method, super::super::MaskMethod::Blur);
+        assert!(!cam.privacy.faces && cam.privacy.plates);
+        let mut errs = Vec::new();
+        check_privacy(&cam.privacy, "camera[0].privacy", &mut errs);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("camera[0].privacy.min_size_px:"), "{errs:?}");
+        assert!(toml::from_str::<Camera>("id = \"c\"\nurl = \"x\"\nprivacy = { method = \"smudge\" }\n").is_err());
     }
 }

@@ -1,9 +1,12 @@
 //! Evidence: JPEG snapshots of the frame that raised an event, clean and annotated, kept on disk
 //! under `<state_dir>/evidence/<event_id>/` with their sha256 and published with the alert; each
-//! evidence set sealed by a signed manifest in the device's hash chain; `hawkeye verify`.
+//! evidence set sealed by a signed manifest in the device's hash chain; `hawkeye verify`;
+//! event clips from the encoded ring; [`privacy`] masks faces and plates in the copies that
+//! leave the device.
 
 pub mod clip;
 pub mod keys;
+pub mod privacy;
 pub mod seal;
 mod snapshot;
 pub mod verify;
@@ -11,5 +14,6 @@ pub mod verify;
 pub use clip::{record_clip, write_clip, ClipError, ClipInfo, EncodedRing};
 pub use keys::DeviceKey;
 pub use seal::{ManifestInput, SealError, Sealed, Sealer};
+pub use privacy::{MaskReport, Masker, PrivacyError};
 pub use snapshot::{encode_jpeg, EvidenceStore, Snapshot};
 pub use verify::{verify_command, verify_dir, VerifyReport};

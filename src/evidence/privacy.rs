@@ -1,0 +1,515 @@
+//! Privacy masking: faces and licence plates are made unreadable in the snapshots that leave the
+//! device. Detection uses OpenCV Haar cascades from Debian's `opencv-data` (frontal and profile
+//! faces, plates); boxes from the model's own face/plate classes can be masked too
+//! ([`Masker::mask_boxes`]). Masking itself is plain Rust over the packed RGB buffer, in place.
+//!
+//! The caller keeps (and seals) the unmasked original; this module only ever changes the copy it
+//! is handed.
+
+use std::path::{Path, PathBuf};
+
+use opencv::core::{Mat, Rect, Size, Vec3b, Vector};
+use opencv::objdetect::{CascadeClassifier, CascadeClassifierTrait, CascadeClassifierTraitConst};
+use opencv::imgproc;
+
+use crate::config::{MaskMethod, PrivacyCfg};
+use crate::detect::BBox;
+
+/// Where Debian's `opencv-data` installs the Haar cascades.
+pub const DEFAULT_CASCADE_DIR: &str = "/usr/share/opencv4/haarcascades";
+/// Face cascades, all run: frontal (`alt`: on the test scenes it gave no false positives where
+/// `default` and `alt2` found a shoulder) and profile.
+pub const FACE_CASCADES: [&str; 2] = ["haarcascade_frontalface_alt.xml", "haarcascade_profileface.xml"];
+/// Plate cascade (`licence_plate_rus_16stages` fires on fruit and façades; this one does not).
+pub const PLATE_CASCADE: &str = "haarcascade_russian_plate_number.xml";
+
+/// Margin added on every side of a detected box, as a fraction of its size: Haar boxes are
+/// tight around the eyes and mouth and leave hair, ears and plate borders readable.
+pub const MASK_MARGIN: f32 = 0.15;
+/// Haar scale step between pyramid levels and neighbours required for a detection.
+const FACE_SCALE_STEP: f64 = 1.1;
+const FACE_NEIGHBOURS: i32 = 3;
+/// Plates are thin, so the pyramid is finer.
+const PLATE_SCALE_STEP: f64 = 1.05;
+const PLATE_NEIGHBOURS: i32 = 3;
+/// The plate cascade was trained on Russian plates (about 4.6:1, window 60x20). Squeezing the
+/// frame vertically makes other plates that shape: Chinese blue/yellow plates (440x140, 3.1:1)
+/// at 0.7, US and Japanese plates (about 2:1) at 0.5. Boxes are scaled back to the frame.
+const PLATE_SQUEEZE: [f64; 3] = [1.0, 0.7, 0.5];
+/// Flat grey of the `fill` method.
+const FILL_GREY: u8 = 128;
+
+/// Why masking could not be set up or run.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error("privacy: Haar cascade {} is missing (install Debian's opencv-data, or turn privacy.faces/privacy.plates off)", .0.display())]
+    MissingCascade(PathBuf),
+    #[error("privacy: Haar cascade {} could not be loaded: {why}", path.display())]
+    BadCascade { path: PathBuf, why: String },
+    #[error("privacy: frame of {len} bytes is not {width}x{height} packed RGB")]
+    BadFrame { len: usize, width: u32, height: u32 },
+    #[error("privacy: OpenCV: {}", opencv_reason(.0))]
+    OpenCv(#[from] opencv::Error),
+}
+
+/// What was found (and masked) in one frame, boxes as detected (before the margin).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MaskReport {
+    pub faces: Vec<BBox>,
+    pub plates: Vec<BBox>,
+}
+
+impl MaskReport {
+    /// Number of regions masked.
+    pub fn len(&self) -> usize {
+        self.faces.len() + self.plates.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A camera's masker: loaded cascades plus reusable grey buffers. One per camera task.
+///
+/// `Send` because opencv-rust declares `Mat` and `CascadeClassifier` `Send` (each owns its C++
+/// object outright); not `Sync`, and it needs none: `detectMultiScale` mutates the classifier's
+/// internal buffers, which is why every method takes `&mut self`.
+pub struct Masker {
+    method: MaskMethod,
+    min_size_px: u32,
+    faces: Vec<CascadeClassifier>,
+    plate: Option<CascadeClassifier>,
+    grey: Mat,
+    equalized: Mat,
+    squeezed: Mat,
+}
+
+impl std::fmt::Debug for Masker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Masker")
+            .field("method", &self.method)
+            .field("min_size_px", &self.min_size_px)
+            .field("face_cascades", &self.faces.len())
+            .field("plate_cascade", &self.plate.is_some())
+            .finish()
+    }
+}
+
+/// The cascade files a config needs, under `dir`.
+pub fn cascade_files(cfg: &PrivacyCfg, dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if cfg.faces {
+        files.extend(FACE_CASCADES.iter().map(|f| dir.join(f)));
+    }
+    if cfg.plates {
+        files.push(dir.join(PLATE_CASCADE));
+    }
+    files
+}
+
+/// OpenCV's message without its newline and C++ source location:
+/// `OpenCV(4.6.0) ./modules/…:692: error: (-5:Bad argument) Input file is invalid in function 'open'`
+/// becomes `(-5:Bad argument) Input file is invalid in function 'open'`.
+fn opencv_reason(e: &opencv::Error) -> String {
+    let first = e.message.lines().next().unwrap_or_default();
+    first.rsplit(" error: ").next().unwrap_or(first).trim().to_string()
+}
+
+fn load_cascade(path: &Path) -> Result<CascadeClassifier, PrivacyError> {
+    // OpenCV only logs and returns an empty classifier for a missing file; check first so the
+    // user reads which file and which package.
+    if !path.is_file() {
+        return Err(PrivacyError::MissingCascade(path.to_path_buf()));
+    }
+    let bad = |why: String| PrivacyError::BadCascade { path: path.to_path_buf(), why };
+    let c = CascadeClassifier::new(path.as_os_str()).map_err(|e| bad(opencv_reason(&e)))?;
+    if c.empty()? {
+        return Err(bad("not a cascade file".into()));
+    }
+    Ok(c)
+}
+
+impl Masker {
+    /// Loads the cascades the config asks for from [`DEFAULT_CASCADE_DIR`].
+    pub fn new(cfg: &PrivacyCfg) -> Result<Masker, PrivacyError> {
+        Self::with_cascade_dir(cfg, Path::new(DEFAULT_CASCADE_DIR))
+    }
+
+    /// Loads the cascades from `dir` (for systems that install them elsewhere). Nothing is loaded
+    /// for a kind that is turned off, so a camera with privacy off needs no `opencv-data`.
+    pub fn with_cascade_dir(cfg: &PrivacyCfg, dir: &Path) -> Result<Masker, PrivacyError> {
+        let faces = if cfg.faces {
+            FACE_CASCADES.iter().map(|f| load_cascade(&dir.join(f))).collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+        let plate = if cfg.plates { Some(load_cascade(&dir.join(PLATE_CASCADE))?) } else { None };
+        Ok(Masker {
+            method: cfg.method,
+            min_size_px: cfg.min_size_px.max(1),
+            faces,
+            plate,
+            grey: Mat::default(),
+            equalized: Mat::default(),
+            squeezed: Mat::default(),
+        })
+    }
+
+    /// Detects faces and plates in the packed RGB frame and masks them in place.
+    pub fn mask(&mut self, rgb: &mut [u8], width: u32, height: u32) -> Result<MaskReport, PrivacyError> {
+        let report = self.detect(rgb, width, height)?;
+        for b in report.faces.iter().chain(&report.plates) {
+            if let Some(r) = Region::around(b, MASK_MARGIN, width, height) {
+                mask_region(rgb, width, r, self.method);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Masks boxes found elsewhere (the model's own face/plate classes), with the same margin and
+    /// method; returns how many regions were masked.
+    pub fn mask_boxes(&mut self, rgb: &mut [u8], width: u32, height: u32, boxes: &[BBox]) -> Result<usize, PrivacyError> {
+        check_frame(rgb, width, height)?;
+        let mut n = 0;
+        for b in boxes {
+            if let Some(r) = Region::around(b, MASK_MARGIN, width, height) {
+                mask_region(rgb, width, r, self.method);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Detects faces and plates without changing the frame.
+    pub fn detect(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<MaskReport, PrivacyError> {
+        check_frame(rgb, width, height)?;
+        let mut report = MaskReport::default();
+        if self.faces.is_empty() && self.plate.is_none() {
+            return Ok(report);
+        }
+        // The frame is wrapped, not copied; only the grey image is new (and its buffer reused).
+        let frame = Mat::new_rows_cols_with_bytes::<Vec3b>(height as i32, width as i32, rgb)?;
+        imgproc::cvt_color_def(&frame, &mut self.grey, imgproc::COLOR_RGB2GRAY)?;
+        // Equalizing makes the cascades work in shade and backlight, where street faces are.
+        imgproc::equalize_hist(&self.grey, &mut self.equalized)?;
+        let min = self.min_size_px as i32;
+        let mut found = Vector::<Rect>::new();
+        for cascade in &mut self.faces {
+            found.clear();
+            cascade.detect_multi_scale(
+                &self.equalized,
+                &mut found,
+                FACE_SCALE_STEP,
+                FACE_NEIGHBOURS,
+                0,
+                Size::new(min, min),
+                Size::default(),
+            )?;
+            for r in found.iter() {
+                add_unique(&mut report.faces, rect_box(r, 1.0));
+            }
+        }
+        if let Some(cascade) = &mut self.plate {
+            for sy in PLATE_SQUEEZE {
+                let img = if sy == 1.0 {
+                    &self.equalized
+                } else {
+                    imgproc::resize(&self.equalized, &mut self.squeezed, Size::default(), 1.0, sy, imgproc::INTER_AREA)?;
+                    &self.squeezed
+                };
+                found.clear();
+                // the smallest plate is the cascade's own window (60x20 in the squeezed image)
+                cascade.detect_multi_scale(img, &mut found, PLATE_SCALE_STEP, PLATE_NEIGHBOURS, 0, Size::default(), Size::default())?;
+                for r in found.iter() {
+                    add_unique(&mut report.plates, rect_box(r, sy));
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// A detection in an image squeezed vertically by `sy`, as a box in frame pixels.
+fn rect_box(r: Rect, sy: f64) -> BBox {
+    let y = |v: i32| (v as f64 / sy) as f32;
+    BBox::new(r.x as f32, y(r.y), (r.x + r.width) as f32, y(r.y + r.height))
+}
+
+/// Adds `b` unless a box already there overlaps it much (frontal and profile cascades both fire
+/// on a three-quarter face; squeezed passes find the same plate again).
+fn add_unique(boxes: &mut Vec<BBox>, b: BBox) {
+    if !boxes.iter().any(|o| o.iou(&b) > 0.3) {
+        boxes.push(b);
+    }
+}
+
+fn check_frame(rgb: &[u8], width: u32, height: u32) -> Result<(), PrivacyError> {
+    let ok = width > 0
+        && height > 0
+        && width <= i32::MAX as u32
+        && height <= i32::MAX as u32
+        && (width as u64) * (height as u64) * 3 == rgb.len() as u64;
+    if ok {
+        Ok(())
+    } else {
+        Err(PrivacyError::BadFrame { len: rgb.len(), width, height })
+    }
+}
+
+/// A pixel rectangle inside the frame: columns `x..x+w`, rows `y..y+h`, never empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+impl Region {
+    /// `b` grown by `margin` of its size on every side, rounded outwards and clamped to the
+    /// frame; `None` when nothing of it is inside the frame.
+    pub fn around(b: &BBox, margin: f32, width: u32, height: u32) -> Option<Region> {
+        let finite = [b.x1, b.y1, b.x2, b.y2].iter().all(|v| v.is_finite());
+        if !finite || b.x2 <= b.x1 || b.y2 <= b.y1 {
+            return None;
+        }
+        let mx = b.width() * margin;
+        let my = b.height() * margin;
+        let x1 = (b.x1 - mx).floor().max(0.0);
+        let y1 = (b.y1 - my).floor().max(0.0);
+        let x2 = (b.x2 + mx).ceil().min(width as f32);
+        let y2 = (b.y2 + my).ceil().min(height as f32);
+        if x2 <= x1 || y2 <= y1 {
+            return None;
+        }
+        Some(Region { x: x1 as u32, y: y1 as u32, w: (x2 - x1) as u32, h: (y2 - y1) as u32 })
+    }
+}
+
+/// Masks `r` of a packed RGB frame `width` pixels wide in place. `r` must lie inside the frame
+/// (as [`Region::around`] guarantees).
+pub fn mask_region(rgb: &mut [u8], width: u32, r: Region, method: MaskMethod) {
+    match method {
+        MaskMethod::Pixelate => pixelate(rgb, width, r),
+        MaskMethod::Blur => blur(rgb, width, r),
+        MaskMethod::Fill => fill(rgb, width, r),
+    }
+}
+
+fn offset(width: u32, x: u32, y: u32) -> usize {
+    (y as usize * width as usize + x as usize) * 3
+}
+
+fn fill(rgb: &mut [u8], width: u32, r: Region) {
+    for y in r.y..r.y + r.h {
+        let o = offset(width, r.x, y);
+        rgb[o..o + r.w as usize * 3].fill(FILL_GREY);
+    }
+}
+
+/// Blocks of about an eighth of the region's longer side (at least 4 px), each set to its mean.
+fn pixelate(rgb: &mut [u8], width: u32, r: Region) {
+    let block = (r.w.max(r.h) / 8).max(4);
+    let mut by = r.y;
+    while by < r.y + r.h {
+        let bh = block.min(r.y + r.h - by);
+        let mut bx = r.x;
+        while bx < r.x + r.w {
+            let bw = block.min(r.x + r.w - bx);
+            let mut sum = [0u64; 3];
+            for y in by..by + bh {
+                let o = offset(width, bx, y);
+                for px in rgb[o..o + bw as usize * 3].chunks_exact(3) {
+                    for c in 0..3 {
+                        sum[c] += px[c] as u64;
+                    }
+                }
+            }
+            let n = (bw * bh) as u64;
+            let mean = [(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8];
+            for y in by..by + bh {
+                let o = offset(width, bx, y);
+                for px in rgb[o..o + bw as usize * 3].chunks_exact_mut(3) {
+                    px.copy_from_slice(&mean);
+                }
+            }
+            bx += bw;
+        }
+        by += bh;
+    }
+}
+
+/// Three passes of a separable box blur (close to a Gaussian) with a radius of a sixth of the
+/// region's longer side, edges clamped to the region so nothing outside leaks in or changes.
+fn blur(rgb: &mut [u8], width: u32, r: Region) {
+    let (w, h) = (r.w as usize, r.h as usize);
+    let radius = (r.w.max(r.h) as usize / 6).max(2);
+    let mut buf: Vec<u8> = Vec::with_capacity(w * h * 3);
+    for y in r.y..r.y + r.h {
+        let o = offset(width, r.x, y);
+        buf.extend_from_slice(&rgb[o..o + w * 3]);
+    }
+    let mut line = Vec::new();
+    for _ in 0..3 {
+        for row in 0..h {
+            box_pass(&mut buf, row * w * 3, 3, w, radius, &mut line);
+        }
+        for col in 0..w {
+            box_pass(&mut buf, col * 3, w * 3, h, radius, &mut line);
+        }
+    }
+    for (row, y) in (r.y..r.y + r.h).enumerate() {
+        let o = offset(width, r.x, y);
+        rgb[o..o + w * 3].copy_from_slice(&buf[row * w * 3..(row + 1) * w * 3]);
+    }
+}
+
+/// One box-filter pass over `n` RGB pixels starting at `start`, `stride` bytes apart, with a
+/// running sum; samples beyond the ends repeat the end pixel.
+fn box_pass(buf: &mut [u8], start: usize, stride: usize, n: usize, radius: usize, line: &mut Vec<[u8; 3]>) {
+    line.clear();
+    line.extend((0..n).map(|i| {
+        let o = start + i * stride;
+        [buf[o], buf[o + 1], buf[o + 2]]
+    }));
+    let at = |i: isize| line[i.clamp(0, n as isize - 1) as usize];
+    let r = radius as isize;
+    let mut sum = [0u32; 3];
+    for i in -r..=r {
+        let p = at(i);
+        for c in 0..3 {
+            sum[c] += p[c] as u32;
+        }
+    }
+    let taps = (2 * radius + 1) as u32;
+    for i in 0..n as isize {
+        let o = start + i as usize * stride;
+        for c in 0..3 {
+            buf[o + c] = ((sum[c] + taps / 2) / taps) as u8;
+        }
+        let (add, sub) = (at(i + r + 1), at(i - r));
+        for c in 0..3 {
+            sum[c] = sum[c] + add[c] as u32 - sub[c] as u32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(w: u32, h: u32) -> Vec<u8> {
+        // deterministic high-frequency pattern (xorshift)
+        let mut s = 0x2545_f491u32;
+        (0..w * h * 3)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                s as u8
+            })
+            .collect()
+    }
+
+    fn inside(r: Region, x: u32, y: u32) -> bool {
+        x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h
+    }
+
+    /// Mean absolute difference between horizontally adjacent pixels in `r`.
+    fn roughness(rgb: &[u8], width: u32, r: Region) -> f64 {
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        for y in r.y..r.y + r.h {
+            for x in r.x..r.x + r.w - 1 {
+                let (a, b) = (offset(width, x, y), offset(width, x + 1, y));
+                for c in 0..3 {
+                    sum += (rgb[a + c] as i32 - rgb[b + c] as i32).unsigned_abs() as u64;
+                }
+                n += 3;
+            }
+        }
+        sum as f64 / n as f64
+    }
+
+    #[test]
+    fn region_adds_margin_and_clamps_to_frame() {
+        let r = Region::around(&BBox::new(10.0, 20.0, 30.0, 60.0), 0.1, 100, 100).unwrap();
+        assert_eq!(r, Region { x: 8, y: 16, w: 24, h: 48 });
+        let r = Region::around(&BBox::new(-5.0, 90.0, 20.0, 130.0), 0.0, 100, 100).unwrap();
+        assert_eq!(r, Region { x: 0, y: 90, w: 20, h: 10 });
+        let r = Region::around(&BBox::new(95.5, 0.2, 99.5, 3.7), 0.0, 100, 100).unwrap();
+        assert_eq!(r, Region { x: 95, y: 0, w: 5, h: 4 });
+    }
+
+    #[test]
+    fn region_outside_empty_or_nan_is_none() {
+        assert_eq!(Region::around(&BBox::new(120.0, 10.0, 140.0, 30.0), 0.1, 100, 100), None);
+        assert_eq!(Region::around(&BBox::new(10.0, -40.0, 30.0, -1.0), 0.0, 100, 100), None);
+        assert_eq!(Region::around(&BBox::new(30.0, 10.0, 30.0, 30.0), 0.1, 100, 100), None);
+        assert_eq!(Region::around(&BBox::new(f32::NAN, 10.0, 30.0, 30.0), 0.1, 100, 100), None);
+        assert_eq!(Region::around(&BBox::new(10.0, 10.0, f32::INFINITY, 30.0), 0.1, 100, 100), None);
+    }
+
+    #[test]
+    fn every_method_changes_the_region_and_nothing_outside() {
+        let (w, h) = (97u32, 61u32);
+        let orig = noise(w, h);
+        let r = Region { x: 13, y: 7, w: 41, h: 33 };
+        for method in [MaskMethod::Pixelate, MaskMethod::Blur, MaskMethod::Fill] {
+            let mut img = orig.clone();
+            mask_region(&mut img, w, r, method);
+            for y in 0..h {
+                for x in 0..w {
+                    let o = offset(w, x, y);
+                    if !inside(r, x, y) {
+                        assert_eq!(img[o..o + 3], orig[o..o + 3], "{method:?} changed ({x},{y}) outside");
+                    }
+                }
+            }
+            let before = roughness(&orig, w, r);
+            let after = roughness(&img, w, r);
+            assert!(after < before / 4.0, "{method:?}: roughness {before:.1} -> {after:.1}");
+        }
+    }
+
+    #[test]
+    fn pixelate_blocks_are_uniform_means() {
+        let w = 16u32;
+        // left half black, right half white: one 8x8 block straddling x=4..12 averages to grey
+        let mut img: Vec<u8> = (0..w * 8).flat_map(|i| if i % w < 8 { [0u8; 3] } else { [255u8; 3] }).collect();
+        mask_region(&mut img, w, Region { x: 4, y: 0, w: 8, h: 8 }, MaskMethod::Pixelate);
+        // block = max(8/8, 4) = 4 → blocks 4..8 (black) and 8..12 (white) keep their colour
+        assert_eq!(img[offset(w, 5, 3)], 0);
+        assert_eq!(img[offset(w, 9, 3)], 255);
+        let mut img: Vec<u8> = (0..64u32 * 64).flat_map(|i| [(i % 2 * 200) as u8; 3]).collect();
+        mask_region(&mut img, 64, Region { x: 0, y: 0, w: 64, h: 64 }, MaskMethod::Pixelate);
+        assert!(img.iter().all(|&v| v == 100), "alternating 0/200 columns pixelate to 100");
+    }
+
+    #[test]
+    fn one_pixel_regions_and_frame_edges_do_not_panic() {
+        let (w, h) = (10u32, 10u32);
+        for method in [MaskMethod::Pixelate, MaskMethod::Blur, MaskMethod::Fill] {
+            let mut img = noise(w, h);
+            mask_region(&mut img, w, Region { x: 9, y: 9, w: 1, h: 1 }, method);
+            mask_region(&mut img, w, Region { x: 0, y: 0, w: 10, h: 10 }, method);
+        }
+    }
+
+    #[test]
+    fn masker_with_everything_off_needs_no_cascades_and_masks_nothing() {
+        let cfg = PrivacyCfg { faces: false, plates: false, ..PrivacyCfg::default() };
+        let mut m = Masker::with_cascade_dir(&cfg, Path::new("/nonexistent")).unwrap();
+        let mut img = noise(32, 24);
+        let orig = img.clone();
+        assert!(m.mask(&mut img, 32, 24).unwrap().is_empty());
+        assert_eq!(img, orig);
+        assert!(matches!(m.mask(&mut img, 33, 24), Err(PrivacyError::BadFrame { .. })));
+    }
+
+    #[test]
+    fn masker_is_send() {
+        fn send<T: Send>() {}
+        send::<Masker>();
+    }
+}

@@ -1,0 +1,201 @@
+//! Privacy masking against real pictures from Debian's opencv-doc with the Haar cascades from
+//! opencv-data: the face and the plate are found and made unreadable, the rest of the picture is
+//! untouched, scenes without faces stay untouched, and a missing cascade is an error.
+
+use std::path::Path;
+
+use hawkeye::config::{MaskMethod, PrivacyCfg};
+use hawkeye::detect::BBox;
+use hawkeye::evidence::privacy::{Region, MASK_MARGIN};
+use hawkeye::evidence::{encode_jpeg, Masker, PrivacyError};
+
+const DATA: &str = "/usr/share/doc/opencv-doc/examples/data";
+
+/// Messi's face in messi5.jpg (548x342), measured by eye: about 226..266 x 92..134.
+const FACE_CENTRE: (f32, f32) = (246.0, 113.0);
+/// The plate in licenseplate_motion.jpg (600x482), measured by eye: about 228..358 x 228..292.
+const PLATE: BBox = BBox { x1: 228.0, y1: 228.0, x2: 358.0, y2: 292.0 };
+
+struct Picture {
+    rgb: Vec<u8>,
+    w: u32,
+    h: u32,
+}
+
+fn load(name: &str) -> Picture {
+    let img = image::open(Path::new(DATA).join(name)).unwrap_or_else(|e| panic!("{name}: {e} (install opencv-doc)")).to_rgb8();
+    let (w, h) = img.dimensions();
+    Picture { rgb: img.into_raw(), w, h }
+}
+
+fn crop(p: &Picture, x: u32, y: u32, w: u32, h: u32) -> Picture {
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for row in y..y + h {
+        let o = ((row * p.w + x) * 3) as usize;
+        rgb.extend_from_slice(&p.rgb[o..o + (w * 3) as usize]);
+    }
+    Picture { rgb, w, h }
+}
+
+fn contains(b: &BBox, (x, y): (f32, f32)) -> bool {
+    b.x1 <= x && x <= b.x2 && b.y1 <= y && y <= b.y2
+}
+
+/// High-frequency energy: mean absolute difference of neighbouring grey values inside `b`.
+fn detail(p: &Picture, b: &BBox) -> f64 {
+    let grey = |x: u32, y: u32| {
+        let o = ((y * p.w + x) * 3) as usize;
+        (p.rgb[o] as f64 * 0.299) + (p.rgb[o + 1] as f64 * 0.587) + (p.rgb[o + 2] as f64 * 0.114)
+    };
+    let (x1, y1, x2, y2) = (b.x1 as u32, b.y1 as u32, b.x2 as u32 - 1, b.y2 as u32 - 1);
+    let mut sum = 0.0;
+    let mut n = 0.0;
+    for y in y1..y2 {
+        for x in x1..x2 {
+            sum += (grey(x, y) - grey(x + 1, y)).abs() + (grey(x, y) - grey(x, y + 1)).abs();
+            n += 2.0;
+        }
+    }
+    sum / n
+}
+
+/// Pixels outside every masked region are byte for byte the original.
+fn assert_unchanged_outside(before: &Picture, after: &Picture, boxes: &[BBox]) {
+    let regions: Vec<Region> = boxes.iter().filter_map(|b| Region::around(b, MASK_MARGIN, before.w, before.h)).collect();
+    let mut changed_inside = 0;
+    for y in 0..before.h {
+        for x in 0..before.w {
+            let o = ((y * before.w + x) * 3) as usize;
+            let inside = regions.iter().any(|r| x >= r.x && x < r.x + r.w && y >= r.y && y < r.y + r.h);
+            if inside {
+                changed_inside += (before.rgb[o..o + 3] != after.rgb[o..o + 3]) as usize;
+            } else {
+                assert_eq!(before.rgb[o..o + 3], after.rgb[o..o + 3], "pixel ({x},{y}) outside the masked regions changed");
+            }
+        }
+    }
+    assert!(changed_inside > 0, "nothing inside the masked regions changed");
+}
+
+fn cfg(method: MaskMethod) -> PrivacyCfg {
+    PrivacyCfg { method, ..PrivacyCfg::default() }
+}
+
+#[test]
+fn face_is_found_and_masked_by_every_method() {
+    let orig = load("messi5.jpg");
+    for method in [MaskMethod::Pixelate, MaskMethod::Blur, MaskMethod::Fill] {
+        let mut m = Masker::new(&cfg(method)).unwrap();
+        let mut pic = Picture { rgb: orig.rgb.clone(), w: orig.w, h: orig.h };
+        let t = std::time::Instant::now();
+        let report = m.mask(&mut pic.rgb, pic.w, pic.h).unwrap();
+        println!("{method:?}: {report:?} in {:?}", t.elapsed());
+        let face = report.faces.iter().find(|b| contains(b, FACE_CENTRE)).unwrap_or_else(|| panic!("no face at {FACE_CENTRE:?}: {report:?}"));
+        assert!(face.width() >= 30.0 && face.width() <= 60.0, "face box {face:?}");
+        let (before, after) = (detail(&orig, face), detail(&pic, face));
+        println!("{method:?}: detail in the face {before:.1} -> {after:.1}");
+        assert!(after < before / 3.0, "{method:?}: face detail only fell from {before:.1} to {after:.1}");
+        let all: Vec<BBox> = report.faces.iter().chain(&report.plates).copied().collect();
+        assert_unchanged_outside(&orig, &pic, &all);
+    }
+}
+
+#[test]
+fn published_snapshot_of_a_face_scene_has_no_readable_face() {
+    let orig = load("messi5.jpg");
+    let mut m = Masker::new(&PrivacyCfg::default()).unwrap();
+    let mut pic = Picture { rgb: orig.rgb.clone(), w: orig.w, h: orig.h };
+    let report = m.mask(&mut pic.rgb, pic.w, pic.h).unwrap();
+    let face = *report.faces.iter().find(|b| contains(b, FACE_CENTRE)).expect("face found");
+    // what leaves the device: the masked copy as JPEG, decoded again by a receiver
+    let jpeg = encode_jpeg(&pic.rgb, pic.w, pic.h).unwrap();
+    let published = image::load_from_memory(&jpeg).unwrap().to_rgb8().into_raw();
+    let again = m.detect(&published, pic.w, pic.h).unwrap();
+    assert!(!again.faces.iter().any(|b| b.iou(&face) > 0.3), "face {face:?} still detectable after masking: {again:?}");
+    // the original (kept on the device) still shows it
+    let orig_report = m.detect(&orig.rgb, orig.w, orig.h).unwrap();
+    assert!(orig_report.faces.iter().any(|b| b.iou(&face) > 0.9));
+}
+
+#[test]
+fn plate_is_found_and_masked() {
+    let orig = load("licenseplate_motion.jpg");
+    let mut m = Masker::new(&PrivacyCfg::default()).unwrap();
+    let mut pic = Picture { rgb: orig.rgb.clone(), w: orig.w, h: orig.h };
+    let report = m.mask(&mut pic.rgb, pic.w, pic.h).unwrap();
+    println!("{report:?}");
+    let centre = ((PLATE.x1 + PLATE.x2) / 2.0, (PLATE.y1 + PLATE.y2) / 2.0);
+    assert!(report.plates.iter().any(|b| contains(b, centre)), "no plate box over the plate: {report:?}");
+    let (before, after) = (detail(&orig, &PLATE), detail(&pic, &PLATE));
+    println!("detail in the plate {before:.1} -> {after:.1}");
+    assert!(after < before / 2.0, "plate detail only fell from {before:.1} to {after:.1}");
+    let all: Vec<BBox> = report.faces.iter().chain(&report.plates).copied().collect();
+    assert_unchanged_outside(&orig, &pic, &all);
+}
+
+#[test]
+fn scenes_without_faces_or_plates_are_left_alone() {
+    let messi = load("messi5.jpg");
+    let scenes = [
+        ("fruits.jpg", load("fruits.jpg")),
+        ("home.jpg", load("home.jpg")),
+        ("messi5.jpg grass", crop(&messi, 0, 270, 320, 72)),
+        ("messi5.jpg crowd-free right side", crop(&messi, 400, 0, 148, 342)),
+    ];
+    let mut m = Masker::new(&PrivacyCfg::default()).unwrap();
+    for (name, p) in scenes {
+        let mut rgb = p.rgb.clone();
+        let report = m.mask(&mut rgb, p.w, p.h).unwrap();
+        assert!(report.is_empty(), "{name}: {report:?}");
+        assert!(rgb == p.rgb, "{name} changed");
+    }
+}
+
+#[test]
+fn disabled_privacy_masks_nothing() {
+    let orig = load("messi5.jpg");
+    let off = PrivacyCfg { faces: false, plates: false, ..PrivacyCfg::default() };
+    let mut m = Masker::new(&off).unwrap();
+    let mut rgb = orig.rgb.clone();
+    assert!(m.mask(&mut rgb, orig.w, orig.h).unwrap().is_empty());
+    assert!(rgb == orig.rgb);
+    // faces off, plates on: the face stays
+    let mut m = Masker::new(&PrivacyCfg { faces: false, ..PrivacyCfg::default() }).unwrap();
+    let report = m.detect(&orig.rgb, orig.w, orig.h).unwrap();
+    assert!(report.faces.is_empty());
+}
+
+#[test]
+fn model_boxes_are_masked_too() {
+    let orig = load("home.jpg");
+    let mut m = Masker::new(&PrivacyCfg { faces: false, plates: false, ..PrivacyCfg::default() }).unwrap();
+    let mut pic = Picture { rgb: orig.rgb.clone(), w: orig.w, h: orig.h };
+    let boxes = [BBox::new(100.0, 100.0, 180.0, 160.0), BBox::new(600.0, 600.0, 700.0, 700.0)];
+    assert_eq!(m.mask_boxes(&mut pic.rgb, pic.w, pic.h, &boxes).unwrap(), 1, "the box outside the frame is skipped");
+    assert!(detail(&pic, &boxes[0]) < detail(&orig, &boxes[0]) / 3.0);
+    assert_unchanged_outside(&orig, &pic, &boxes[..1]);
+}
+
+#[test]
+fn missing_cascade_is_an_error_naming_the_file_and_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Masker::with_cascade_dir(&PrivacyCfg::default(), dir.path()).unwrap_err();
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(matches!(err, PrivacyError::MissingCascade(_)));
+    assert!(msg.contains(&dir.path().display().to_string()) && msg.contains("opencv-data"), "{msg}");
+    assert_eq!(msg.lines().count(), 1);
+}
+
+#[test]
+fn corrupt_cascade_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in hawkeye::evidence::privacy::cascade_files(&PrivacyCfg::default(), dir.path()) {
+        std::fs::write(f, "<opencv_storage>not a cascade</opencv_storage>").unwrap();
+    }
+    let err = Masker::with_cascade_dir(&PrivacyCfg::default(), dir.path()).unwrap_err();
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(matches!(err, PrivacyError::BadCascade { .. }), "{err:?}");
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+}
