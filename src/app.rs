@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Camera, Config};
 use crate::detect::{self, Detection, Detector, DetectorOptions};
-use crate::evidence::{record_clip, ClipInfo, DeviceKey, EncodedRing, EvidenceStore, ManifestInput, Sealer, Snapshot};
+use crate::evidence::{record_clip, ClipInfo, DeviceKey, EncodedRing, EvidenceStore, ManifestInput, Masker, Sealer, Snapshot};
 use crate::frame::Frame;
 use crate::outbox::Outbox;
 use crate::publish::commands::{self, Command};
@@ -447,6 +447,20 @@ async fn camera_rules(
     // clips being recorded (the post-event seconds are still to come)
     let mut clips: tokio::task::JoinSet<(Transition, Result<ClipInfo, crate::evidence::ClipError>)> = tokio::task::JoinSet::new();
     let prefix = format!("{}-{}", ctx.cfg.device.id, ctx.camera.id);
+    // privacy: faces and plates are masked in every picture that leaves the device
+    let mut masker = if ctx.camera.privacy.faces || ctx.camera.privacy.plates {
+        match Masker::new(&ctx.camera.privacy) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                // without a working masker nothing identifiable may leave the device
+                tracing::error!(camera = index, "privacy masking unavailable, snapshots stay on the device: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let privacy_on = ctx.camera.privacy.faces || ctx.camera.privacy.plates;
     let mut rules = CameraRules::new(&prefix, &ctx.camera.zones);
     let mut tracker = Tracker::new(TrackerParams::default());
     // the latest frame and its tracks, for snapshots and re-checks
@@ -458,7 +472,7 @@ async fn camera_rules(
                 let f = &df.frame;
                 let tracks = tracker.update(&df.detections, f.ts);
                 for t in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
-                    persist(&ctx, index, &rules, &t, f, &tracks);
+                    persist(&ctx, index, &rules, &t, f, &tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
                     if let (EventState::New, Some(ring)) = (t.state, &ring) {
                         let (start, end) = (t.ts - ctx.camera.clip_pre_s, t.ts + ctx.camera.clip_post_s);
                         let out = ctx.evidence.dir().join(&t.event_id).join("clip.mp4");
@@ -469,14 +483,14 @@ async fn camera_rules(
                 }
                 for id in rules.due_rechecks(f.ts) {
                     if let Ok(t) = rules.recheck(&id, &tracks, f.width, f.height, f.ts, f.wall) {
-                        persist(&ctx, index, &rules, &t, f, &tracks);
+                        persist(&ctx, index, &rules, &t, f, &tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
                     }
                 }
                 last = Some((df.frame, tracks));
             }
             Some(done) = clips.join_next(), if !clips.is_empty() => match done {
                 Ok((t, Ok(clip))) => {
-                    if let Err(e) = emit_clip(&ctx, &t, &clip) {
+                    if let Err(e) = emit_clip(&ctx, &t, &clip, privacy_on) {
                         tracing::error!(camera = index, event = %t.event_id, "cannot persist the clip: {e:#}");
                     }
                 }
@@ -485,7 +499,8 @@ async fn camera_rules(
             },
             Some(cmd) = ctl.recv() => match cmd {
                 CameraCmd::Snapshot { reply } => {
-                    let _ = reply.send(snapshot(&ctx, last.as_ref().map(|l| &l.0)));
+                    let p = Privacy { on: privacy_on, masker: masker.as_mut() };
+                    let _ = reply.send(tokio::task::block_in_place(|| snapshot(&ctx, last.as_ref().map(|l| &l.0), p)));
                 }
                 CameraCmd::Ack { event_id, ack, reply } => {
                     let ts = last.as_ref().map_or(0.0, |l| l.0.ts);
@@ -498,7 +513,7 @@ async fn camera_rules(
                     let r = rules.knows(&event_id).then(|| match &last {
                         None => Err("no frame from this camera yet".to_string()),
                         Some((f, tracks)) => rules.recheck(&event_id, tracks, f.width, f.height, f.ts, f.wall).map(|t| {
-                            persist(&ctx, index, &rules, &t, f, tracks);
+                            persist(&ctx, index, &rules, &t, f, tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
                             json!({ "event_id": event_id, "state": t.state.as_str(), "objects": t.objects.len() })
                         }),
                     });
@@ -509,9 +524,45 @@ async fn camera_rules(
     }
 }
 
+/// The camera's privacy setting and its masker (None when masking is off or unavailable).
+struct Privacy<'a> {
+    on: bool,
+    masker: Option<&'a mut Masker>,
+}
+
+impl Privacy<'_> {
+    /// A copy of the frame that may leave the device: masked when privacy is on; `None` when
+    /// privacy is on but masking is not possible.
+    fn publishable(&mut self, f: &Frame) -> Option<Vec<u8>> {
+        let mut rgb = f.rgb.to_vec();
+        if !self.on {
+            return Some(rgb);
+        }
+        let m = self.masker.as_mut()?;
+        match m.mask(&mut rgb, f.width, f.height) {
+            Ok(report) => {
+                if !report.is_empty() {
+                    tracing::debug!(faces = report.faces.len(), plates = report.plates.len(), "privacy: masked");
+                }
+                Some(rgb)
+            }
+            Err(e) => {
+                tracing::error!("privacy masking failed, the picture stays on the device: {e}");
+                None
+            }
+        }
+    }
+}
+
 /// Queues a transition's alert (and evidence) and counts the outcome.
-fn persist(ctx: &EventCtx, index: usize, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track]) {
-    match emit(ctx, rules, t, f, tracks) {
+fn persist(ctx: &EventCtx, index: usize, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track], privacy: Privacy) {
+    // evidence transitions run face/plate detection (a few hundred ms): keep the runtime free
+    let result = if matches!(t.state, EventState::Update | EventState::End) {
+        emit(ctx, rules, t, f, tracks, privacy)
+    } else {
+        tokio::task::block_in_place(|| emit(ctx, rules, t, f, tracks, privacy))
+    };
+    match result {
         Ok(()) => {
             ctx.alerts.raised.fetch_add(1, Ordering::Relaxed);
         }
@@ -523,9 +574,10 @@ fn persist(ctx: &EventCtx, index: usize, rules: &CameraRules, t: &Transition, f:
 }
 
 /// `cmd/snapshot`: the camera's latest frame as JPEG on `…/snapshot/{camera}`.
-fn snapshot(ctx: &EventCtx, frame: Option<&Frame>) -> Result<serde_json::Value, String> {
+fn snapshot(ctx: &EventCtx, frame: Option<&Frame>, mut privacy: Privacy) -> Result<serde_json::Value, String> {
     let f = frame.ok_or("no frame from this camera yet")?;
-    let jpeg = crate::evidence::encode_jpeg(&f.rgb, f.width, f.height).map_err(|e| e.to_string())?;
+    let rgb = privacy.publishable(f).ok_or("privacy masking is unavailable on this camera; no picture may leave the device")?;
+    let jpeg = crate::evidence::encode_jpeg(&rgb, f.width, f.height).map_err(|e| e.to_string())?;
     let sha = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&jpeg))
@@ -575,7 +627,7 @@ fn seal_files(ctx: &EventCtx, t: &Transition, state: &str, time: chrono::DateTim
 }
 
 /// Stores evidence and queues the evidence messages and the alert in the outbox.
-fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track]) -> anyhow::Result<()> {
+fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track], mut privacy: Privacy) -> anyhow::Result<()> {
     let topics = ctx.publisher.topics();
     let mut evidence = Vec::new();
     let mut seal = SealRefs::default();
@@ -588,15 +640,23 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
         EventState::Update | EventState::End => None,
     };
     if let Some((clean_name, annotated_name)) = names {
-        let clean = ctx.evidence.save_jpeg(&t.event_id, &clean_name, &f.rgb, f.width, f.height)?;
-        let annotated_rgb = annotate(f, rules, t, tracks);
-        let annotated = ctx.evidence.save_jpeg(&t.event_id, &annotated_name, &annotated_rgb, f.width, f.height)?;
-        for s in [&clean, &annotated] {
-            let topic = topics.evidence(&t.event_id, &s.name);
-            ctx.publisher.enqueue(&topic, s.jpeg.clone(), false)?;
-            evidence.push(evidence_ref(s, topic));
+        let mut files = Vec::new();
+        if privacy.on {
+            // the unmasked original stays on the device, sealed with the rest
+            let original = ctx.evidence.save_jpeg(&t.event_id, &format!("{clean_name}-original"), &f.rgb, f.width, f.height)?;
+            files.push((original.name.clone(), original.path.clone()));
         }
-        let files = vec![(clean.name.clone(), clean.path.clone()), (annotated.name.clone(), annotated.path.clone())];
+        if let Some(rgb) = privacy.publishable(f) {
+            let clean = ctx.evidence.save_jpeg(&t.event_id, &clean_name, &rgb, f.width, f.height)?;
+            let annotated_rgb = annotate(&rgb, f.width, f.height, rules, t, tracks);
+            let annotated = ctx.evidence.save_jpeg(&t.event_id, &annotated_name, &annotated_rgb, f.width, f.height)?;
+            for s in [&clean, &annotated] {
+                let topic = topics.evidence(&t.event_id, &s.name);
+                ctx.publisher.enqueue(&topic, s.jpeg.clone(), false)?;
+                evidence.push(evidence_ref(s, topic));
+                files.push((s.name.clone(), s.path.clone()));
+            }
+        }
         seal = seal_files(ctx, t, t.state.as_str(), f.wall, files)?;
     }
     queue_alert(ctx, t, t.state, f.wall, evidence, seal)
@@ -604,10 +664,12 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
 
 /// The event's clip is written: seal it, queue it, and tell the command centre with an
 /// `update` alert that carries it.
-fn emit_clip(ctx: &EventCtx, t: &Transition, clip: &ClipInfo) -> anyhow::Result<()> {
+/// With privacy on, the clip (which cannot be masked without re-encoding) stays on the device:
+/// the alert names its path and hash, and no topic.
+fn emit_clip(ctx: &EventCtx, t: &Transition, clip: &ClipInfo, privacy_on: bool) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     let bytes = std::fs::read(&clip.path)?;
-    let topic = ctx.publisher.topics().evidence(&t.event_id, "clip");
+    let topic = if privacy_on { String::new() } else { ctx.publisher.topics().evidence(&t.event_id, "clip") };
     let evidence = vec![EvidenceRef {
         name: "clip".into(),
         content_type: "video/mp4",
@@ -618,7 +680,9 @@ fn emit_clip(ctx: &EventCtx, t: &Transition, clip: &ClipInfo) -> anyhow::Result<
         topic: topic.clone(),
         path: clip.path.display().to_string(),
     }];
-    ctx.publisher.enqueue(&topic, bytes, false)?;
+    if !privacy_on {
+        ctx.publisher.enqueue(&topic, bytes, false)?;
+    }
     let seal = seal_files(ctx, t, "clip", now, vec![("clip".into(), clip.path.clone())])?;
     queue_alert(ctx, t, EventState::Update, now, evidence, seal)
 }
@@ -680,10 +744,10 @@ fn evidence_ref(s: &Snapshot, topic: String) -> EvidenceRef {
 
 /// The frame with the event's zone outlined and every tracked object boxed (objects in the
 /// zone in the alert colour).
-fn annotate(f: &Frame, rules: &CameraRules, t: &Transition, tracks: &[Track]) -> Vec<u8> {
-    let mut img = image::RgbImage::from_raw(f.width, f.height, f.rgb.to_vec()).expect("frame size");
+fn annotate(rgb: &[u8], width: u32, height: u32, rules: &CameraRules, t: &Transition, tracks: &[Track]) -> Vec<u8> {
+    let mut img = image::RgbImage::from_raw(width, height, rgb.to_vec()).expect("frame size");
     if let Some(poly) = rules.polygons().nth(t.zone) {
-        detect::draw_polygon(&mut img, &poly.to_pixels(f.width, f.height), image::Rgb([255, 200, 0]));
+        detect::draw_polygon(&mut img, &poly.to_pixels(width, height), image::Rgb([255, 200, 0]));
     }
     for tr in tracks {
         let involved = t.objects.iter().any(|o| o.id == tr.id);
