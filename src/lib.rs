@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod durable;
 pub mod evidence;
 pub mod frame;
 pub mod outbox;

@@ -193,24 +193,15 @@ impl Sealer {
         let hash = sha256_hex(&bytes);
         let signature_hex = hex::encode(self.key.sign(&bytes));
         let manifest_path = event_dir.join(format!("manifest-{seq}.json"));
-        write_synced(&manifest_path, &bytes).map_err(|e| io(&manifest_path, e))?;
+        crate::durable::write_file(&manifest_path, &bytes).map_err(|e| io(&manifest_path, e))?;
         let sig_path = manifest_path.with_extension("sig");
-        write_synced(&sig_path, format!("{signature_hex}\n").as_bytes()).map_err(|e| io(&sig_path, e))?;
+        crate::durable::write_file(&sig_path, format!("{signature_hex}\n").as_bytes()).map_err(|e| io(&sig_path, e))?;
         let log = self.dir.join("chain.log");
         let mut f = fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| io(&log, e))?;
         f.write_all(format!("{seq} {} {hash}\n", m.event_id).as_bytes()).and_then(|()| f.sync_all()).map_err(|e| io(&log, e))?;
         self.last = Some((seq, hash.clone()));
         Ok(Sealed { seq, manifest_path, manifest_sha256: hash, prev_manifest_sha256: prev, signature_hex })
     }
-}
-
-/// Writes a file completely and durably under a temporary name, then renames it into place.
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

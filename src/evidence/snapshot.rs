@@ -1,7 +1,7 @@
 //! Snapshot encoding and the on-disk evidence store.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use image::codecs::jpeg::JpegEncoder;
@@ -51,13 +51,7 @@ impl EvidenceStore {
         let dir = self.dir.join(event_id);
         fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{name}.jpg"));
-        let tmp = path.with_extension("jpg.tmp");
-        {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(&jpeg)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
+        crate::durable::write_file(&path, &jpeg)?;
         Ok(Snapshot { name: name.to_string(), jpeg, sha256, width, height, path })
     }
 }

@@ -16,7 +16,7 @@ mod ledger;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 pub use ledger::{Ledger, PublishId};
@@ -110,14 +110,7 @@ impl Outbox {
         }
         let seq = self.next_seq;
         let e = Entry { seq, topic: topic.to_string(), payload, retain };
-        let path = self.path(seq);
-        let tmp = path.with_extension("tmp");
-        {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(&encode(&e))?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &path)?;
+        crate::durable::write_file(&self.path(seq), &encode(&e))?;
         self.next_seq += 1;
         self.bytes += size;
         self.entries.insert(seq, e);
