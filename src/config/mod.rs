@@ -277,6 +277,29 @@ pub struct Zone {
     /// (回头看); absent: only on `cmd/recheck`.
     #[serde(default)]
     pub recheck_after_s: Option<f64>,
+    /// Objects smaller than this (box height, frame pixels) do not count.
+    #[serde(default)]
+    pub min_size_px: f32,
+    /// The zone counts as occupied when at least this many qualifying objects are in it
+    /// (occupancy: e.g. more than 10 shared bikes).
+    #[serde(default = "default_min_count")]
+    pub min_count: u32,
+    /// Classes that must all be present for the zone to count (e.g. goods, not just a person).
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Weekly windows when the zone is watched ("mon-fri 07:00-22:00"); empty: always.
+    #[serde(default)]
+    pub schedule: Vec<String>,
+    /// UTC offset of the schedule's times.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_min_count() -> u32 {
+    1
+}
+fn default_timezone() -> String {
+    "+08:00".into()
 }
 
 fn default_state_dir() -> PathBuf {

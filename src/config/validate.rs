@@ -278,6 +278,21 @@ fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<Str
             errs.push(format!("{zp}.{name}: {v} must be a number >= 0"));
         }
     }
+    if z.min_count == 0 {
+        errs.push(format!("{zp}.min_count: must be at least 1"));
+    }
+    if !(z.min_size_px >= 0.0) {
+        errs.push(format!("{zp}.min_size_px: {} must be >= 0", z.min_size_px));
+    }
+    for (k, r) in z.required.iter().enumerate() {
+        if !z.classes.contains(r) {
+            errs.push(format!("{zp}.required[{k}]: {r:?} must also be one of the zone's classes"));
+        }
+    }
+    if let Err(e) = crate::rules::Schedule::parse(&z.schedule, &z.timezone) {
+        let key = if z.timezone.is_empty() || crate::rules::schedule::parse_offset(&z.timezone).is_err() { "timezone" } else { "schedule" };
+        errs.push(format!("{zp}.{key}: {e}"));
+    }
     if let Some(r) = z.recheck_after_s {
         if !(r > 0.0) || !r.is_finite() {
             errs.push(format!("{zp}.recheck_after_s: {r} must be > 0"));

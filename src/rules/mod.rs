@@ -8,12 +8,14 @@
 //! transitions; evidence and publishing happen elsewhere.
 
 mod dwell;
+pub mod schedule;
 mod zone;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use dwell::{Dwell, DwellParams, DwellStep};
+pub use schedule::Schedule;
 pub use zone::Polygon;
 
 use crate::config::{Zone, ZoneKind};
@@ -92,6 +94,7 @@ const REMEMBERED_EVENTS: usize = 256;
 struct ZoneState {
     zone: Zone,
     polygon: Polygon,
+    schedule: Schedule,
     dwell: Dwell,
     /// Wall time of the first observation of the current presence.
     presence_wall: Option<DateTime<Utc>>,
@@ -116,6 +119,8 @@ impl CameraRules {
             .map(|z| ZoneState {
                 zone: z.clone(),
                 polygon: Polygon::new(&z.polygon),
+                // validated with the config; an unparsable schedule means "always"
+                schedule: Schedule::parse(&z.schedule, &z.timezone).unwrap_or_default(),
                 dwell: Dwell::new(DwellParams {
                     dwell_s: z.dwell_s,
                     grace_s: z.grace_s,
@@ -166,7 +171,7 @@ impl CameraRules {
         let inside = objects_in_zone(z, tracks, w, h);
         let _ = wall;
         Ok(Transition {
-            state: if inside.is_empty() { EventState::Resolved } else { EventState::Recurred },
+            state: if occupied(&z.zone, &inside) { EventState::Recurred } else { EventState::Resolved },
             event_id: rec.event_id.clone(),
             zone: rec.zone,
             zone_id: z.zone.id.clone(),
@@ -195,8 +200,10 @@ impl CameraRules {
         let mut out = Vec::new();
         for (zi, z) in self.zones.iter_mut().enumerate() {
             let inside = objects_in_zone(z, tracks, w, h);
+            // outside the zone's schedule nothing counts: a running event ends after clear_s
+            let present = z.schedule.is_active(wall) && occupied(&z.zone, &inside);
             let since_before = z.dwell.since();
-            let step = z.dwell.observe(!inside.is_empty(), ts);
+            let step = z.dwell.observe(present, ts);
             match z.dwell.since() {
                 Some(s) if Some(s) != since_before => z.presence_wall = Some(wall),
                 None => z.presence_wall = None,
@@ -264,16 +271,26 @@ impl CameraRules {
     }
 }
 
-/// Tracks of the zone's classes, scored high enough, standing (bottom-centre) in the polygon.
+/// Tracks of the zone's classes, scored high and large enough, standing (bottom-centre) in the
+/// polygon.
 fn objects_in_zone(z: &ZoneState, tracks: &[Track], w: u32, h: u32) -> Vec<Track> {
     tracks
         .iter()
         .filter(|t| {
             let (x, y) = t.bbox.bottom_center();
-            t.score >= z.zone.min_score && z.zone.classes.iter().any(|c| *c == t.class) && z.polygon.contains_px(x, y, w, h)
+            t.score >= z.zone.min_score
+                && t.bbox.height() >= z.zone.min_size_px
+                && z.zone.classes.iter().any(|c| *c == t.class)
+                && z.polygon.contains_px(x, y, w, h)
         })
         .cloned()
         .collect()
+}
+
+/// Whether the objects in a zone make it occupied: at least `min_count` of them, and every
+/// `required` class among them.
+fn occupied(zone: &Zone, inside: &[Track]) -> bool {
+    inside.len() >= zone.min_count as usize && zone.required.iter().all(|r| inside.iter().any(|t| t.class == *r))
 }
 
 #[cfg(test)]
@@ -294,6 +311,11 @@ mod tests {
             cooldown_s: 0.0,
             update_s: 100.0,
             recheck_after_s: None,
+            min_size_px: 0.0,
+            min_count: 1,
+            required: Vec::new(),
+            schedule: Vec::new(),
+            timezone: "+08:00".into(),
         }
     }
 
@@ -384,6 +406,38 @@ mod tests {
         assert!(r.due_rechecks(39.9).is_empty());
         assert_eq!(r.due_rechecks(40.0), vec![id]);
         assert!(r.due_rechecks(41.0).is_empty());
+    }
+
+    #[test]
+    fn occupancy_needs_min_count_and_required_classes() {
+        let bikes = |n: usize| -> Vec<Track> {
+            (0..n).map(|i| Track { id: i as u64 + 1, ..track("bicycle", 50.0 + i as f32 * 10.0, 400.0, 0.9) }).collect()
+        };
+        let z = Zone { classes: vec!["bicycle".into(), "person".into()], min_count: 3, ..zone() };
+        let mut r = CameraRules::new("d", &[z.clone()]);
+        assert!(run(&mut r, |_| bikes(2), 10.0).is_empty(), "2 bikes are not an overflow");
+        let mut r = CameraRules::new("d", &[z.clone()]);
+        assert_eq!(run(&mut r, |_| bikes(3), 10.0)[0].state, EventState::New);
+        // out-of-store: a person alone is not trading; goods must be there
+        let z = Zone { classes: vec!["goods".into(), "person".into()], required: vec!["goods".into()], ..zone() };
+        let mut r = CameraRules::new("d", &[z.clone()]);
+        assert!(run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9)], 10.0).is_empty());
+        let mut r = CameraRules::new("d", &[z]);
+        assert!(!run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9), track("goods", 150.0, 420.0, 0.9)], 10.0).is_empty());
+    }
+
+    #[test]
+    fn small_objects_and_off_schedule_times_do_not_count() {
+        let mut r = CameraRules::new("d", &[Zone { min_size_px: 60.0, ..zone() }]);
+        assert!(run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9)], 10.0).is_empty(), "a 40 px box is below 60 px");
+        // a window on today's date that does not contain the current time (China time)
+        let now = Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
+        let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][chrono::Datelike::weekday(&now).num_days_from_monday() as usize];
+        let m = chrono::Timelike::hour(&now) * 60 + chrono::Timelike::minute(&now);
+        let (a, b) = ((m + 120) % 1440, (m + 180) % 1440);
+        let window = format!("{day} {:02}:{:02}-{:02}:{:02}", a / 60, a % 60, b / 60, b % 60);
+        let mut r = CameraRules::new("d", &[Zone { schedule: vec![window], ..zone() }]);
+        assert!(run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9)], 10.0).is_empty(), "outside the schedule");
     }
 
     #[test]
