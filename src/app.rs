@@ -129,6 +129,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         detector: det_stats.clone(),
         alerts: alert_stats.clone(),
         link: Default::default(),
+        flood: Default::default(),
     });
 
     let heartbeat = {
@@ -252,6 +253,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
     let (ctl_tx, ctl_rx) = mpsc::channel(8);
     let ctx = EventCtx {
         alerts: shared.alerts.clone(),
+        flood: shared.telemetry.flood.clone(),
         cfg: shared.cfg.clone(),
         camera: cam.clone(),
         publisher: shared.publisher.clone(),
@@ -429,6 +431,8 @@ async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result
 /// What a camera's rules task needs to turn transitions into published alerts.
 struct EventCtx {
     alerts: Arc<AlertStats>,
+    /// Current flood levels, shared with the heartbeat.
+    flood: Arc<Mutex<std::collections::BTreeMap<String, (crate::rules::FloodLevel, f64)>>>,
     cfg: Config,
     camera: Camera,
     publisher: Publisher,
@@ -480,6 +484,9 @@ async fn camera_rules(
                         let ring = ring.clone();
                         clips.spawn(async move { (t, record_clip(ring, start, end, out, deadline).await) });
                     }
+                }
+                for (zone, level, coverage) in rules.flood_levels() {
+                    ctx.flood.lock().unwrap().insert(format!("{}/{zone}", ctx.camera.id), (level, coverage));
                 }
                 for id in rules.due_rechecks(f.ts) {
                     if let Ok(t) = rules.recheck(&id, &tracks, f.width, f.height, f.ts, f.wall) {
@@ -703,6 +710,8 @@ fn queue_alert(ctx: &EventCtx, t: &Transition, state: EventState, updated: chron
         started_at: rfc3339(t.started_at),
         updated_at: rfc3339(updated),
         dwell_s: (t.dwell_s * 10.0).round() / 10.0,
+        level: t.flood.map(|(l, _)| l.as_str()),
+        coverage: t.flood.map(|(_, c)| (c * 1000.0).round() / 1000.0),
         objects: t
             .objects
             .iter()

@@ -75,6 +75,8 @@ pub struct Telemetry {
     pub alerts: Arc<AlertStats>,
     /// Set once the MQTT link exists.
     pub link: Mutex<Option<Arc<LinkStats>>>,
+    /// Flood level and smoothed coverage per `camera/zone`.
+    pub flood: Arc<Mutex<std::collections::BTreeMap<String, (crate::rules::FloodLevel, f64)>>>,
 }
 
 impl Telemetry {
@@ -116,6 +118,7 @@ impl Telemetry {
                 "mean_ms": if inferences > 0 { (busy as f64 / inferences as f64 / 10.0).round() / 100.0 } else { 0.0 },
             },
             "alerts_raised": self.alerts.raised.load(Ordering::Relaxed),
+            "flood": self.flood.lock().unwrap().iter().map(|(k, (l, c))| (k.clone(), json!({ "level": l.as_str(), "coverage": (c * 1000.0).round() / 1000.0 }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "mqtt": {
                 "connects": link.connects.load(Ordering::Relaxed),
                 "published": link.published.load(Ordering::Relaxed),

@@ -293,6 +293,35 @@ pub struct Zone {
     /// UTC offset of the schedule's times.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// Flooding zones: smoothed share of the segment covered by water at which the level
+    /// becomes yellow / red; hysteresis on the way down; how long a new level must hold; and
+    /// the smoothing time constant.
+    #[serde(default = "default_yellow_at")]
+    pub yellow_at: f64,
+    #[serde(default = "default_red_at")]
+    pub red_at: f64,
+    #[serde(default = "default_hysteresis")]
+    pub hysteresis: f64,
+    #[serde(default = "default_level_min_s")]
+    pub level_min_s: f64,
+    #[serde(default = "default_smooth_s")]
+    pub smooth_s: f64,
+}
+
+fn default_yellow_at() -> f64 {
+    0.15
+}
+fn default_red_at() -> f64 {
+    0.4
+}
+fn default_hysteresis() -> f64 {
+    0.05
+}
+fn default_level_min_s() -> f64 {
+    10.0
+}
+fn default_smooth_s() -> f64 {
+    5.0
 }
 
 fn default_min_count() -> u32 {

@@ -278,6 +278,17 @@ fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<Str
             errs.push(format!("{zp}.{name}: {v} must be a number >= 0"));
         }
     }
+    if z.kind == crate::config::ZoneKind::Flooding
+        && !(z.yellow_at > 0.0 && z.yellow_at < z.red_at && z.red_at <= 1.0 && z.hysteresis >= 0.0 && z.hysteresis < z.yellow_at)
+    {
+        errs.push(format!(
+            "{zp}: flood levels need 0 < yellow_at ({}) < red_at ({}) <= 1 and 0 <= hysteresis ({}) < yellow_at",
+            z.yellow_at, z.red_at, z.hysteresis
+        ));
+    }
+    if !(z.level_min_s >= 0.0 && z.smooth_s >= 0.0) {
+        errs.push(format!("{zp}: level_min_s and smooth_s must be >= 0"));
+    }
     if z.min_count == 0 {
         errs.push(format!("{zp}.min_count: must be at least 1"));
     }

@@ -33,6 +33,10 @@ pub struct Alert {
     pub started_at: String,
     pub updated_at: String,
     pub dwell_s: f64,
+    /// Flooding: the road segment's level (`green`, `yellow`, `red`) after this transition and
+    /// the smoothed share of the segment covered by water; null for other kinds.
+    pub level: Option<&'static str>,
+    pub coverage: Option<f64>,
     pub objects: Vec<AlertObject>,
     pub model: ModelRef,
     pub evidence: Vec<EvidenceRef>,

@@ -8,6 +8,7 @@
 //! transitions; evidence and publishing happen elsewhere.
 
 mod dwell;
+pub mod flood;
 pub mod schedule;
 mod zone;
 
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use dwell::{Dwell, DwellParams, DwellStep};
+pub use flood::{Flood, FloodLevel, FloodParams};
 pub use schedule::Schedule;
 pub use zone::Polygon;
 
@@ -66,6 +68,8 @@ pub struct Transition {
     pub objects: Vec<Track>,
     /// The operator's acknowledgement, once given.
     pub ack: Option<Ack>,
+    /// Flooding zones: the level after this transition and the smoothed coverage (0..1).
+    pub flood: Option<(FloodLevel, f64)>,
 }
 
 /// An operator's acknowledgement of an event.
@@ -95,6 +99,8 @@ struct ZoneState {
     zone: Zone,
     polygon: Polygon,
     schedule: Schedule,
+    /// Flooding zones are graded by coverage instead of the dwell rule.
+    flood: Option<Flood>,
     dwell: Dwell,
     /// Wall time of the first observation of the current presence.
     presence_wall: Option<DateTime<Utc>>,
@@ -121,6 +127,15 @@ impl CameraRules {
                 polygon: Polygon::new(&z.polygon),
                 // validated with the config; an unparsable schedule means "always"
                 schedule: Schedule::parse(&z.schedule, &z.timezone).unwrap_or_default(),
+                flood: (z.kind == ZoneKind::Flooding).then(|| {
+                    Flood::new(FloodParams {
+                        yellow_at: z.yellow_at,
+                        red_at: z.red_at,
+                        hysteresis: z.hysteresis,
+                        min_duration_s: z.level_min_s,
+                        smooth_s: z.smooth_s,
+                    })
+                }),
                 dwell: Dwell::new(DwellParams {
                     dwell_s: z.dwell_s,
                     grace_s: z.grace_s,
@@ -182,6 +197,7 @@ impl CameraRules {
             dwell_s: ts - rec.started_ts,
             objects: inside,
             ack: rec.ack.clone(),
+            flood: z.flood.as_ref().map(|f| (f.level(), f.coverage())),
         })
     }
 
@@ -199,6 +215,12 @@ impl CameraRules {
     pub fn evaluate(&mut self, tracks: &[Track], w: u32, h: u32, ts: f64, wall: DateTime<Utc>) -> Vec<Transition> {
         let mut out = Vec::new();
         for (zi, z) in self.zones.iter_mut().enumerate() {
+            if z.flood.is_some() {
+                if let Some(t) = flood_step(&self.id_prefix, &mut self.events, zi, z, tracks, w, h, ts, wall) {
+                    out.push(t);
+                }
+                continue;
+            }
             let inside = objects_in_zone(z, tracks, w, h);
             // outside the zone's schedule nothing counts: a running event ends after clear_s
             let present = z.schedule.is_active(wall) && occupied(&z.zone, &inside);
@@ -265,10 +287,84 @@ impl CameraRules {
                 dwell_s: ts - started_ts,
                 objects: inside,
                 ack,
+                flood: None,
             });
         }
         out
     }
+
+    /// Current level and smoothed coverage of every flooding zone, by zone id.
+    pub fn flood_levels(&self) -> Vec<(String, FloodLevel, f64)> {
+        self.zones.iter().filter_map(|z| z.flood.as_ref().map(|f| (z.zone.id.clone(), f.level(), f.coverage()))).collect()
+    }
+}
+
+/// One observation of a flooding zone: water boxes of the zone's classes (anywhere over the
+/// segment) → coverage → level. Leaving green starts an event (`new`), each further level
+/// change is an `update`, and returning to green ends it.
+#[allow(clippy::too_many_arguments)]
+fn flood_step(
+    prefix: &str,
+    events: &mut std::collections::VecDeque<EventRecord>,
+    zi: usize,
+    z: &mut ZoneState,
+    tracks: &[Track],
+    w: u32,
+    h: u32,
+    ts: f64,
+    wall: DateTime<Utc>,
+) -> Option<Transition> {
+    let water: Vec<Track> = tracks
+        .iter()
+        .filter(|t| t.score >= z.zone.min_score && t.bbox.height() >= z.zone.min_size_px && z.zone.classes.iter().any(|c| *c == t.class))
+        .cloned()
+        .collect();
+    let boxes: Vec<crate::detect::BBox> = water.iter().map(|t| t.bbox).collect();
+    let watched = z.schedule.is_active(wall);
+    let c = if watched { flood::coverage(&z.polygon, &boxes, w, h) } else { 0.0 };
+    let flood = z.flood.as_mut()?;
+    let (from, to) = flood.observe(c, ts)?;
+    let coverage = flood.coverage();
+    let state = match (from, to) {
+        (FloodLevel::Green, _) => EventState::New,
+        (_, FloodLevel::Green) => EventState::End,
+        _ => EventState::Update,
+    };
+    if state == EventState::New {
+        z.event_id = Some(format!("{prefix}-{}-{}", z.zone.id, wall.format("%Y%m%dT%H%M%S%.3fZ")));
+        z.event_started_ts = ts;
+        z.event_wall = Some(wall);
+        if events.len() == REMEMBERED_EVENTS {
+            events.pop_front();
+        }
+        events.push_back(EventRecord {
+            event_id: z.event_id.clone().unwrap_or_default(),
+            zone: zi,
+            started_ts: ts,
+            started_at: wall,
+            ack: None,
+            recheck_due: None,
+        });
+    }
+    let event_id = z.event_id.clone().unwrap_or_default();
+    if state == EventState::End {
+        z.event_id = None;
+    }
+    let ack = events.iter().rev().find(|e| e.event_id == event_id).and_then(|e| e.ack.clone());
+    Some(Transition {
+        state,
+        event_id,
+        zone: zi,
+        zone_id: z.zone.id.clone(),
+        kind: z.zone.kind,
+        started_ts: z.event_started_ts,
+        ts,
+        started_at: z.event_wall.unwrap_or(wall),
+        dwell_s: ts - z.event_started_ts,
+        objects: water,
+        ack,
+        flood: Some((to, coverage)),
+    })
 }
 
 /// Tracks of the zone's classes, scored high and large enough, standing (bottom-centre) in the
@@ -316,6 +412,11 @@ mod tests {
             required: Vec::new(),
             schedule: Vec::new(),
             timezone: "+08:00".into(),
+            yellow_at: 0.15,
+            red_at: 0.4,
+            hysteresis: 0.05,
+            level_min_s: 1.0,
+            smooth_s: 0.0,
         }
     }
 
@@ -438,6 +539,33 @@ mod tests {
         let window = format!("{day} {:02}:{:02}-{:02}:{:02}", a / 60, a % 60, b / 60, b % 60);
         let mut r = CameraRules::new("d", &[Zone { schedule: vec![window], ..zone() }]);
         assert!(run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9)], 10.0).is_empty(), "outside the schedule");
+    }
+
+    #[test]
+    fn a_flooding_segment_reports_each_level_change_as_one_event() {
+        let road = Zone {
+            id: "road-7".into(),
+            kind: ZoneKind::Flooding,
+            polygon: vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]],
+            classes: vec!["water".into()],
+            ..zone()
+        };
+        let water = |frac: f32| Track { bbox: BBox::new(0.0, 240.0, 640.0 * frac, 480.0), ..track("water", 0.0, 0.0, 0.9) };
+        let mut r = CameraRules::new("d", &[road]);
+        let tr = run(
+            &mut r,
+            |t| match t {
+                t if t < 2.0 => vec![],
+                t if t < 5.0 => vec![water(0.25)], // yellow
+                t if t < 8.0 => vec![water(0.6)],  // red
+                _ => vec![],                       // receded
+            },
+            12.0,
+        );
+        let seen: Vec<(EventState, FloodLevel)> = tr.iter().map(|t| (t.state, t.flood.unwrap().0)).collect();
+        assert_eq!(seen, vec![(EventState::New, FloodLevel::Yellow), (EventState::Update, FloodLevel::Red), (EventState::End, FloodLevel::Green)]);
+        assert!(tr.iter().all(|t| t.event_id == tr[0].event_id));
+        assert_eq!(r.flood_levels()[0].1, FloodLevel::Green);
     }
 
     #[test]
