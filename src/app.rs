@@ -313,7 +313,7 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, r
             }
             Err(e) => {
                 let k = stats.errors.fetch_add(1, Ordering::Relaxed);
-                if k < 5 || k % 1000 == 0 {
+                if k < 5 || k.is_multiple_of(1000) {
                     tracing::error!(camera = frame.camera, "inference failed ({} so far): {e}", k + 1);
                 }
             }

@@ -1,3 +1,6 @@
+// `!(x > 0.0)` is deliberate throughout: unlike `x <= 0.0` it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 //! Whole-config validation: every check runs and every failure is reported with its TOML path,
 //! so a user fixes a config in one pass instead of one error per run.
 

@@ -38,7 +38,7 @@ impl Ledger {
     }
 
     /// Next entry to send with the packet id to use, oldest first, while the window has room.
-    pub fn next(&mut self) -> Option<(u16, u64)> {
+    pub fn next_to_send(&mut self) -> Option<(u16, u64)> {
         if self.free.is_empty() {
             return None;
         }
@@ -93,7 +93,7 @@ mod tests {
         for s in 10..13 {
             l.add(s);
         }
-        let sent: Vec<(u16, u64)> = std::iter::from_fn(|| l.next()).collect();
+        let sent: Vec<(u16, u64)> = std::iter::from_fn(|| l.next_to_send()).collect();
         assert_eq!(sent.iter().map(|s| s.1).collect::<Vec<_>>(), vec![10, 11, 12]);
         assert_eq!(l.ack(sent[2].0), Some(PublishId::Entry(12)));
         assert_eq!(l.ack(sent[0].0), Some(PublishId::Entry(10)));
@@ -107,11 +107,11 @@ mod tests {
         for s in 0..5 {
             l.add(s);
         }
-        let a = l.next().unwrap();
-        l.next().unwrap();
-        assert!(l.next().is_none());
+        let a = l.next_to_send().unwrap();
+        l.next_to_send().unwrap();
+        assert!(l.next_to_send().is_none());
         l.ack(a.0);
-        assert_eq!(l.next().unwrap().1, 2);
+        assert_eq!(l.next_to_send().unwrap().1, 2);
     }
 
     #[test]
@@ -120,7 +120,7 @@ mod tests {
         for s in 1..=5 {
             l.add(s);
         }
-        let first: Vec<u64> = std::iter::from_fn(|| l.next()).map(|x| x.1).collect();
+        let first: Vec<u64> = std::iter::from_fn(|| l.next_to_send()).map(|x| x.1).collect();
         assert_eq!(first, vec![1, 2, 3]);
         let status = {
             l.ack(1);
@@ -128,7 +128,7 @@ mod tests {
         };
         assert!(status.is_some());
         l.disconnected();
-        let again: Vec<u64> = std::iter::from_fn(|| l.next()).map(|x| x.1).collect();
+        let again: Vec<u64> = std::iter::from_fn(|| l.next_to_send()).map(|x| x.1).collect();
         assert_eq!(again, vec![2, 3, 4]);
         assert_eq!(l.pending(), 4);
     }

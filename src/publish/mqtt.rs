@@ -297,7 +297,7 @@ impl MqttLink {
 
     fn send_waiting(&mut self) {
         let outbox = self.outbox.lock().unwrap();
-        while let Some((pkid, seq)) = self.ledger.next() {
+        while let Some((pkid, seq)) = self.ledger.next_to_send() {
             let Some(e) = outbox.get(seq) else {
                 // evicted while waiting: give its packet id back
                 self.ledger.ack(pkid);

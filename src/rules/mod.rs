@@ -316,7 +316,7 @@ fn flood_step(
 ) -> Option<Transition> {
     let water: Vec<Track> = tracks
         .iter()
-        .filter(|t| t.score >= z.zone.min_score && t.bbox.height() >= z.zone.min_size_px && z.zone.classes.iter().any(|c| *c == t.class))
+        .filter(|t| t.score >= z.zone.min_score && t.bbox.height() >= z.zone.min_size_px && z.zone.classes.contains(&t.class))
         .cloned()
         .collect();
     let boxes: Vec<crate::detect::BBox> = water.iter().map(|t| t.bbox).collect();
@@ -376,7 +376,7 @@ fn objects_in_zone(z: &ZoneState, tracks: &[Track], w: u32, h: u32) -> Vec<Track
             let (x, y) = t.bbox.bottom_center();
             t.score >= z.zone.min_score
                 && t.bbox.height() >= z.zone.min_size_px
-                && z.zone.classes.iter().any(|c| *c == t.class)
+                && z.zone.classes.contains(&t.class)
                 && z.polygon.contains_px(x, y, w, h)
         })
         .cloned()
@@ -515,13 +515,13 @@ mod tests {
             (0..n).map(|i| Track { id: i as u64 + 1, ..track("bicycle", 50.0 + i as f32 * 10.0, 400.0, 0.9) }).collect()
         };
         let z = Zone { classes: vec!["bicycle".into(), "person".into()], min_count: 3, ..zone() };
-        let mut r = CameraRules::new("d", &[z.clone()]);
+        let mut r = CameraRules::new("d", std::slice::from_ref(&z));
         assert!(run(&mut r, |_| bikes(2), 10.0).is_empty(), "2 bikes are not an overflow");
-        let mut r = CameraRules::new("d", &[z.clone()]);
+        let mut r = CameraRules::new("d", std::slice::from_ref(&z));
         assert_eq!(run(&mut r, |_| bikes(3), 10.0)[0].state, EventState::New);
         // out-of-store: a person alone is not trading; goods must be there
         let z = Zone { classes: vec!["goods".into(), "person".into()], required: vec!["goods".into()], ..zone() };
-        let mut r = CameraRules::new("d", &[z.clone()]);
+        let mut r = CameraRules::new("d", std::slice::from_ref(&z));
         assert!(run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9)], 10.0).is_empty());
         let mut r = CameraRules::new("d", &[z]);
         assert!(!run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9), track("goods", 150.0, 420.0, 0.9)], 10.0).is_empty());
