@@ -585,10 +585,7 @@ fn snapshot(ctx: &EventCtx, frame: Option<&Frame>, mut privacy: Privacy) -> Resu
     let f = frame.ok_or("no frame from this camera yet")?;
     let rgb = privacy.publishable(f).ok_or("privacy masking is unavailable on this camera; no picture may leave the device")?;
     let jpeg = crate::evidence::encode_jpeg(&rgb, f.width, f.height).map_err(|e| e.to_string())?;
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&jpeg))
-    };
+    let sha = crate::evidence::seal::sha256_hex(&jpeg);
     let topic = ctx.publisher.topics().snapshot(&ctx.camera.id);
     let bytes = jpeg.len();
     ctx.publisher.enqueue(&topic, jpeg, false).map_err(|e| format!("cannot queue the snapshot: {e}"))?;

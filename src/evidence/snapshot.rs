@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use image::codecs::jpeg::JpegEncoder;
 use image::ExtendedColorType;
-use sha2::{Digest, Sha256};
 
 /// JPEG quality of snapshots: enough to read a scene, small enough for MQTT.
 pub const JPEG_QUALITY: u8 = 85;
@@ -47,7 +46,7 @@ impl EvidenceStore {
     /// Encodes and stores `<event_id>/<name>.jpg`, returning the snapshot with its hash.
     pub fn save_jpeg(&self, event_id: &str, name: &str, rgb: &[u8], width: u32, height: u32) -> io::Result<Snapshot> {
         let jpeg = encode_jpeg(rgb, width, height).map_err(io::Error::other)?;
-        let sha256 = hex::encode(Sha256::digest(&jpeg));
+        let sha256 = super::seal::sha256_hex(&jpeg);
         let dir = self.dir.join(event_id);
         fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{name}.jpg"));
@@ -68,7 +67,7 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i % 251) as u8).collect();
         let s = store.save_jpeg("ev-1", "clean", &rgb, w, h).unwrap();
         let bytes = fs::read(&s.path).unwrap();
-        assert_eq!(hex::encode(Sha256::digest(&bytes)), s.sha256);
+        assert_eq!(crate::evidence::seal::sha256_hex(&bytes), s.sha256);
         let img = image::load_from_memory(&bytes).unwrap();
         assert_eq!((img.width(), img.height()), (w, h));
     }
