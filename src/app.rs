@@ -28,7 +28,7 @@ use crate::evidence::{record_clip, ClipInfo, DeviceKey, EncodedRing, EvidenceSto
 use crate::frame::Frame;
 use crate::outbox::Outbox;
 use crate::publish::commands::{self, Command};
-use crate::publish::{rfc3339, Alert, AlertAck, AlertObject, EvidenceRef, LinkStats, ManifestRef, MqttLink, ModelRef, Publisher, SCHEMA_VERSION};
+use crate::publish::{rfc3339, Alert, AlertAck, AlertObject, EvidenceRef, ManifestRef, MqttLink, ModelRef, Publisher, SCHEMA_VERSION};
 use crate::rules::{Ack, CameraRules, EventState, Transition};
 use crate::schedule::FrameSlots;
 use crate::source::{self, CameraHealth, SourceCtx};
@@ -134,7 +134,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
 
     let heartbeat = {
         let t = telemetry.clone();
-        Box::new(move |_: &LinkStats| t.heartbeat_json())
+        Box::new(move || t.heartbeat_json())
     };
     let (mut link, publisher, link_stats) =
         MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat, |p| cfg.resolve(p)).map_err(anyhow::Error::msg)?;
@@ -233,15 +233,10 @@ fn free_slot(cameras: &[CameraRuntime]) -> usize {
     (0..MAX_CAMERAS).find(|s| cameras.iter().all(|c| c.slot != *s)).expect("camera count checked against MAX_CAMERAS")
 }
 
+/// Puts telemetry's camera list (filled by `start_camera`) in the order of `cameras`.
 fn publish_camera_list(shared: &Shared, cameras: &[CameraRuntime]) {
-    let list = cameras
-        .iter()
-        .map(|c| {
-            let health = shared.telemetry.cameras.lock().unwrap().iter().find(|(s, _)| *s == c.slot).map(|(_, h)| h.clone());
-            (c.slot, health.unwrap_or_else(|| Arc::new(CameraHealth::new(&c.cfg.id))))
-        })
-        .collect();
-    *shared.telemetry.cameras.lock().unwrap() = list;
+    let pos = |slot: usize| cameras.iter().position(|c| c.slot == slot);
+    shared.telemetry.cameras.lock().unwrap().sort_by_key(|(slot, _)| pos(*slot));
 }
 
 /// Starts a camera's source and rules tasks in frame slot `slot`.
@@ -262,7 +257,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
         model: shared.model.clone(),
     };
     // templates with an `encoded` branch (RTSP H.264/H.265) feed a ring for event clips
-    let has_encoded = source::launch_string(&cam, &shared.cfg.base_dir).is_ok_and(|l| l.contains("appsink name=encoded"));
+    let has_encoded = source::launch_string(&cam, &shared.cfg.base_dir).is_ok_and(|l| l.contains(&format!("name={}", source::camera::ENCODED_NAME)));
     let ring = has_encoded.then(|| Arc::new(EncodedRing::new(cam.clip_ring_s, CLIP_RING_BYTES)));
     let rules = tokio::spawn(camera_rules(ctx, slot, rx, ctl_rx, ring.clone()));
     let stop = shared.shutdown.child_token();
@@ -452,7 +447,8 @@ async fn camera_rules(
     let mut clips: tokio::task::JoinSet<(Transition, Result<ClipInfo, crate::evidence::ClipError>)> = tokio::task::JoinSet::new();
     let prefix = format!("{}-{}", ctx.cfg.device.id, ctx.camera.id);
     // privacy: faces and plates are masked in every picture that leaves the device
-    let mut masker = if ctx.camera.privacy.faces || ctx.camera.privacy.plates {
+    let privacy_on = ctx.camera.privacy.faces || ctx.camera.privacy.plates;
+    let mut masker = if privacy_on {
         match Masker::new(&ctx.camera.privacy) {
             Ok(m) => Some(m),
             Err(e) => {
@@ -464,7 +460,6 @@ async fn camera_rules(
     } else {
         None
     };
-    let privacy_on = ctx.camera.privacy.faces || ctx.camera.privacy.plates;
     let mut rules = CameraRules::new(&prefix, &ctx.camera.zones);
     let mut tracker = Tracker::new(TrackerParams::default());
     // the latest frame and its tracks, for snapshots and re-checks

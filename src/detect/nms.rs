@@ -1,12 +1,6 @@
 //! Greedy per-class non-maximum suppression, done in place (no allocation per frame).
 
-use super::types::BBox;
 use super::yolo::Candidate;
-
-/// Intersection over union of two boxes; 0 when either is empty.
-pub fn iou(a: &BBox, b: &BBox) -> f32 {
-    a.iou(b)
-}
 
 /// Keeps, per class, the highest-scoring boxes that overlap no better-scoring kept box of the
 /// same class by more than `iou_threshold`. Boxes of different classes never suppress each
@@ -21,7 +15,7 @@ pub fn nms_per_class(cands: &mut Vec<Candidate>, iou_threshold: f32, max_keep: u
         let c = cands[i];
         let suppressed = cands[..kept]
             .iter()
-            .any(|k| k.class_id == c.class_id && iou(&k.bbox, &c.bbox) > iou_threshold);
+            .any(|k| k.class_id == c.class_id && k.bbox.iou(&c.bbox) > iou_threshold);
         if !suppressed {
             cands[kept] = c;
             kept += 1;
@@ -33,6 +27,7 @@ pub fn nms_per_class(cands: &mut Vec<Candidate>, iou_threshold: f32, max_keep: u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::BBox;
 
     fn cand(class_id: usize, score: f32, x1: f32, y1: f32, x2: f32, y2: f32) -> Candidate {
         Candidate {
@@ -45,11 +40,11 @@ mod tests {
     #[test]
     fn iou_of_known_boxes() {
         let a = BBox::new(0.0, 0.0, 10.0, 10.0);
-        assert_eq!(iou(&a, &a), 1.0);
-        assert_eq!(iou(&a, &BBox::new(20.0, 20.0, 30.0, 30.0)), 0.0);
+        assert_eq!(a.iou(&a), 1.0);
+        assert_eq!(a.iou(&BBox::new(20.0, 20.0, 30.0, 30.0)), 0.0);
         // Half overlap: 50 / 150.
-        assert!((iou(&a, &BBox::new(5.0, 0.0, 15.0, 10.0)) - 1.0 / 3.0).abs() < 1e-6);
-        assert_eq!(iou(&a, &BBox::new(3.0, 3.0, 3.0, 9.0)), 0.0);
+        assert!((a.iou(&BBox::new(5.0, 0.0, 15.0, 10.0)) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(a.iou(&BBox::new(3.0, 3.0, 3.0, 9.0)), 0.0);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct LinkStats {
 }
 
 /// Builds the heartbeat payload; called on the link's task every `heartbeat_s`.
-pub type HeartbeatFn = Box<dyn Fn(&LinkStats) -> Vec<u8> + Send>;
+pub type HeartbeatFn = Box<dyn Fn() -> Vec<u8> + Send>;
 
 /// Cloneable handle that persists messages and wakes the link.
 #[derive(Clone)]
@@ -223,7 +223,7 @@ impl MqttLink {
                 _ = tokio::time::sleep_until(next_beat) => {
                     next_beat = Instant::now() + self.heartbeat_every;
                     if connected {
-                        let payload = (self.heartbeat)(&self.stats);
+                        let payload = (self.heartbeat)();
                         let p = Publish::new(self.topics.heartbeat(), QoS::AtMostOnce, payload);
                         self.eventloop.pending.push_back(Request::Publish(p));
                     }
