@@ -32,6 +32,7 @@ use crate::publish::{rfc3339, Alert, AlertAck, AlertObject, EvidenceRef, Manifes
 use crate::rules::{Ack, CameraRules, EventState, Transition};
 use crate::schedule::FrameSlots;
 use crate::source::{self, CameraHealth, SourceCtx};
+use crate::speaker::{Origin, Reminders, ResultSink, SpeakRequest, SpeakerStats, Speakers, WallClock};
 use crate::telemetry::{self, AlertStats, DetectorStats, Telemetry};
 use crate::track::{Track, Tracker, TrackerParams};
 
@@ -88,6 +89,7 @@ struct Shared {
     model: ModelRef,
     alerts: Arc<AlertStats>,
     telemetry: Arc<Telemetry>,
+    speakers: Speakers,
     shutdown: CancellationToken,
 }
 
@@ -121,6 +123,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let slots = Arc::new(FrameSlots::new(MAX_CAMERAS));
     let det_stats = Arc::new(DetectorStats::new(MAX_CAMERAS));
     let alert_stats = Arc::new(AlertStats::default());
+    let speaker_stats = Arc::new(SpeakerStats::default());
     let telemetry = Arc::new(Telemetry {
         device_id: cfg.device.id.clone(),
         started: Instant::now(),
@@ -130,6 +133,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         alerts: alert_stats.clone(),
         link: Default::default(),
         flood: Default::default(),
+        speakers: speaker_stats.clone(),
     });
 
     let heartbeat = {
@@ -141,6 +145,16 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let mut command_rx = link.take_commands();
     link.retain_on_connect(publisher.topics().pubkey(), public_key.into_bytes());
     *telemetry.link.lock().unwrap() = Some(link_stats);
+    let speakers = {
+        let p = publisher.clone();
+        let topic = publisher.topics().speaker_result();
+        let sink: ResultSink = Arc::new(move |r| {
+            if let Err(e) = p.enqueue(&topic, r.to_json(), false) {
+                tracing::error!("cannot queue a speaker result: {e}");
+            }
+        });
+        Speakers::start(&cfg.speakers, &cfg.messages, cfg.base_dir.clone(), state_dir.join("speaker"), WallClock::system(), speaker_stats, sink)
+    };
     let link_stop = CancellationToken::new();
     let link_task = tokio::spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
     let telemetry_stop = CancellationToken::new();
@@ -182,6 +196,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         model,
         alerts: alert_stats.clone(),
         telemetry: telemetry.clone(),
+        speakers,
         shutdown: shutdown.clone(),
     };
     let mut cameras: Vec<CameraRuntime> = Vec::new();
@@ -255,6 +270,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
         evidence: shared.evidence.clone(),
         sealer: shared.sealer.clone(),
         model: shared.model.clone(),
+        speakers: shared.speakers.clone(),
     };
     // templates with an `encoded` branch (RTSP H.264/H.265) feed a ring for event clips
     let has_encoded = source::launch_string(&cam, &shared.cfg.base_dir).is_ok_and(|l| l.contains(&format!("name={}", source::camera::ENCODED_NAME)));
@@ -341,6 +357,11 @@ async fn handle_command(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>, t
                     ask_cameras(cameras, &event_id, |reply| CameraCmd::Recheck { event_id: event_id.clone(), reply }).await
                 }
                 Command::Reload => reload(shared, cameras).await,
+                Command::Speak { speaker, message, operator } => {
+                    let origin = Origin::Operator { request_id: req.request_id.clone(), operator };
+                    let reply = json!({ "queued": true, "speaker": speaker, "message": message, "result_topic": topics.speaker_result() });
+                    shared.speakers.request(SpeakRequest { speaker, message, origin }).map(|()| reply)
+                }
             };
             (name, req.request_id, result)
         }
@@ -381,10 +402,10 @@ async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result
     let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
     let new = Config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
     let fixed = |c: &Config| {
-        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry })
+        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry, "speaker": c.speakers, "message": c.messages })
     };
     let (old_fixed, new_fixed) = (fixed(&shared.cfg), fixed(&new));
-    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "outbox", "telemetry"]
+    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "outbox", "telemetry", "speaker", "message"]
         .into_iter()
         .filter(|k| old_fixed[*k] != new_fixed[*k])
         .collect();
@@ -434,6 +455,33 @@ struct EventCtx {
     evidence: EvidenceStore,
     sealer: Arc<Mutex<Sealer>>,
     model: ModelRef,
+    speakers: Speakers,
+}
+
+impl EventCtx {
+    /// A zone's loudspeaker warning for a transition (if its `speak.on` names the state), and
+    /// the reminders due while events stay active. Never waits on the speaker.
+    fn warn(&self, reminders: &mut Reminders, t: &Transition) {
+        let Some(speak) = self.camera.zones.get(t.zone).and_then(|z| z.speak.as_ref()) else { return };
+        if reminders.on_transition(speak, t.zone, &t.event_id, t.state.as_str(), t.ts) {
+            self.request_warning(t.zone, &t.event_id, t.state.as_str());
+        }
+    }
+
+    fn remind(&self, reminders: &mut Reminders, ts: f64) {
+        for (event_id, zone) in reminders.due(ts, |z| self.camera.zones.get(z).and_then(|z| z.speak.as_ref())) {
+            self.request_warning(zone, &event_id, "active");
+        }
+    }
+
+    fn request_warning(&self, zone: usize, event_id: &str, state: &str) {
+        let z = &self.camera.zones[zone];
+        let Some(speak) = &z.speak else { return };
+        let origin = Origin::Alert { event_id: event_id.into(), camera_id: self.camera.id.clone(), zone_id: z.id.clone(), kind: z.kind.as_str().into(), state: state.into() };
+        if let Err(e) = self.speakers.request(SpeakRequest { speaker: speak.speaker.clone(), message: speak.message.clone(), origin }) {
+            tracing::error!(event = %event_id, "loudspeaker warning not requested: {e}");
+        }
+    }
 }
 
 async fn camera_rules(
@@ -462,6 +510,7 @@ async fn camera_rules(
     };
     let mut rules = CameraRules::new(&prefix, &ctx.camera.zones);
     let mut tracker = Tracker::new(TrackerParams::default());
+    let mut reminders = Reminders::default();
     // the latest frame and its tracks, for snapshots and re-checks
     let mut last: Option<(Frame, Vec<Track>)> = None;
     loop {
@@ -472,6 +521,7 @@ async fn camera_rules(
                 let tracks = tracker.update(&df.detections, f.ts);
                 for t in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
                     persist(&ctx, index, &rules, &t, f, &tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
+                    ctx.warn(&mut reminders, &t);
                     if let (EventState::New, Some(ring)) = (t.state, &ring) {
                         let (start, end) = (t.ts - ctx.camera.clip_pre_s, t.ts + ctx.camera.clip_post_s);
                         let out = ctx.evidence.dir().join(&t.event_id).join("clip.mp4");
@@ -486,8 +536,10 @@ async fn camera_rules(
                 for id in rules.due_rechecks(f.ts) {
                     if let Ok(t) = rules.recheck(&id, &tracks, f.width, f.height, f.ts, f.wall) {
                         persist(&ctx, index, &rules, &t, f, &tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
+                        ctx.warn(&mut reminders, &t);
                     }
                 }
+                ctx.remind(&mut reminders, f.ts);
                 last = Some((df.frame, tracks));
             }
             Some(done) = clips.join_next(), if !clips.is_empty() => match done {
@@ -516,6 +568,7 @@ async fn camera_rules(
                         None => Err("no frame from this camera yet".to_string()),
                         Some((f, tracks)) => rules.recheck(&event_id, tracks, f.width, f.height, f.ts, f.wall).map(|t| {
                             persist(&ctx, index, &rules, &t, f, tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
+                            ctx.warn(&mut reminders, &t);
                             json!({ "event_id": event_id, "state": t.state.as_str(), "objects": t.objects.len() })
                         }),
                     });

@@ -14,6 +14,8 @@
 //! - [`evidence`]: clean and annotated JPEG snapshots, kept on disk with their sha256.
 //! - [`outbox`]: durable on-disk queue; an entry leaves only on the broker's PubAck.
 //! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON.
+//! - [`speaker`]: loudspeaker warnings (Hikvision, Axis, Dahua, ONVIF backchannel, webhook,
+//!   local audio, command) triggered by alerts or `cmd/speak`, rate-limited, with quiet hours.
 //! - [`telemetry`]: counters of every stage as heartbeat JSON, Prometheus `/metrics`, `/healthz`.
 //! - [`app`]: wires the stages together for `hawkeye run`; [`cli`] holds the subcommands.
 
@@ -31,5 +33,6 @@ pub mod publish;
 pub mod rules;
 pub mod schedule;
 pub mod source;
+pub mod speaker;
 pub mod telemetry;
 pub mod track;

@@ -77,6 +77,8 @@ pub struct Telemetry {
     pub link: Mutex<Option<Arc<LinkStats>>>,
     /// Flood level and smoothed coverage per `camera/zone`.
     pub flood: Arc<Mutex<std::collections::BTreeMap<String, (crate::rules::FloodLevel, f64)>>>,
+    /// Loudspeaker attempts by speaker and outcome.
+    pub speakers: Arc<crate::speaker::SpeakerStats>,
 }
 
 impl Telemetry {
@@ -118,6 +120,7 @@ impl Telemetry {
                 "mean_ms": if inferences > 0 { (busy as f64 / inferences as f64 / 10.0).round() / 100.0 } else { 0.0 },
             },
             "alerts_raised": self.alerts.raised.load(Ordering::Relaxed),
+            "speakers": self.speakers.to_json(),
             "flood": self.flood.lock().unwrap().iter().map(|(k, (l, c))| (k.clone(), json!({ "level": l.as_str(), "coverage": (c * 1000.0).round() / 1000.0 }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "mqtt": {
                 "connects": link.connects.load(Ordering::Relaxed),
@@ -176,6 +179,12 @@ impl Telemetry {
                 ("{result=\"ok\"}".into(), self.alerts.commands_ok.load(Ordering::Relaxed) as f64),
                 ("{result=\"error\"}".into(), self.alerts.commands_failed.load(Ordering::Relaxed) as f64),
             ],
+        );
+        family(
+            "hawkeye_speaker_attempts_total",
+            "counter",
+            "Loudspeaker requests by speaker and outcome (played, failed, rate_limited, quiet_hours, dropped).",
+            self.speakers.rows().into_iter().map(|(s, o, n)| (format!("{{speaker=\"{s}\",outcome=\"{}\"}}", o.as_str()), n as f64)).collect(),
         );
         family("hawkeye_messages_acked_total", "counter", "Outbox messages acknowledged by the broker (PubAck).", vec![(String::new(), link.acked.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_outbox_depth", "gauge", "Messages waiting in the outbox.", vec![(String::new(), link.outbox_depth.load(Ordering::Relaxed) as f64)]);

@@ -1,12 +1,14 @@
 //! Configuration: TOML → raw serde structs → [`validate`] which reports every error at once,
 //! each with its TOML path (`camera[0].zone[1].polygon`).
 
+mod speaker;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use speaker::{MessageCfg, SpeakerCfg, SpeakerKind, ZoneSpeak, SPEAK_STATES};
 pub use validate::{validate, ConfigErrors};
 
 /// The whole config file.
@@ -21,6 +23,12 @@ pub struct Config {
     pub telemetry: TelemetryCfg,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<Camera>,
+    /// Loudspeakers that warnings can be played on.
+    #[serde(default, rename = "speaker")]
+    pub speakers: Vec<SpeakerCfg>,
+    /// The warnings that may be played (automatic triggers and `cmd/speak` choose from these).
+    #[serde(default, rename = "message")]
+    pub messages: Vec<MessageCfg>,
     /// Directory the config was read from; relative paths in the config resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -306,6 +314,9 @@ pub struct Zone {
     pub level_min_s: f64,
     #[serde(default = "default_smooth_s")]
     pub smooth_s: f64,
+    /// Warn on a loudspeaker when the zone's events reach the given states.
+    #[serde(default)]
+    pub speak: Option<ZoneSpeak>,
 }
 
 fn default_yellow_at() -> f64 {

@@ -80,6 +80,7 @@ pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
         }
         check_camera(cfg, cam, &path, classes.as_deref(), &mut errs);
     }
+    super::speaker::check(cfg, &mut errs);
     if errs.is_empty() {
         Ok(())
     } else {
@@ -87,7 +88,7 @@ pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
     }
 }
 
-fn check_id(value: &str, path: &str, errs: &mut Vec<String>) {
+pub(super) fn check_id(value: &str, path: &str, errs: &mut Vec<String>) {
     // ids become MQTT topic levels and directory names
     if value.is_empty() {
         errs.push(format!("{path}: must not be empty"));

@@ -22,6 +22,8 @@ pub enum Command {
     Reload,
     /// Re-examine an event's zone now and report `resolved` or `recurred` (回头看).
     Recheck { event_id: String },
+    /// Play a configured message on a configured loudspeaker (远程喊话).
+    Speak { speaker: String, message: String, operator: Option<String> },
 }
 
 impl Command {
@@ -31,6 +33,7 @@ impl Command {
             Command::Snapshot { .. } => "snapshot",
             Command::Reload => "reload",
             Command::Recheck { .. } => "recheck",
+            Command::Speak { .. } => "speak",
         }
     }
 }
@@ -70,6 +73,15 @@ struct SnapshotBody {
 #[serde(deny_unknown_fields)]
 struct EventBody {
     event_id: String,
+    request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpeakBody {
+    speaker: String,
+    message: String,
+    operator: Option<String>,
     request_id: Option<String>,
 }
 
@@ -125,7 +137,13 @@ pub fn parse(name: &str, payload: &[u8]) -> Result<Request, CommandError> {
             let b: EmptyBody = body(text).map_err(err)?;
             Ok(Request { command: Command::Reload, request_id: b.request_id })
         }
-        other => Err(err(format!("unknown command {other:?} (known: ack, snapshot, reload, recheck)"))),
+        "speak" => {
+            let b: SpeakBody = body(text).map_err(err)?;
+            nonempty("speaker", &b.speaker)?;
+            nonempty("message", &b.message)?;
+            Ok(Request { command: Command::Speak { speaker: b.speaker, message: b.message, operator: b.operator }, request_id: b.request_id })
+        }
+        other => Err(err(format!("unknown command {other:?} (known: ack, snapshot, reload, recheck, speak)"))),
     }
 }
 
@@ -168,6 +186,10 @@ mod tests {
         assert_eq!(parse("reload", b"").unwrap().command, Command::Reload);
         assert_eq!(parse("reload", br#"{"request_id":"x"}"#).unwrap().request_id.as_deref(), Some("x"));
         assert_eq!(parse("recheck", br#"{"event_id":"e1"}"#).unwrap().command, Command::Recheck { event_id: "e1".into() });
+        assert_eq!(
+            parse("speak", br#"{"speaker":"pole-17","message":"no-vending","operator":"wang"}"#).unwrap().command,
+            Command::Speak { speaker: "pole-17".into(), message: "no-vending".into(), operator: Some("wang".into()) }
+        );
     }
 
     #[test]
@@ -178,6 +200,9 @@ mod tests {
         assert!(parse("ack", br#"{"event_id":"e","colour":1}"#).unwrap_err().message.contains("unknown field"));
         assert!(parse("snapshot", br#"{"camera_id":5}"#).is_err());
         assert!(parse("launch", b"{}").unwrap_err().message.contains("unknown command"));
+        assert!(parse("speak", br#"{"speaker":"pole-17"}"#).unwrap_err().message.contains("message"));
+        assert!(parse("speak", br#"{"speaker":"","message":"m"}"#).unwrap_err().message.contains("speaker"));
+        assert!(parse("speak", br#"{"speaker":"s","message":"m","text":"free text is not allowed"}"#).unwrap_err().message.contains("unknown field"));
         assert!(parse("ack", &[0xff, 0xfe]).unwrap_err().message.contains("UTF-8"));
         assert!(parse("reload", &vec![b' '; MAX_COMMAND_BYTES + 1]).is_err());
     }

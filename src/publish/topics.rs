@@ -38,6 +38,10 @@ impl Topics {
     pub fn snapshot(&self, camera_id: &str) -> String {
         format!("{}/snapshot/{camera_id}", self.root)
     }
+    /// The outcome of every loudspeaker request (played, failed, skipped, dropped).
+    pub fn speaker_result(&self) -> String {
+        format!("{}/speaker_result", self.root)
+    }
     /// The topic root `{prefix}/{device}`.
     pub fn root(&self) -> &str {
         &self.root

@@ -417,6 +417,7 @@ mod tests {
             hysteresis: 0.05,
             level_min_s: 1.0,
             smooth_s: 0.0,
+            speak: None,
         }
     }
 

@@ -8,3 +8,5 @@ pub mod daemon;
 pub mod model;
 pub mod mqtt;
 pub mod rtsp;
+pub mod onvif;
+pub mod speaker_http;
