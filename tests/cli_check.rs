@@ -129,3 +129,97 @@ fn detect_with_a_missing_model_explains_in_one_line() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
+
+#[test]
+fn check_reports_every_speaker_mistake_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = r#"
+[device]
+id = "box"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+[model]
+path = "missing.onnx"
+
+[[camera]]
+id = "cam-a"
+url = "rtsp://10.0.0.5/stream"
+  [[camera.zone]]
+  id = "z1"
+  kind = "out_of_store"
+  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]
+  classes = ["person"]
+  dwell_s = 10
+  speak = { speaker = "pole-9", message = "nope", on = ["started"], again_after_s = 0 }
+  [[camera.zone]]
+  id = "z2"
+  kind = "dumping"
+  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]
+  classes = ["person"]
+  dwell_s = 10
+  speak = { speaker = "dahua-1", message = "siren" }
+
+[[speaker]]
+id = "pole-17"
+kind = "hikvision_isapi"
+url = "rtsp://10.0.0.5/"
+password = "x"
+quiet_hours = ["nightly 22:00-07:00"]
+
+[[speaker]]
+id = "pole-17"
+kind = "loudhailer"
+
+[[speaker]]
+id = "dahua-1"
+kind = "dahua"
+url = "http://10.0.0.7"
+timeout_s = 0
+
+[[speaker]]
+id = "amp"
+kind = "command"
+
+[[message]]
+id = "siren"
+clip = "3"
+volume = 120
+[[message]]
+id = "both"
+text = "请离开"
+file = "nowhere.wav"
+lang = "fr"
+repeat = 0
+"#;
+    let path = dir.path().join("speakers.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = hawkeye(&["check", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    // a TOML type error stops parsing: the unknown kind is reported alone first
+    assert!(err.contains("loudhailer"), "{err}");
+    std::fs::write(&path, cfg.replace("kind = \"loudhailer\"", "kind = \"webhook\"\nurl = \"ftp://x\"")).unwrap();
+    let out = hawkeye(&["check", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for e in [
+        "speaker[0].url: hikvision_isapi needs a http:// URL, not rtsp://",
+        "speaker[0].password: needs username",
+        "speaker[0].quiet_hours: unknown day",
+        "speaker[1].id: duplicate speaker id \"pole-17\"",
+        "speaker[1].url: webhook needs a http:// URL, not ftp://",
+        "speaker[2].timeout_s:",
+        "speaker[3].command: a command speaker needs the program to run",
+        "message[0].volume: 120 must be in 0..=100",
+        "message[1]: give text or file, not both",
+        "message[1].lang: \"fr\" is not supported",
+        "message[1].file:",
+        "message[1].repeat: 0 must be in 1..=10",
+        "camera[0].zone[0].speak.speaker: no [[speaker]] with id \"pole-9\"",
+        "camera[0].zone[0].speak.message: no [[message]] with id \"nope\"",
+        "camera[0].zone[0].speak.on[0]: \"started\" is not an alert state",
+        "camera[0].zone[0].speak.again_after_s: 0 must be > 0",
+        "camera[0].zone[1].speak: message \"siren\" has only a stored clip, which a dahua speaker cannot play",
+    ] {
+        assert!(err.contains(e), "missing {e:?} in:\n{err}");
+    }
+}

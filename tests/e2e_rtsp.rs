@@ -11,11 +11,17 @@ use std::time::{Duration, Instant};
 use common::daemon::Daemon;
 use common::mqtt::{Msg, Subscriber};
 use common::rtsp::{h264_launch, RtspServer};
+use common::speaker_http::{Auth, SpeakerServer};
 use sha2::{Digest, Sha256};
 
 const LONG: Duration = Duration::from_secs(120);
 
 fn write_config(dir: &Path, mqtt_port: u16, rtsp_url: &str, model: &Path) -> std::path::PathBuf {
+    write_config_with(dir, mqtt_port, rtsp_url, model, "")
+}
+
+/// `extra` is appended to the walkway zone (its `speak`) and after it (`[[speaker]]`, …).
+fn write_config_with(dir: &Path, mqtt_port: u16, rtsp_url: &str, model: &Path, extra: &str) -> std::path::PathBuf {
     let camera = format!(
         r#"
 [[camera]]
@@ -31,7 +37,7 @@ backoff_max_s = 2
 clip_pre_s = 2
 clip_post_s = 2
 clip_ring_s = 10
-{}"#,
+{}{extra}"#,
         common::config::walkway_zone(2.0, 2.0, 30.0)
     );
     common::config::write(dir, mqtt_port, model, &camera)
@@ -56,13 +62,43 @@ fn camera_state(m: &Msg) -> Option<String> {
     m.json()["cameras"][0]["state"].as_str().map(str::to_string)
 }
 
+/// The walkway zone warns on a Hikvision pole speaker (a test server enforcing Digest auth).
+fn speaker_config(url: &str) -> String {
+    format!(
+        r#"  speak = {{ speaker = "pole-1", message = "leave", on = ["new"] }}
+
+[[speaker]]
+id = "pole-1"
+kind = "hikvision_isapi"
+url = "{url}"
+username = "admin"
+password = "Hik12345"
+min_interval_s = 600
+
+[[message]]
+id = "leave"
+text = "请勿在此停留"
+lang = "zh"
+"#
+    )
+}
+
+fn mosquitto_pub(port: u16, topic: &str, payload: &str) {
+    let st = std::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic, "-m", payload])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 #[test]
 fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
     let Some(model) = common::model::yolox_nano("rtsp_camera_to_alert_with_snapshots_over_mqtt") else { return };
     let broker = common::broker::mosquitto();
     let rtsp = RtspServer::start(&h264_launch(), 0);
+    let speaker = SpeakerServer::start_threaded(Auth::digest("admin", "Hik12345"), &[]);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), broker.port, &rtsp.url(), &model);
+    let config = write_config_with(dir.path(), broker.port, &rtsp.url(), &model, &speaker_config(&speaker.url()));
     common::config::enable_telemetry(&config);
     let sub = Subscriber::new(broker.port, "hawkeye/#");
     let child = spawn_hawkeye(&config);
@@ -149,6 +185,29 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
     assert_eq!(hex::encode(Sha256::digest(&clip)), clip_ref["sha256"].as_str().unwrap());
     assert!(!sub.all().iter().any(|m| m.topic.ends_with("/clip")), "the clip was not published");
     assert!(clip_alert["manifest"]["seq"].as_u64() > alert["manifest"]["seq"].as_u64());
+
+    // the alert warned on the pole's loudspeaker: the result names the event, the speaker got
+    // the speech as G.711 μ-law over ISAPI two-way audio
+    let spoken = sub.wait_for("the speaker result", LONG, |m| m.topic == "hawkeye/test-box/speaker_result").json();
+    assert_eq!((spoken["outcome"].as_str(), spoken["trigger"].as_str()), (Some("played"), Some("alert")), "{spoken}");
+    assert_eq!((spoken["event_id"].as_str(), spoken["zone_id"].as_str(), spoken["state"].as_str()), (Some(event_id.as_str()), Some("walkway"), Some("new")));
+    let audio = speaker.accepted().into_iter().find(|r| r.path() == "/ISAPI/System/TwoWayAudio/channels/1/audioData").expect("audio sent");
+    assert_eq!(audio.body.len() as u64, spoken["audio_bytes"].as_u64().unwrap());
+    let expected = common::speaker_http::espeak_seconds("请勿在此停留", "cmn") * 8000.0;
+    assert!((audio.body.len() as f64 - expected).abs() < expected * 0.03, "{} bytes, expected {expected:.0}", audio.body.len());
+    // an operator's warning inside the speaker's 600 s minimum interval is skipped and says so;
+    // a message outside the allow-list is refused
+    mosquitto_pub(broker.port, "hawkeye/test-box/cmd/speak", r#"{"speaker":"pole-1","message":"leave","operator":"li","request_id":"sp-1"}"#);
+    let reply = sub.wait_for("cmd/speak reply", LONG, |m| m.topic == "hawkeye/test-box/cmd_result" && m.json()["request_id"] == "sp-1").json();
+    assert_eq!(reply["ok"], true, "{reply}");
+    let skipped = sub.wait_for("operator speaker result", LONG, |m| m.topic == "hawkeye/test-box/speaker_result" && m.json()["request_id"] == "sp-1").json();
+    assert_eq!((skipped["outcome"].as_str(), skipped["operator"].as_str()), (Some("rate_limited"), Some("li")), "{skipped}");
+    mosquitto_pub(broker.port, "hawkeye/test-box/cmd/speak", r#"{"speaker":"pole-1","message":"anything I like","request_id":"sp-2"}"#);
+    let refused = sub.wait_for("refused cmd/speak", LONG, |m| m.topic == "hawkeye/test-box/cmd_result" && m.json()["request_id"] == "sp-2").json();
+    assert_eq!(refused["ok"], false);
+    assert!(refused["error"].as_str().unwrap().contains("unknown message"), "{refused}");
+    let (_, metrics) = common::config::http_get(metrics_port, "/metrics");
+    assert!(metrics.contains("hawkeye_speaker_attempts_total{speaker=\"pole-1\",outcome=\"played\"} 1"), "{metrics}");
 
     let status = sigterm_and_wait(child);
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
