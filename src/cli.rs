@@ -215,6 +215,17 @@ pub fn summary(cfg: &Config) -> String {
                 z.cooldown_s,
                 z.polygon.len()
             );
+            if let Some(sp) = &z.speak {
+                let again = sp.again_after_s.map(|a| format!(", again every {a}s")).unwrap_or_default();
+                let _ = writeln!(s, "      speak {} on {} → {}{again}", sp.message, sp.on.join("/"), sp.speaker);
+            }
+        }
+    }
+    if !cfg.speakers.is_empty() {
+        let _ = writeln!(s, "speakers {}  messages {}", cfg.speakers.len(), cfg.messages.len());
+        for sp in &cfg.speakers {
+            let quiet = if sp.quiet_hours.is_empty() { String::new() } else { format!("  quiet {}", sp.quiet_hours.join(", ")) };
+            let _ = writeln!(s, "  {:<16} {:<17} {}  min interval {}s{quiet}", sp.id, sp.kind.as_str(), sp.url, sp.min_interval_s);
         }
     }
     s

@@ -223,3 +223,16 @@ repeat = 0
         assert!(err.contains(e), "missing {e:?} in:\n{err}");
     }
 }
+
+#[test]
+fn the_intersection_example_with_a_pole_speaker_is_valid() {
+    if common::model::yolox_nano("the_intersection_example_with_a_pole_speaker_is_valid").is_none() {
+        return;
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/intersection.toml");
+    let out = hawkeye(&["check", path]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("speak no-vending on new/recurred → pole-17, again every 120s"), "{text}");
+    assert!(text.contains("speakers 1  messages 2"), "{text}");
+}
