@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hawkeye setup: installs what is missing and builds the release binary. Idempotent.
 #   Debian packages  GStreamer 1.22 (dev + plugins, RTSP server), mosquitto, opencv-doc (sample video),
-#                    espeak-ng (speech for loudspeaker warnings)
+#                    espeak-ng (speech for loudspeaker warnings), nginx + RTMP module (drone-stream tests)
 #   ONNX Runtime     shared library from the PyPI wheel `onnxruntime` into .deps/onnxruntime/
 #   build            cargo build --release (binary in target/release/hawkeye)
 # Re-running it only checks; nothing is downloaded twice.
@@ -17,7 +17,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto mosquitto-clients opencv-doc
   libopencv-dev clang libclang-dev opencv-data
-  python3 python3-pip unzip systemd openssl espeak-ng
+  python3 python3-pip unzip systemd openssl espeak-ng nginx libnginx-mod-rtmp
 )
 
 missing=()

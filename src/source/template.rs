@@ -28,6 +28,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ("rtsp_h265", include_str!("../../pipelines/rtsp_h265.pipeline")),
     ("rtsp", include_str!("../../pipelines/rtsp.pipeline")),
     ("file", include_str!("../../pipelines/file.pipeline")),
+    ("rtmp", include_str!("../../pipelines/rtmp.pipeline")),
+    ("srt", include_str!("../../pipelines/srt.pipeline")),
 ];
 
 /// The templates compiled into the binary, as `(name, text)`.
@@ -226,7 +228,7 @@ mod tests {
     #[test]
     fn builtins_are_all_present_and_commented() {
         let names: Vec<&str> = builtin_templates().iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, vec!["rtsp_h264", "rtsp_h265", "rtsp", "file"]);
+        assert_eq!(names, vec!["rtsp_h264", "rtsp_h265", "rtsp", "file", "rtmp", "srt"]);
         for (name, text) in builtin_templates() {
             assert!(text.starts_with('#'), "{name} has a comment header");
         }

@@ -8,7 +8,12 @@
 //!    header to DESCRIBE, SETUP and PLAY; `user-id`/`user-pw` answer basic or digest auth).
 //! 2. **Select**: rtspsrc emits `select-stream` once per SDP stream. Backchannel streams carry an
 //!    `a-sendonly` caps field. We accept the first one whose codec is PCMU at 8 kHz and decline
-//!    every other stream, so the camera does not send us video we would throw away.
+//!    the other backchannels. The camera's normal streams are set up as well, and what they send
+//!    is dropped in fakesinks. Declining them would save that bandwidth, but gst-rtsp-server 1.22
+//!    then leaves a declined stream's payloader unlinked: its source stops with `not-linked`, the
+//!    whole media (backchannel included) goes into error, and in about one run in five no audio
+//!    arrived at all. Setting everything up works with every server; the cost is receiving the
+//!    camera's stream for the seconds the clip plays.
 //! 3. **Wait for PLAY**: rtspsrc silently drops backchannel samples until its RTSP state is
 //!    PLAYING (the push still returns `OK`), so nothing is sent before the progress message
 //!    `complete / request` ("Sent PLAY request") that rtspsrc posts once the PLAY reply is in.
@@ -107,7 +112,7 @@ pub fn send_backchannel(
     let session = Session::connect(url, username, password, timeout)?;
     let payloader = Payloader::start(mulaw, session.backchannel.payload_type)?;
     let pushed = session.send(&payloader, timeout)?;
-    tracing::debug!(url, bytes = pushed, "backchannel audio sent");
+    tracing::debug!(bytes = pushed, "backchannel audio sent");
     Ok(pushed)
     // `payloader` and `session` drop here: both pipelines to Null, TEARDOWN on the way.
 }
@@ -132,7 +137,7 @@ struct Selection {
 /// How one SDP stream is treated.
 #[derive(Debug, PartialEq, Eq)]
 enum StreamKind {
-    /// A normal (camera → client) stream: declined.
+    /// A normal (camera → client) stream: set up, its packets dropped.
     Media,
     /// A backchannel that takes PCMU at 8 kHz, with its payload type.
     PcmuBackchannel { payload_type: u32 },
@@ -220,7 +225,7 @@ impl Session {
                     sel.declined.push(codec);
                     false
                 }
-                StreamKind::Media => false,
+                StreamKind::Media => true,
             };
             tracing::debug!(stream = id, %caps, take, "rtspsrc select-stream");
             Some(take.to_value())
@@ -229,6 +234,14 @@ impl Session {
         let pipeline = gst::Pipeline::with_name("onvif-backchannel");
         let guard = NullOnDrop(pipeline.clone());
         pipeline.add(&rtspsrc).map_err(|e| BackchannelError::Pipeline(e.to_string()))?;
+        // The camera's own streams: drop what arrives (an unlinked pad would fail the pipeline).
+        let weak = pipeline.downgrade();
+        rtspsrc.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = weak.upgrade() else { return };
+            if let Err(e) = drop_stream(&pipeline, pad) {
+                tracing::warn!(error = %e, pad = %pad.name(), "cannot drop a camera stream");
+            }
+        });
         let bus = pipeline.bus().ok_or_else(|| BackchannelError::Pipeline("pipeline has no bus".into()))?;
         pipeline
             .set_state(gst::State::Playing)
@@ -262,9 +275,15 @@ impl Session {
                 _ => {}
             }
         }
-        let chosen = selection.lock().unwrap_or_else(|p| p.into_inner()).chosen.clone();
-        // rtspsrc fails "no supported stream" without a selected stream, so this is defensive.
-        let backchannel = chosen.ok_or(BackchannelError::NoBackchannel)?;
+        // The camera's normal streams played, but no backchannel was among the streams.
+        let backchannel = {
+            let sel = selection.lock().unwrap_or_else(|p| p.into_inner());
+            match (&sel.chosen, sel.declined.is_empty()) {
+                (Some(chosen), _) => chosen.clone(),
+                (None, true) => return Err(BackchannelError::NoBackchannel),
+                (None, false) => return Err(BackchannelError::UnsupportedCodec(sel.declined.join(", "))),
+            }
+        };
         Ok(Session { _pipeline: guard, rtspsrc, bus, backchannel })
     }
 
@@ -322,6 +341,16 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Links one of rtspsrc's source pads (a camera stream we do not use) to a fakesink.
+fn drop_stream(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), glib::BoolError> {
+    let sink = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build()?;
+    pipeline.add(&sink)?;
+    let sinkpad = sink.static_pad("sink").ok_or_else(|| glib::bool_error!("fakesink without sink pad"))?;
+    pad.link(&sinkpad).map_err(|e| glib::bool_error!("link: {e:?}"))?;
+    sink.sync_state_with_parent()?;
+    Ok(())
 }
 
 /// Maps an rtspsrc error before PLAY to our error, using what `select-stream` saw.
@@ -491,7 +520,8 @@ mod tests {
             "application/x-rtp, media=audio, payload=0, clock-rate=8000, encoding-name=PCMU, a-sendonly=(string)\"\"",
         );
         assert_eq!(classify(&back), StreamKind::PcmuBackchannel { payload_type: 0 });
-        let dynamic = structure("application/x-rtp, media=audio, payload=97, encoding-name=pcmu, a-sendonly=(string)\"\"");
+        let dynamic =
+            structure("application/x-rtp, media=audio, payload=97, encoding-name=pcmu, a-sendonly=(string)\"\"");
         assert_eq!(classify(&dynamic), StreamKind::PcmuBackchannel { payload_type: 97 });
         let aac = structure(
             "application/x-rtp, media=audio, payload=96, clock-rate=16000, encoding-name=MPEG4-GENERIC, \
@@ -505,7 +535,8 @@ mod tests {
         gst::init().unwrap();
         let none = Selection::default();
         let refused = glib::Error::new(gst::ResourceError::Settings, "Could not get/set settings from/on resource.");
-        let describe = "gstrtspsrc.c(8374): gst_rtspsrc_retrieve_sdp (): /GstRTSPSrc:rtspsrc0:\nServer can not provide an SDP.";
+        let describe =
+            "gstrtspsrc.c(8374): gst_rtspsrc_retrieve_sdp (): /GstRTSPSrc:rtspsrc0:\nServer can not provide an SDP.";
         assert_eq!(connect_error(&refused, Some(describe), &none), BackchannelError::NoBackchannel);
         let no_stream = glib::Error::new(gst::StreamError::Format, "No supported stream was found.");
         assert_eq!(connect_error(&no_stream, None, &none), BackchannelError::NoBackchannel);

@@ -10,3 +10,4 @@ pub mod mqtt;
 pub mod rtsp;
 pub mod onvif;
 pub mod speaker_http;
+pub mod streams;
