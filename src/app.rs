@@ -23,7 +23,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Camera, Config};
+use crate::config::TelemetrySource;
 use crate::detect::{self, Detection, Detector, DetectorOptions};
+use crate::drone::{DroneRules, GeoTrack};
 use crate::evidence::{record_clip, ClipInfo, DeviceKey, EncodedRing, EvidenceStore, ManifestInput, Masker, Sealer, Snapshot};
 use crate::frame::Frame;
 use crate::outbox::Outbox;
@@ -90,6 +92,8 @@ struct Shared {
     alerts: Arc<AlertStats>,
     telemetry: Arc<Telemetry>,
     speakers: Speakers,
+    /// Drone positions from DJI OSD, by aircraft serial number (filled by `start_camera`).
+    osd: Arc<Mutex<std::collections::HashMap<String, Arc<GeoTrack>>>>,
     shutdown: CancellationToken,
 }
 
@@ -143,6 +147,9 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let (mut link, publisher, link_stats) =
         MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat, |p| cfg.resolve(p)).map_err(anyhow::Error::msg)?;
     let mut command_rx = link.take_commands();
+    if cfg.cameras.iter().any(|c| c.drone.as_ref().is_some_and(|d| d.telemetry == TelemetrySource::Osd)) {
+        link.subscribe_also(crate::drone::osd::OSD_FILTER);
+    }
     link.retain_on_connect(publisher.topics().pubkey(), public_key.into_bytes());
     *telemetry.link.lock().unwrap() = Some(link_stats);
     let speakers = {
@@ -197,6 +204,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         alerts: alert_stats.clone(),
         telemetry: telemetry.clone(),
         speakers,
+        osd: Default::default(),
         shutdown: shutdown.clone(),
     };
     let mut cameras: Vec<CameraRuntime> = Vec::new();
@@ -212,7 +220,10 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         tokio::select! {
             _ = shutdown.cancelled() => break,
             Some((topic, payload)) = command_rx.recv() => {
-                handle_command(&mut shared, &mut cameras, &topic, &payload).await;
+                match crate::drone::osd::topic_sn(&topic) {
+                    Some(sn) => drone_osd(&shared, sn, &payload),
+                    None => handle_command(&mut shared, &mut cameras, &topic, &payload).await,
+                }
             }
             _ = check_ended.tick() => {
                 if opts.exit_when_sources_end && !cameras.is_empty() && cameras.iter().all(|c| c.source.is_finished()) {
@@ -254,6 +265,20 @@ fn publish_camera_list(shared: &Shared, cameras: &[CameraRuntime]) {
     shared.telemetry.cameras.lock().unwrap().sort_by_key(|(slot, _)| pos(*slot));
 }
 
+/// A DJI OSD message: the aircraft's position for the drone camera with that serial number.
+fn drone_osd(shared: &Shared, sn: &str, payload: &[u8]) {
+    let Some(track) = shared.osd.lock().unwrap().get(sn).cloned() else { return };
+    match crate::drone::osd::parse(payload) {
+        Ok((at, fix)) => track.push(at, fix),
+        Err(e) => {
+            let n = shared.alerts.telemetry_errors.fetch_add(1, Ordering::Relaxed) + 1;
+            if n <= 5 || n.is_multiple_of(1000) {
+                tracing::warn!(sn, "bad OSD message ({n} so far): {e}");
+            }
+        }
+    }
+}
+
 /// Starts a camera's source and rules tasks in frame slot `slot`.
 fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
     let health = Arc::new(CameraHealth::new(&cam.id));
@@ -261,7 +286,16 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
     let (tx, rx) = mpsc::channel::<DetectedFrame>(4);
     shared.routes.lock().unwrap()[slot] = Some(tx);
     let (ctl_tx, ctl_rx) = mpsc::channel(8);
+    let geo = cam.drone.as_ref().map(|d| {
+        let track = Arc::new(GeoTrack::default());
+        if let (TelemetrySource::Osd, Some(sn)) = (d.telemetry, &d.osd_sn) {
+            shared.osd.lock().unwrap().insert(sn.clone(), track.clone());
+        }
+        track
+    });
+    let klv = geo.clone().filter(|_| cam.drone.as_ref().is_some_and(|d| d.telemetry == TelemetrySource::Klv));
     let ctx = EventCtx {
+        geo,
         alerts: shared.alerts.clone(),
         flood: shared.telemetry.flood.clone(),
         cfg: shared.cfg.clone(),
@@ -286,6 +320,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
             health,
             lossless: shared.opts.lossless,
             ring: ring.clone(),
+            klv,
         },
         stop.clone(),
     ));
@@ -456,9 +491,21 @@ struct EventCtx {
     sealer: Arc<Mutex<Sealer>>,
     model: ModelRef,
     speakers: Speakers,
+    /// Drones: the camera's positions (KLV or OSD).
+    geo: Option<Arc<GeoTrack>>,
 }
 
 impl EventCtx {
+    /// A drone frame's position: KLV fixes are keyed by stream time, OSD fixes by Unix time.
+    fn fix_for(&self, f: &Frame) -> Option<crate::drone::GeoFix> {
+        let (d, track) = (self.camera.drone.as_ref()?, self.geo.as_ref()?);
+        let at = match d.telemetry {
+            TelemetrySource::Klv => f.ts,
+            TelemetrySource::Osd => f.wall.timestamp_micros() as f64 / 1e6,
+        };
+        track.at(at, d.max_fix_age_s)
+    }
+
     /// A zone's loudspeaker warning for a transition (if its `speak.on` names the state), and
     /// the reminders due while events stay active. Never waits on the speaker.
     fn warn(&self, reminders: &mut Reminders, t: &Transition) {
@@ -511,6 +558,7 @@ async fn camera_rules(
     let mut rules = CameraRules::new(&prefix, &ctx.camera.zones);
     let mut tracker = Tracker::new(TrackerParams::default());
     let mut reminders = Reminders::default();
+    let mut drone = ctx.camera.drone.as_ref().map(|d| DroneRules::new(&prefix, d));
     // the latest frame and its tracks, for snapshots and re-checks
     let mut last: Option<(Frame, Vec<Track>)> = None;
     loop {
@@ -528,6 +576,17 @@ async fn camera_rules(
                         let deadline = Duration::from_secs_f64(ctx.camera.clip_post_s + 30.0);
                         let ring = ring.clone();
                         clips.spawn(async move { (t, record_clip(ring, start, end, out, deadline).await) });
+                    }
+                }
+                if let Some(dr) = drone.as_mut() {
+                    let fix = ctx.fix_for(f);
+                    for s in dr.evaluate(&tracks, fix.as_ref(), f.ts, f.wall) {
+                        let t = Transition {
+                            state: EventState::New, event_id: s.event_id, zone: usize::MAX, zone_id: s.zone_id, kind: s.kind,
+                            started_ts: s.ts, ts: s.ts, started_at: s.wall, dwell_s: 0.0, objects: vec![s.object], ack: None, flood: None,
+                            geo: Some(s.fix),
+                        };
+                        persist(&ctx, index, &rules, &t, f, &tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
                     }
                 }
                 for (zone, level, coverage) in rules.flood_levels() {
@@ -661,7 +720,7 @@ fn seal_files(ctx: &EventCtx, t: &Transition, state: &str, time: chrono::DateTim
         device_id: ctx.cfg.device.id.clone(),
         camera_id: ctx.camera.id.clone(),
         zone_id: t.zone_id.clone(),
-        location: ctx.cfg.device.location.clone(),
+        location: location_of(ctx, t),
         time,
         model_name: ctx.model.name.clone(),
         model_sha256: ctx.model.sha256.clone(),
@@ -739,6 +798,15 @@ fn emit_clip(ctx: &EventCtx, t: &Transition, clip: &ClipInfo, privacy_on: bool) 
     queue_alert(ctx, t, EventState::Update, now, evidence, seal)
 }
 
+/// Where an event happened: a drone's alert is where the frame was taken, not where the edge
+/// box is.
+fn location_of(ctx: &EventCtx, t: &Transition) -> crate::config::Location {
+    match &t.geo {
+        Some(g) => crate::config::Location { lat: Some(g.lat), lon: Some(g.lon), address: String::new() },
+        None => ctx.cfg.device.location.clone(),
+    }
+}
+
 /// Builds the alert JSON for a transition and queues it.
 fn queue_alert(ctx: &EventCtx, t: &Transition, state: EventState, updated: chrono::DateTime<chrono::Utc>, evidence: Vec<EvidenceRef>, seal: SealRefs) -> anyhow::Result<()> {
     let alert = Alert {
@@ -751,7 +819,7 @@ fn queue_alert(ctx: &EventCtx, t: &Transition, state: EventState, updated: chron
         device_id: ctx.cfg.device.id.clone(),
         camera_id: ctx.camera.id.clone(),
         zone_id: t.zone_id.clone(),
-        location: ctx.cfg.device.location.clone(),
+        location: location_of(ctx, t),
         started_at: rfc3339(t.started_at),
         updated_at: rfc3339(updated),
         dwell_s: (t.dwell_s * 10.0).round() / 10.0,
@@ -773,6 +841,7 @@ fn queue_alert(ctx: &EventCtx, t: &Transition, state: EventState, updated: chron
         manifest: seal.manifest,
         prev_hash: seal.prev_hash,
         signature: seal.signature,
+        geo: t.geo.clone(),
     };
     let payload = serde_json::to_vec(&alert)?;
     ctx.publisher.enqueue(&ctx.publisher.topics().alerts(), payload, false)?;

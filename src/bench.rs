@@ -70,6 +70,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         clip_ring_s: 0.0,
         zones: Vec::new(),
         privacy: Default::default(),
+        drone: None,
     }
 }
 
@@ -86,6 +87,7 @@ fn decode_run(args: &BenchArgs, n: u64, mut consume: impl FnMut(&Frame)) -> anyh
         health: Arc::new(CameraHealth::new("bench")),
         lossless: true,
         ring: None,
+        klv: None,
     };
     let task = rt.spawn(source::run_camera(ctx, stop.clone()));
     // the first frame starts the clock, so pipeline start-up is not counted

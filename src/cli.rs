@@ -203,6 +203,19 @@ pub fn summary(cfg: &Config) -> String {
             "  {:<16} {:<10} {:>4} fps  width {:<5} {}",
             c.id, c.pipeline, c.detect_fps, c.frame_width, c.url
         );
+        if let Some(d) = &c.drone {
+            let watch: Vec<String> = d.watches.iter().map(|w| format!("{}→{}", w.class, w.kind.as_str())).collect();
+            let _ = writeln!(
+                s,
+                "    drone telemetry {:?}, watch [{}], confirm {} frames, same event within {} m / {} s, {} geo zone(s)",
+                d.telemetry,
+                watch.join(", "),
+                d.confirm_frames,
+                d.dedup_m,
+                d.dedup_s,
+                d.geo_zones.len()
+            );
+        }
         for z in &c.zones {
             let _ = writeln!(
                 s,

@@ -10,6 +10,7 @@
 //! - [`detect`]: ONNX Runtime (`ort`, loaded dynamically) running YOLO-family models;
 //!   manifest, letterbox, decoders for YOLOX / YOLOv5 / YOLOv8 layouts, per-class NMS.
 //! - [`track`]: IoU tracker giving detections stable track ids.
+//! - [`drone`]: geotags from KLV / DJI OSD telemetry, and events of moving cameras.
 //! - [`rules`]: zones (polygons), dwell with grace gap, clear and cooldown → event transitions.
 //! - [`evidence`]: clean and annotated JPEG snapshots, kept on disk with their sha256.
 //! - [`outbox`]: durable on-disk queue; an entry leaves only on the broker's PubAck.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod detect;
+pub mod drone;
 pub mod durable;
 pub mod evidence;
 pub mod frame;

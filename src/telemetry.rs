@@ -62,6 +62,8 @@ pub struct AlertStats {
     pub commands_failed: AtomicU64,
     /// Alerts that could not be written to the outbox (disk full, …).
     pub persist_errors: AtomicU64,
+    /// Drone telemetry messages that could not be used (bad OSD JSON, no position).
+    pub telemetry_errors: AtomicU64,
 }
 
 /// Everything telemetry reads, shared by the tasks that write it.
@@ -120,6 +122,7 @@ impl Telemetry {
                 "mean_ms": if inferences > 0 { (busy as f64 / inferences as f64 / 10.0).round() / 100.0 } else { 0.0 },
             },
             "alerts_raised": self.alerts.raised.load(Ordering::Relaxed),
+            "drone_telemetry_errors": self.alerts.telemetry_errors.load(Ordering::Relaxed),
             "speakers": self.speakers.to_json(),
             "flood": self.flood.lock().unwrap().iter().map(|(k, (l, c))| (k.clone(), json!({ "level": l.as_str(), "coverage": (c * 1000.0).round() / 1000.0 }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "mqtt": {

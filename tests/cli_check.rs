@@ -236,3 +236,60 @@ fn the_intersection_example_with_a_pole_speaker_is_valid() {
     assert!(text.contains("speak no-vending on new/recurred → pole-17, again every 120s"), "{text}");
     assert!(text.contains("speakers 1  messages 2"), "{text}");
 }
+
+#[test]
+fn check_reports_drone_mistakes_with_their_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = r#"
+[device]
+id = "box"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+[model]
+path = "missing.onnx"
+
+[[camera]]
+id = "drone-1"
+url = "srt://:9000?mode=listener"
+pipeline = "srt"
+  [camera.drone]
+  telemetry = "klv"
+  osd_sn = "SN1"
+  confirm_frames = 0
+  watch = [{ class = "garbage", kind = "dumping", min_score = 2.0 }]
+  geo_zone = [{ id = "river side", polygon = [[29.8, 121.5], [95.0, 121.6]] }]
+  [[camera.zone]]
+  id = "z"
+  kind = "dumping"
+  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]
+  classes = ["garbage"]
+  dwell_s = 5
+
+[[camera]]
+id = "drone-2"
+url = "rtmp://media/live/d2"
+pipeline = "rtmp"
+  [camera.drone]
+  telemetry = "osd"
+  watch = []
+"#;
+    let path = dir.path().join("drones.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = hawkeye(&["check", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    for e in [
+        "camera[0].zone: a drone camera moves, so image zones do not apply",
+        "camera[0].drone.osd_sn: only for telemetry = \"osd\"",
+        "camera[0].drone.telemetry: KLV needs a template that extracts it (pipeline = \"ts_klv\")",
+        "camera[0].drone.confirm_frames: must be at least 1",
+        "camera[0].drone.watch[0].min_score: 2 is outside 0..1",
+        "camera[0].drone.geo_zone[0].id:",
+        "camera[0].drone.geo_zone[0].polygon: needs at least 3 [lat, lon] points",
+        "camera[0].drone.geo_zone[0].polygon[1]: [95, 121.6] is not [lat, lon]",
+        "camera[1].drone.osd_sn: telemetry = \"osd\" needs the aircraft's serial number",
+        "camera[1].drone.watch: name at least one class to watch",
+    ] {
+        assert!(err.contains(e), "missing {e:?} in:\n{err}");
+    }
+}

@@ -66,6 +66,7 @@ async fn clip_case(codec: &str) {
         health: Arc::new(CameraHealth::new("c")),
         lossless: false,
         ring: Some(ring.clone()),
+        klv: None,
     };
     let task = tokio::spawn(run_camera(ctx, stop.clone()));
     // frames must be taken for the stream clock to advance; a stand-in detector drains them

@@ -67,6 +67,7 @@ impl Rig {
                 health: h,
                 lossless,
                 ring: None,
+                klv: None,
             };
             tasks.push(tokio::spawn(run_camera(ctx, shutdown.clone())));
         }

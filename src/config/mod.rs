@@ -1,6 +1,7 @@
 //! Configuration: TOML → raw serde structs → [`validate`] which reports every error at once,
 //! each with its TOML path (`camera[0].zone[1].polygon`).
 
+mod drone;
 mod speaker;
 mod validate;
 
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use drone::{DroneCfg, DroneWatch, GeoZone, TelemetrySource};
 pub use speaker::{MessageCfg, SpeakerCfg, SpeakerKind, ZoneSpeak, SPEAK_STATES};
 pub use validate::{validate, ConfigErrors};
 
@@ -165,6 +167,9 @@ pub struct Camera {
     /// Face and licence-plate masking of the snapshots that leave the device.
     #[serde(default)]
     pub privacy: PrivacyCfg,
+    /// A moving camera (drone): geotagged events instead of image zones.
+    #[serde(default)]
+    pub drone: Option<DroneCfg>,
 }
 
 /// Per-camera privacy masking of published snapshots (the unmasked original stays on the device).

@@ -227,6 +227,7 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
         }
         check_zone(z, &zp, classes, errs);
     }
+    super::drone::check(cam, path, classes, errs);
 }
 
 fn check_privacy(p: &PrivacyCfg, pp: &str, errs: &mut Vec<String>) {

@@ -48,6 +48,9 @@ pub struct Alert {
     pub prev_hash: Option<String>,
     /// Ed25519 signature (hex) of the manifest, verifiable with the key on `…/pubkey`.
     pub signature: Option<String>,
+    /// Drones: where the frame was taken (`location` then holds its lat/lon, not the device's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<crate::drone::GeoFix>,
 }
 
 /// Where the evidence manifest is, and its hash.

@@ -114,6 +114,9 @@ pub struct MqttLink {
     commands: Option<mpsc::UnboundedSender<(String, Vec<u8>)>>,
     /// Retained messages (topic, payload) published on every connect, like the status.
     retained: Vec<(String, Vec<u8>)>,
+    /// More subscriptions (drone telemetry), renewed on every connect; their messages go to the
+    /// commands receiver too.
+    also: Vec<String>,
 }
 
 impl MqttLink {
@@ -170,6 +173,7 @@ impl MqttLink {
             heartbeat,
             commands: None,
             retained: Vec::new(),
+            also: Vec::new(),
         };
         Ok((link, publisher, stats))
     }
@@ -177,6 +181,11 @@ impl MqttLink {
     /// Publishes `payload` retained on `topic` on every connection (e.g. the public key).
     pub fn retain_on_connect(&mut self, topic: String, payload: Vec<u8>) {
         self.retained.push((topic, payload));
+    }
+
+    /// Also subscribes to `filter` on every connection (messages arrive with the commands).
+    pub fn subscribe_also(&mut self, filter: &str) {
+        self.also.push(filter.to_string());
     }
 
     /// Subscribes to `…/cmd/+` on every connection and hands each command message (topic,
@@ -241,6 +250,10 @@ impl MqttLink {
                             // a clean session has no subscriptions: renew them on every connect
                             let sub = rumqttc::Subscribe::new(self.topics.commands_filter(), QoS::AtLeastOnce);
                             self.eventloop.pending.push_back(Request::Subscribe(sub));
+                            for f in &self.also {
+                                let sub = rumqttc::Subscribe::new(f.clone(), QoS::AtMostOnce);
+                                self.eventloop.pending.push_back(Request::Subscribe(sub));
+                            }
                         }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {

@@ -70,6 +70,8 @@ pub struct Transition {
     pub ack: Option<Ack>,
     /// Flooding zones: the level after this transition and the smoothed coverage (0..1).
     pub flood: Option<(FloodLevel, f64)>,
+    /// Drones: where the frame was taken.
+    pub geo: Option<crate::drone::GeoFix>,
 }
 
 /// An operator's acknowledgement of an event.
@@ -198,6 +200,7 @@ impl CameraRules {
             objects: inside,
             ack: rec.ack.clone(),
             flood: z.flood.as_ref().map(|f| (f.level(), f.coverage())),
+            geo: None,
         })
     }
 
@@ -288,6 +291,7 @@ impl CameraRules {
                 objects: inside,
                 ack,
                 flood: None,
+                geo: None,
             });
         }
         out
@@ -364,6 +368,7 @@ fn flood_step(
         objects: water,
         ack,
         flood: Some((to, coverage)),
+        geo: None,
     })
 }
 

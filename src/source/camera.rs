@@ -35,6 +35,8 @@ use crate::evidence::clip::{EncodedRing, Unit};
 
 /// Name of the optional appsink that receives parsed, still-encoded access units for clips.
 pub const ENCODED_NAME: &str = "encoded";
+/// Name of the optional appsink that receives `meta/x-klv` (MISB ST 0601) buffers.
+pub const KLV_NAME: &str = "klv";
 use super::SourceError;
 
 /// A pipeline that delivered frames for this long resets the backoff to its initial value.
@@ -58,6 +60,9 @@ pub struct SourceCtx {
     pub lossless: bool,
     /// Ring of encoded access units for event clips, fed by templates with an `encoded` appsink.
     pub ring: Option<Arc<EncodedRing>>,
+    /// Drone positions from MISB ST 0601 KLV, fed by templates with a `klv` appsink, keyed by
+    /// the same stream time as the frames.
+    pub klv: Option<Arc<crate::drone::GeoTrack>>,
 }
 
 /// The supervisor's view of the camera config (never changes while running).
@@ -371,6 +376,42 @@ fn build_pipeline(
                     .build(),
             );
         }
+    }
+
+    if let Some(sink) = pipeline.by_name(KLV_NAME).and_then(|e| e.downcast::<gst_app::AppSink>().ok()) {
+        sink.set_sync(false);
+        sink.set_enable_last_sample(false);
+        sink.set_drop(true);
+        sink.set_max_buffers(32);
+        let (clock, track, camera) = (clock.clone(), ctx.klv.clone(), ctx.camera.id.clone());
+        let mut bad = 0u64;
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let (Some(track), Some(buffer)) = (&track, sample.buffer()) else { return Ok(gst::FlowSuccess::Ok) };
+                    // packets before the run's first decoded frame have no stream time yet
+                    let (Some(offset), Some(pts)) = (clock.lock().unwrap().offset(), buffer.pts()) else { return Ok(gst::FlowSuccess::Ok) };
+                    let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
+                    for r in crate::drone::klv::parse_all(&map) {
+                        match r {
+                            Ok(u) => {
+                                if let Some(fix) = crate::drone::fix_from_klv(&u) {
+                                    track.push(offset + pts.nseconds() as f64 / 1e9, fix);
+                                }
+                            }
+                            Err(e) => {
+                                bad += 1;
+                                if bad <= 5 || bad.is_multiple_of(1000) {
+                                    tracing::warn!(camera = %camera, "bad KLV packet ({bad} so far): {e}");
+                                }
+                            }
+                        }
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
     }
 
     if let (Some(scale), Some(size)) = (pipeline.by_name(SCALE_NAME), pipeline.by_name(SCALE_CAPS_NAME)) {

@@ -30,6 +30,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("file", include_str!("../../pipelines/file.pipeline")),
     ("rtmp", include_str!("../../pipelines/rtmp.pipeline")),
     ("srt", include_str!("../../pipelines/srt.pipeline")),
+    ("ts_klv", include_str!("../../pipelines/ts_klv.pipeline")),
 ];
 
 /// The templates compiled into the binary, as `(name, text)`.
@@ -228,7 +229,7 @@ mod tests {
     #[test]
     fn builtins_are_all_present_and_commented() {
         let names: Vec<&str> = builtin_templates().iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, vec!["rtsp_h264", "rtsp_h265", "rtsp", "file", "rtmp", "srt"]);
+        assert_eq!(names, vec!["rtsp_h264", "rtsp_h265", "rtsp", "file", "rtmp", "srt", "ts_klv"]);
         for (name, text) in builtin_templates() {
             assert!(text.starts_with('#'), "{name} has a comment header");
         }
