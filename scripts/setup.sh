@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # hawkeye setup: installs what is missing and builds the release binary. Idempotent.
 #   Debian packages  GStreamer 1.22 (dev + plugins, RTSP server), mosquitto, opencv-doc (sample video),
-#                    espeak-ng (speech for loudspeaker warnings), nginx + RTMP module (drone-stream tests)
+#                    espeak-ng (speech for loudspeaker warnings), nginx + RTMP module (drone-stream tests),
+#                    dpkg-dev (dpkg-shlibdeps, for the Debian package's dependencies)
 #   ONNX Runtime     shared library from the PyPI wheel `onnxruntime` into .deps/onnxruntime/
+#   cargo-deb        `cargo deb` builds the Debian package (cargo install from crates.io, pinned)
 #   build            cargo build --release (binary in target/release/hawkeye)
 # Re-running it only checks; nothing is downloaded twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 ORT_VERSION=1.31.1
+CARGO_DEB_VERSION=3.8.0
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -17,7 +20,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto mosquitto-clients opencv-doc
   libopencv-dev clang libclang-dev opencv-data
-  python3 python3-pip unzip systemd openssl espeak-ng nginx libnginx-mod-rtmp
+  python3 python3-pip unzip systemd openssl espeak-ng nginx libnginx-mod-rtmp dpkg-dev
 )
 
 missing=()
@@ -61,6 +64,11 @@ log "ONNX Runtime: $ORT_DIR/libonnxruntime.so (override with ORT_DYLIB_PATH)"
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found; install the Rust toolchain (rustup) first" >&2; exit 1
 fi
+if ! cargo deb --version >/dev/null 2>&1; then
+  log "installing cargo-deb $CARGO_DEB_VERSION (about a minute)"
+  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" --quiet
+fi
+log "cargo-deb: $(cargo deb --version)"
 log "building release binary"
 cargo build --release --locked --quiet
 log "ready: $ROOT/target/release/hawkeye"
