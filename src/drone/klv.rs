@@ -181,6 +181,7 @@ impl UnsignedMap {
         Some(raw.clamp(0.0, self.raw_max) as u64)
     }
 
+    #[cfg(test)]
     fn step(self) -> f64 {
         (self.max - self.min) / self.raw_max
     }
@@ -214,6 +215,7 @@ impl SignedMap {
             .clamp(-self.raw_max, self.raw_max) as i64
     }
 
+    #[cfg(test)]
     fn step(self) -> f64 {
         self.limit / self.raw_max
     }
@@ -1180,7 +1182,8 @@ mod tests {
             hex(ST0902_EXAMPLE),
             hex(SAMPLE_CLIP_PACKET),
         ] {
-            for n in 0..packet.len() {
+            assert!(parse_all(&[]).is_empty());
+            for n in 1..packet.len() {
                 let err = parse_uas_local_set(&packet[..n]).unwrap_err();
                 assert!(matches!(err, KlvError::Truncated { .. }), "cut at {n}: {err:?}");
                 assert_eq!(parse_all(&packet[..n]).len(), 1, "cut at {n}");
@@ -1191,15 +1194,21 @@ mod tests {
 
     #[test]
     fn local_set_cut_inside_an_item_is_an_error() {
-        // The outer length agrees with the bytes, but the items stop in the middle of one.
-        let packet = encode_uas_local_set(&full_fix());
-        let value = &packet[UAS_LOCAL_SET_KEY.len() + 2..packet.len() - 4]; // 0x81 nn length
-        assert_eq!(packet[UAS_LOCAL_SET_KEY.len()], 0x81);
-        for cut in 0..value.len() {
-            let mut bad = UAS_LOCAL_SET_KEY.to_vec();
-            write_ber_length(&mut bad, cut);
-            bad.extend_from_slice(&value[..cut]);
-            assert!(parse_uas_local_set(&bad).is_err(), "cut at {cut}");
+        // The outer length agrees with the bytes, but the items (checksum included) stop short.
+        for packet in [encode_uas_local_set(&full_fix()), hex(ST0902_EXAMPLE)] {
+            let mut cur = Cursor {
+                buf: &packet,
+                pos: UAS_LOCAL_SET_KEY.len(),
+            };
+            let len = cur.ber_length("test").unwrap();
+            let value = &packet[cur.pos..];
+            assert_eq!(value.len(), len);
+            for cut in 0..value.len() {
+                let mut bad = UAS_LOCAL_SET_KEY.to_vec();
+                write_ber_length(&mut bad, cut);
+                bad.extend_from_slice(&value[..cut]);
+                assert!(parse_uas_local_set(&bad).is_err(), "cut at {cut}");
+            }
         }
     }
 
@@ -1233,7 +1242,7 @@ mod tests {
 
         // Non-minimal long forms, for the packet and for an item (KLV allows them).
         let item = hex("0D 84 00000004 2AAAAAAA"); // tag 13, length 4 in five bytes, 0x2AAAAAAA ≈ 30°
-        let packet = raw_packet(&hex("83 00 00 0F"), &item);
+        let packet = raw_packet(&hex("83 00 00 0E"), &item);
         assert_close(
             parse_uas_local_set(&packet).unwrap().sensor_lat,
             30.0,
