@@ -138,6 +138,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         link: Default::default(),
         flood: Default::default(),
         speakers: speaker_stats.clone(),
+        retention: Default::default(),
     });
 
     let heartbeat = {
@@ -162,6 +163,8 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         });
         Speakers::start(&cfg.speakers, &cfg.messages, cfg.base_dir.clone(), state_dir.join("speaker"), WallClock::system(), speaker_stats, sink)
     };
+    let retention_stop = CancellationToken::new();
+    tokio::spawn(retention_loop(cfg.evidence.clone(), sealer.clone(), publisher.clone(), telemetry.retention.clone(), retention_stop.clone()));
     let link_stop = CancellationToken::new();
     let link_task = tokio::spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
     let telemetry_stop = CancellationToken::new();
@@ -248,11 +251,30 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         drop(c.ctl);
         let _ = c.rules.await;
     }
+    retention_stop.cancel();
     link_stop.cancel();
     let _ = link_task.await;
     telemetry_stop.cancel();
     tracing::info!("hawkeye stopped");
     Ok(())
+}
+
+/// Sweeps the evidence store every `sweep_s` (first after 10 s): old and over-cap evidence is
+/// retired, evidence still waiting in the outbox never.
+async fn retention_loop(cfg: crate::config::EvidenceCfg, sealer: Arc<Mutex<Sealer>>, publisher: Publisher, stats: Arc<crate::evidence::retention::RetentionStats>, stop: CancellationToken) {
+    let retain = Duration::from_secs_f64(cfg.retain_days * 86400.0);
+    let max_bytes = cfg.max_mb << 20;
+    let mut next = tokio::time::Instant::now() + Duration::from_secs(10).min(Duration::from_secs_f64(cfg.sweep_s));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        next = tokio::time::Instant::now() + Duration::from_secs_f64(cfg.sweep_s);
+        let pending = publisher.pending_events();
+        let (sealer, stats) = (sealer.clone(), stats.clone());
+        let _ = tokio::task::spawn_blocking(move || crate::evidence::retention::sweep(&sealer, &pending, retain, max_bytes, &stats)).await;
+    }
 }
 
 fn free_slot(cameras: &[CameraRuntime]) -> usize {
@@ -437,10 +459,10 @@ async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result
     let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
     let new = Config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
     let fixed = |c: &Config| {
-        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry, "speaker": c.speakers, "message": c.messages })
+        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages })
     };
     let (old_fixed, new_fixed) = (fixed(&shared.cfg), fixed(&new));
-    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "outbox", "telemetry", "speaker", "message"]
+    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "outbox", "telemetry", "evidence", "speaker", "message"]
         .into_iter()
         .filter(|k| old_fixed[*k] != new_fixed[*k])
         .collect();

@@ -81,6 +81,8 @@ pub struct Telemetry {
     pub flood: Arc<Mutex<std::collections::BTreeMap<String, (crate::rules::FloodLevel, f64)>>>,
     /// Loudspeaker attempts by speaker and outcome.
     pub speakers: Arc<crate::speaker::SpeakerStats>,
+    /// Evidence retention sweeps.
+    pub retention: Arc<crate::evidence::retention::RetentionStats>,
 }
 
 impl Telemetry {
@@ -124,6 +126,13 @@ impl Telemetry {
             "alerts_raised": self.alerts.raised.load(Ordering::Relaxed),
             "drone_telemetry_errors": self.alerts.telemetry_errors.load(Ordering::Relaxed),
             "speakers": self.speakers.to_json(),
+            "evidence": {
+                "store_mb": (self.retention.store_bytes.load(Ordering::Relaxed) as f64 / 1048576.0 * 10.0).round() / 10.0,
+                "deleted_expired": self.retention.expired.load(Ordering::Relaxed),
+                "deleted_early": self.retention.early.load(Ordering::Relaxed),
+                "kept_undelivered": self.retention.kept_undelivered.load(Ordering::Relaxed),
+                "over_cap_mb": (self.retention.over_cap_bytes.load(Ordering::Relaxed) as f64 / 1048576.0 * 10.0).round() / 10.0,
+            },
             "flood": self.flood.lock().unwrap().iter().map(|(k, (l, c))| (k.clone(), json!({ "level": l.as_str(), "coverage": (c * 1000.0).round() / 1000.0 }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "mqtt": {
                 "connects": link.connects.load(Ordering::Relaxed),
@@ -189,6 +198,15 @@ impl Telemetry {
             "Loudspeaker requests by speaker and outcome (played, failed, rate_limited, quiet_hours, dropped).",
             self.speakers.rows().into_iter().map(|(s, o, n)| (format!("{{speaker=\"{s}\",outcome=\"{}\"}}", o.as_str()), n as f64)).collect(),
         );
+        let r = &self.retention;
+        family(
+            "hawkeye_evidence_deleted_total",
+            "counter",
+            "Evidence events deleted by retention: after retain_days (expired) or earlier to stay under max_mb (early).",
+            vec![("{reason=\"expired\"}".into(), r.expired.load(Ordering::Relaxed) as f64), ("{reason=\"early\"}".into(), r.early.load(Ordering::Relaxed) as f64)],
+        );
+        family("hawkeye_evidence_store_bytes", "gauge", "Bytes in the evidence store after the last sweep.", vec![(String::new(), r.store_bytes.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_evidence_over_cap_bytes", "gauge", "Bytes over evidence.max_mb that could not be freed (undelivered evidence).", vec![(String::new(), r.over_cap_bytes.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_messages_acked_total", "counter", "Outbox messages acknowledged by the broker (PubAck).", vec![(String::new(), link.acked.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_outbox_depth", "gauge", "Messages waiting in the outbox.", vec![(String::new(), link.outbox_depth.load(Ordering::Relaxed) as f64)]);
         family(

@@ -23,6 +23,8 @@ pub struct Config {
     pub outbox: OutboxCfg,
     #[serde(default)]
     pub telemetry: TelemetryCfg,
+    #[serde(default)]
+    pub evidence: EvidenceCfg,
     #[serde(default, rename = "camera")]
     pub cameras: Vec<Camera>,
     /// Loudspeakers that warnings can be played on.
@@ -90,6 +92,37 @@ impl Default for TelemetryCfg {
 
 fn default_telemetry_listen() -> Option<String> {
     Some("127.0.0.1:9464".into())
+}
+
+/// How long evidence is kept, and how much of it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct EvidenceCfg {
+    /// Keep every event's evidence at least this many days (public-space cameras: 30 or more).
+    #[serde(default = "default_retain_days")]
+    pub retain_days: f64,
+    /// Disk-usage cap of the evidence store (MB). Over it, the oldest delivered evidence goes
+    /// early (logged at ERROR); undelivered evidence is never deleted.
+    #[serde(default = "default_evidence_mb")]
+    pub max_mb: u64,
+    /// How often the store is swept.
+    #[serde(default = "default_sweep_s")]
+    pub sweep_s: f64,
+}
+
+impl Default for EvidenceCfg {
+    fn default() -> Self {
+        EvidenceCfg { retain_days: default_retain_days(), max_mb: default_evidence_mb(), sweep_s: default_sweep_s() }
+    }
+}
+
+fn default_retain_days() -> f64 {
+    30.0
+}
+fn default_evidence_mb() -> u64 {
+    20 * 1024
+}
+fn default_sweep_s() -> f64 {
+    600.0
 }
 
 /// Bounds of the on-disk outbox (see `outbox` module docs for the eviction policy).

@@ -68,6 +68,16 @@ pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
     if cfg.outbox.max_mb == 0 {
         errs.push("outbox.max_mb: must be at least 1".into());
     }
+    let ev = &cfg.evidence;
+    if !(ev.retain_days > 0.0) || !ev.retain_days.is_finite() {
+        errs.push(format!("evidence.retain_days: {} must be > 0 (public-space camera rules ask for at least 30)", ev.retain_days));
+    }
+    if ev.max_mb == 0 {
+        errs.push("evidence.max_mb: must be at least 1".into());
+    }
+    if !(ev.sweep_s >= 1.0) {
+        errs.push(format!("evidence.sweep_s: {} must be at least 1", ev.sweep_s));
+    }
     let classes = check_model(cfg, &mut errs);
     if cfg.cameras.is_empty() {
         errs.push("camera: at least one [[camera]] is required".into());

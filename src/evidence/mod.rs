@@ -2,11 +2,13 @@
 //! under `<state_dir>/evidence/<event_id>/` with their sha256 and published with the alert; each
 //! evidence set sealed by a signed manifest in the device's hash chain; `hawkeye verify`;
 //! event clips from the encoded ring; [`privacy`] masks faces and plates in the copies that
-//! leave the device.
+//! leave the device; [`retention`] deletes old evidence (never undelivered evidence) and
+//! records each deletion in the chain.
 
 pub mod clip;
 pub mod keys;
 pub mod privacy;
+pub mod retention;
 pub mod seal;
 mod snapshot;
 pub mod verify;

@@ -157,6 +157,16 @@ impl Sealer {
         self.key.public_key_hex()
     }
 
+    /// The evidence directory the chain lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Signs with the device key (retirement records).
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.key.sign(msg)
+    }
+
     /// Hashes the files, writes and signs the manifest, and appends it to the chain.
     pub fn seal(&mut self, m: ManifestInput) -> Result<Sealed, SealError> {
         let io = |p: &Path, e: std::io::Error| SealError::Io(format!("{}: {e}", p.display()));

@@ -1,9 +1,10 @@
 //! `hawkeye verify DIR`: checks an evidence directory end to end — every manifest in
 //! `chain.log` exists, is signed by the device key, links to the one before it, and every file
 //! it lists is there with its recorded size and sha256. Stops at the first failure and names the
-//! file to blame.
+//! file to blame. A manifest deleted by retention must have a signed line in `retired.log`
+//! with the hash `chain.log` recorded; the chain then continues through that hash.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ pub struct VerifyFailure {
 pub struct VerifyReport {
     pub manifests_ok: usize,
     pub files_ok: usize,
+    /// Manifests whose evidence retention deleted (signed records in `retired.log`).
+    pub retired: usize,
     pub first_failure: Option<VerifyFailure>,
     pub warnings: Vec<String>,
 }
@@ -34,7 +37,13 @@ impl fmt::Display for VerifyReport {
             writeln!(f, "warning: {w}")?;
         }
         match &self.first_failure {
-            None => writeln!(f, "OK: {} manifests (signatures and chain) and {} evidence files verified", self.manifests_ok, self.files_ok),
+            None => {
+                writeln!(f, "OK: {} manifests (signatures and chain) and {} evidence files verified", self.manifests_ok, self.files_ok)?;
+                if self.retired > 0 {
+                    writeln!(f, "    {} manifests retired by evidence retention (signed records in retired.log)", self.retired)?;
+                }
+                Ok(())
+            }
             Some(fail) => {
                 writeln!(f, "FAILED: {}: {}", fail.path.display(), fail.reason)?;
                 writeln!(f, "(verified before it: {} manifests, {} files)", self.manifests_ok, self.files_ok)
@@ -71,6 +80,23 @@ pub fn verify_dir(evidence_dir: &Path, public_key_hex: Option<&str>) -> VerifyRe
         fail(&mut r, log, "not text".into());
         return r;
     };
+    // seq → (event id, manifest sha256) of every validly signed retirement record
+    let mut retired: HashMap<u64, (String, String)> = HashMap::new();
+    let rlog = evidence_dir.join("retired.log");
+    for (n, line) in fs::read_to_string(&rlog).unwrap_or_default().lines().enumerate() {
+        let ok = super::retention::parse_retired_line(line).filter(|(seq, ev, hash, at, reason, sig)| {
+            verify_signature(&pk, super::retention::retired_statement(*seq, ev, hash, at, reason).as_bytes(), sig).is_ok()
+        });
+        match ok {
+            Some((seq, ev, hash, ..)) => {
+                retired.insert(seq, (ev, hash));
+            }
+            None => {
+                fail(&mut r, rlog, format!("line {} is not a retirement record signed by the device key", n + 1));
+                return r;
+            }
+        }
+    }
     let mut prev: Option<String> = None;
     let mut covered: HashSet<PathBuf> = HashSet::new();
     for (n, line) in text.lines().enumerate() {
@@ -82,7 +108,12 @@ pub fn verify_dir(evidence_dir: &Path, public_key_hex: Option<&str>) -> VerifyRe
         let mpath = event_dir.join(format!("manifest-{seq}.json"));
         let spath = mpath.with_extension("sig");
         let Ok(bytes) = fs::read(&mpath) else {
-            fail(&mut r, mpath, format!("missing (chain.log line {} names it)", n + 1));
+            if retired.get(&seq) == Some(&(event_id.clone(), logged_hash.clone())) {
+                r.retired += 1;
+                prev = Some(logged_hash);
+                continue;
+            }
+            fail(&mut r, mpath, format!("missing (chain.log line {} names it, and retired.log does not retire it)", n + 1));
             return r;
         };
         let sig = fs::read_to_string(&spath).unwrap_or_default();

@@ -163,6 +163,22 @@ impl Outbox {
     }
 
     /// Sequence numbers of all waiting messages, oldest first.
+    /// Events with a message still waiting: evidence topics `…/evidence/{event_id}/…` and
+    /// alerts (whose JSON names the event).
+    pub fn pending_events(&self) -> std::collections::HashSet<String> {
+        let mut out = std::collections::HashSet::new();
+        for e in self.entries.values() {
+            if let Some(rest) = e.topic.split_once("/evidence/").map(|(_, r)| r) {
+                out.insert(rest.split('/').next().unwrap_or_default().to_string());
+            } else if e.topic.ends_with("/alerts") {
+                if let Some(id) = serde_json::from_slice::<serde_json::Value>(&e.payload).ok().and_then(|v| v["event_id"].as_str().map(str::to_string)) {
+                    out.insert(id);
+                }
+            }
+        }
+        out
+    }
+
     pub fn seqs(&self) -> Vec<u64> {
         self.entries.keys().copied().collect()
     }

@@ -57,6 +57,11 @@ impl Publisher {
         Ok(seq)
     }
 
+    /// Events with messages not yet acknowledged by the broker (retention keeps them).
+    pub fn pending_events(&self) -> std::collections::HashSet<String> {
+        self.outbox.lock().unwrap().pending_events()
+    }
+
     pub fn topics(&self) -> &Topics {
         &self.topics
     }
