@@ -217,11 +217,16 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     }
     publish_camera_list(&shared, &cameras);
     tracing::info!(cameras = cameras.len(), device = %cfg.device.id, "hawkeye running");
+    crate::notify::notify("READY=1");
 
     let mut check_ended = tokio::time::interval(Duration::from_millis(500));
+    // pinged from this loop, so a stuck main task stops the pings and systemd restarts us
+    let watchdog_every = crate::notify::watchdog_interval();
+    let mut watchdog = tokio::time::interval(watchdog_every.unwrap_or(Duration::from_secs(3600)));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = watchdog.tick(), if watchdog_every.is_some() => crate::notify::notify("WATCHDOG=1"),
             Some((topic, payload)) = command_rx.recv() => {
                 match crate::drone::osd::topic_sn(&topic) {
                     Some(sn) => drone_osd(&shared, sn, &payload),
@@ -237,6 +242,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         }
     }
 
+    crate::notify::notify("STOPPING=1");
     // Shutdown order: sources (pipelines to Null) → detector → rules (last events) → MQTT flush.
     for c in &cameras {
         c.stop.cancel();

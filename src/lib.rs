@@ -30,6 +30,7 @@ pub mod drone;
 pub mod durable;
 pub mod evidence;
 pub mod frame;
+pub mod notify;
 pub mod outbox;
 pub mod publish;
 pub mod rules;
