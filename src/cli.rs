@@ -207,8 +207,8 @@ pub fn summary(cfg: &Config) -> String {
             let watch: Vec<String> = d.watches.iter().map(|w| format!("{}→{}", w.class, w.kind.as_str())).collect();
             let _ = writeln!(
                 s,
-                "    drone telemetry {:?}, watch [{}], confirm {} frames, same event within {} m / {} s, {} geo zone(s)",
-                d.telemetry,
+                "    drone telemetry {}, watch [{}], confirm {} frames, same event within {} m / {} s, {} geo zone(s)",
+                d.telemetry.as_str(),
                 watch.join(", "),
                 d.confirm_frames,
                 d.dedup_m,

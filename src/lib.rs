@@ -18,6 +18,7 @@
 //! - [`speaker`]: loudspeaker warnings (Hikvision, Axis, Dahua, ONVIF backchannel, webhook,
 //!   local audio, command) triggered by alerts or `cmd/speak`, rate-limited, with quiet hours.
 //! - [`telemetry`]: counters of every stage as heartbeat JSON, Prometheus `/metrics`, `/healthz`.
+//! - [`notify`]: systemd readiness and watchdog notifications.
 //! - [`app`]: wires the stages together for `hawkeye run`; [`cli`] holds the subcommands.
 
 pub mod app;

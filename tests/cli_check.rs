@@ -202,11 +202,11 @@ repeat = 0
     let out = hawkeye(&["check", path.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     for e in [
-        "speaker[0].url: hikvision_isapi needs a http:// URL, not rtsp://",
+        "speaker[0].url: hikvision_isapi needs a http/https:// URL, not rtsp://",
         "speaker[0].password: needs username",
         "speaker[0].quiet_hours: unknown day",
         "speaker[1].id: duplicate speaker id \"pole-17\"",
-        "speaker[1].url: webhook needs a http:// URL, not ftp://",
+        "speaker[1].url: webhook needs a http/https:// URL, not ftp://",
         "speaker[2].timeout_s:",
         "speaker[3].command: a command speaker needs the program to run",
         "message[0].volume: 120 must be in 0..=100",

@@ -29,14 +29,16 @@ fn sensor_lat(t: f64) -> f64 {
 const LOOK_AHEAD: f64 = 0.001;
 const LON: f64 = 121.55;
 
-/// Writes an MPEG-TS of vtest.avi's first `seconds` as H.264 with a KLV packet every 0.2 s.
+/// Writes an MPEG-TS of vtest.avi's first `seconds` (10 fps) as H.264 with a KLV packet every
+/// 0.2 s.
 fn klv_flight(out: &Path, seconds: f64) {
     gst::init().unwrap();
     let desc = format!(
-        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast key-int-max=10 \
+        "filesrc location={} ! decodebin ! identity eos-after={} ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast key-int-max=10 \
          ! h264parse ! queue ! mux. appsrc name=klv format=time caps=meta/x-klv,parsed=true ! queue ! mux. \
          mpegtsmux name=mux ! filesink location={}",
         common::model::vtest().display(),
+        (seconds * 10.0) as u64,
         out.display()
     );
     let pipeline = gst::parse::launch(&desc).unwrap().downcast::<gst::Pipeline>().unwrap();
@@ -88,7 +90,7 @@ fn klv_geotags_drone_alerts_deduplicated_and_inside_the_geo_zone() {
     let Some(model) = common::model::yolox_nano("klv_geotags_drone_alerts") else { return };
     let dir = tempfile::tempdir().unwrap();
     let ts = dir.path().join("flight.ts");
-    klv_flight(&ts, 80.0);
+    klv_flight(&ts, 30.0);
     let broker = common::broker::mosquitto();
     // the zone covers the frame centres of the first ~25 s of the flight
     let (zone_lo, zone_hi) = (29.8505, 29.8535);
@@ -98,7 +100,7 @@ fn klv_geotags_drone_alerts_deduplicated_and_inside_the_geo_zone() {
 id = "drone-klv"
 url = "{}"
 pipeline = "ts_klv"
-realtime = false
+realtime = true
 detect_fps = 5
   [camera.drone]
   telemetry = "klv"

@@ -12,18 +12,10 @@ use common::daemon::Daemon;
 use common::mqtt::Subscriber;
 use hawkeye::demo::{free_port, Mosquitto};
 
-fn sh(dir: &Path, args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).current_dir(dir).output().expect(args[0]);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// CA, server certificate for 127.0.0.1 signed by it, and a password file for hawkeye/secret.
 fn make_pki(dir: &Path) {
-    sh(dir, &["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=hawkeye test CA"]);
-    sh(dir, &["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    sh(dir, &["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext"]);
-    sh(dir, &["mosquitto_passwd", "-b", "-c", "passwd", "hawkeye", "secret"]);
+    common::pki::make_ca_and_server_cert(dir);
+    common::pki::sh(dir, &["mosquitto_passwd", "-b", "-c", "passwd", "hawkeye", "secret"]);
 }
 
 /// A broker with a TLS listener (for hawkeye) and a plain one (for the test's subscriber),

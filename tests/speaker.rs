@@ -242,6 +242,28 @@ async fn webhook_posts_json_with_basic_auth_and_server_errors_are_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_speaker_with_a_private_ca_and_a_speaker_we_do_not_trust() {
+    let pki = tempfile::tempdir().unwrap();
+    common::pki::make_ca_and_server_cert(pki.path());
+    let read = |f: &str| std::fs::read(pki.path().join(f)).unwrap();
+    let server = SpeakerServer::start_tls(Auth::digest("admin", "Hik12345"), &[], &read("server.crt"), &read("server.key")).await;
+    let ca = pki.path().join("ca.crt");
+    let trusted = http_speaker("axis-tls", "axis_vapix", &server.https_url(), &format!("ca_file = \"{}\"\nrealtime = false", ca.display()));
+    // trusting only its own certificate as a CA does not make the server's certificate valid
+    let wrong_ca = http_speaker("axis-untrusted", "axis_vapix", &server.https_url(), &format!("ca_file = \"{}\"", pki.path().join("server.crt").display()));
+    let mut rig = rig(&[trusted, wrong_ca], WallClock::system());
+    let r = rig.play("axis-tls", "no-vending").await;
+    assert_eq!(r.outcome, Outcome::Played, "{}", r.detail);
+    let tx = only(&server.accepted(), "POST", "/axis-cgi/audio/transmit.cgi").clone();
+    assert_mulaw_speech(&tx.body, espeak_seconds(ZH, "cmn"));
+    let n = server.requests().len();
+    let r = rig.play("axis-untrusted", "siren").await;
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(r.detail.contains("TLS"), "{}", r.detail);
+    assert_eq!(server.requests().len(), n, "nothing reached a server whose certificate did not verify");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_list_refuses_unknown_speakers_and_messages_and_dead_speakers_fail_fast() {
     // nothing listens on this port
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

@@ -20,6 +20,15 @@ pub enum TelemetrySource {
     Osd,
 }
 
+impl TelemetrySource {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TelemetrySource::Klv => "klv",
+            TelemetrySource::Osd => "osd",
+        }
+    }
+}
+
 /// A class whose confirmed detections are events.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct DroneWatch {

@@ -54,7 +54,7 @@ impl SpeakerKind {
     }
     fn needs_url(&self) -> Option<&'static [&'static str]> {
         match self {
-            SpeakerKind::HikvisionIsapi | SpeakerKind::AxisVapix | SpeakerKind::Dahua | SpeakerKind::Webhook => Some(&["http"]),
+            SpeakerKind::HikvisionIsapi | SpeakerKind::AxisVapix | SpeakerKind::Dahua | SpeakerKind::Webhook => Some(&["http", "https"]),
             SpeakerKind::OnvifBackchannel => Some(&["rtsp", "rtsps"]),
             SpeakerKind::Local | SpeakerKind::Command => None,
         }
@@ -71,6 +71,9 @@ pub struct SpeakerCfg {
     pub url: String,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `https://` speakers: the CA certificate (PEM) that signed the speaker's certificate (a
+    /// self-signed camera certificate is its own CA).
+    pub ca_file: Option<PathBuf>,
     /// Audio channel on the device (Hikvision two-way audio, Dahua).
     #[serde(default = "default_channel")]
     pub channel: u32,
@@ -202,6 +205,13 @@ pub(super) fn check(cfg: &Config, errs: &mut Vec<String>) {
         }
         if s.password.is_some() && s.username.is_none() {
             errs.push(format!("{p}.password: needs username"));
+        }
+        let https = s.url.starts_with("https://");
+        match &s.ca_file {
+            None if https => errs.push(format!("{p}.ca_file: an https:// speaker needs the CA certificate (PEM) that signed its certificate")),
+            Some(_) if !https => errs.push(format!("{p}.ca_file: only for https:// URLs")),
+            Some(f) if !cfg.resolve(f).is_file() => errs.push(format!("{p}.ca_file: {} does not exist", cfg.resolve(f).display())),
+            _ => {}
         }
         if !(s.min_interval_s >= 0.0) || !s.min_interval_s.is_finite() {
             errs.push(format!("{p}.min_interval_s: {} must be a number >= 0", s.min_interval_s));

@@ -4,15 +4,15 @@
 //! playback buffer is not overrun. While a body is being sent the client also listens, so a
 //! server that refuses the request early (401 after the headers) stops the upload at once.
 //!
-//! Plain `http://` only: vendor speaker APIs on edge LANs are reached over HTTP; TLS to a
-//! speaker is not supported yet and is refused with a clear error.
+//! `http://` and `https://`; for HTTPS the speaker's certificate must chain to the configured CA
+//! file (a self-signed camera certificate can be its own CA) and name the host or IP in the URL.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::Digest as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Largest response body kept (speaker APIs answer with short XML/JSON).
@@ -202,19 +202,36 @@ pub fn base64_encode(data: &[u8]) -> String {
     s
 }
 
-/// A client for one speaker: its credentials and the last challenge it was given.
-#[derive(Debug)]
+/// TLS settings that trust the CA certificates (PEM) in `ca_pem`.
+pub fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
+    // rustls needs a process-wide crypto provider; installing it twice is harmless
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        let cert = cert.map_err(|e| format!("bad PEM certificate: {e}"))?;
+        roots.add(cert).map_err(|e| format!("unusable CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no certificate in the CA file".into());
+    }
+    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
+}
+
+/// A client for one speaker: its credentials, TLS trust and the last challenge it was given.
 pub struct Client {
     credentials: Option<(String, String)>,
     timeout: Duration,
+    /// TLS trust for `https://` (Err: why it could not be set up).
+    tls: Result<Option<Arc<rustls::ClientConfig>>, String>,
     challenge: Mutex<Option<Challenge>>,
     nc: AtomicU32,
 }
 
 impl Client {
-    pub fn new(username: Option<&str>, password: Option<&str>, timeout: Duration) -> Client {
+    /// `tls` is needed for `https://` URLs (an `Err` says why it is missing).
+    pub fn new(username: Option<&str>, password: Option<&str>, timeout: Duration, tls: Result<Option<Arc<rustls::ClientConfig>>, String>) -> Client {
         let credentials = username.map(|u| (u.to_string(), password.unwrap_or_default().to_string()));
-        Client { credentials, timeout, challenge: Mutex::new(None), nc: AtomicU32::new(0) }
+        Client { credentials, timeout, tls, challenge: Mutex::new(None), nc: AtomicU32::new(0) }
     }
 
     /// Sends `req`, authenticating when the server asks; 401 after answering the challenge
@@ -232,7 +249,7 @@ impl Client {
                 _ => None,
             };
             let authenticated = auth.is_some();
-            let resp = tokio::time::timeout(self.timeout, exchange(&target, req, auth.as_deref()))
+            let resp = tokio::time::timeout(self.timeout, exchange(&target, req, auth.as_deref(), &self.tls))
                 .await
                 .map_err(|_| HttpError::Timeout(self.timeout.as_secs_f64()))??;
             if resp.status != 401 {
@@ -255,10 +272,11 @@ impl Client {
     }
 }
 
-/// Host, port and request-URI of an `http://` URL.
+/// Host, port and request-URI of an `http://` or `https://` URL.
 struct Target {
     host: String,
     port: u16,
+    tls: bool,
     host_header: String,
     request_uri: String,
 }
@@ -266,27 +284,47 @@ struct Target {
 impl Target {
     fn parse(url: &str) -> Result<Target, HttpError> {
         let u = url::Url::parse(url).map_err(|e| HttpError::Url(format!("{url:?} is not a URL: {e}")))?;
-        if u.scheme() != "http" {
-            return Err(HttpError::Url(format!("{url:?}: only http:// speaker URLs are supported")));
-        }
+        let tls = match u.scheme() {
+            "http" => false,
+            "https" => true,
+            other => return Err(HttpError::Url(format!("{url:?}: {other}:// is not HTTP"))),
+        };
         let host = u.host_str().filter(|h| !h.is_empty()).ok_or_else(|| HttpError::Url(format!("{url:?} has no host")))?.to_string();
-        let port = u.port().unwrap_or(80);
+        let port = u.port().unwrap_or(if tls { 443 } else { 80 });
         let mut request_uri = u.path().to_string();
         if let Some(q) = u.query() {
             request_uri.push('?');
             request_uri.push_str(q);
         }
-        let host_header = if port == 80 { host.clone() } else { format!("{host}:{port}") };
-        Ok(Target { host, port, host_header, request_uri })
+        let host_header = if port == if tls { 443 } else { 80 } { host.clone() } else { format!("{host}:{port}") };
+        Ok(Target { host, port, tls, host_header, request_uri })
     }
 }
 
-/// One request on a new connection; reads the whole response.
-async fn exchange(t: &Target, req: &Request<'_>, auth: Option<&str>) -> Result<Response, HttpError> {
-    let addr = format!("{}:{}", t.host.trim_start_matches('[').trim_end_matches(']'), t.port);
+/// One request on a new connection (TLS when the URL says so); reads the whole response.
+async fn exchange(t: &Target, req: &Request<'_>, auth: Option<&str>, tls: &Result<Option<Arc<rustls::ClientConfig>>, String>) -> Result<Response, HttpError> {
+    let host = t.host.trim_start_matches('[').trim_end_matches(']');
+    let addr = format!("{host}:{}", t.port);
     let stream = TcpStream::connect(&addr).await.map_err(|e| HttpError::Connect { addr: addr.clone(), msg: e.to_string() })?;
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    if !t.tls {
+        return exchange_on(stream, t, req, auth).await;
+    }
+    let config = match tls {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(HttpError::Url("an https:// speaker needs ca_file (the CA that signed its certificate)".into())),
+        Err(e) => return Err(HttpError::Url(format!("TLS setup: {e}"))),
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| HttpError::Url(format!("{host:?}: {e}")))?;
+    let stream = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(name, stream)
+        .await
+        .map_err(|e| HttpError::Connect { addr, msg: format!("TLS: {e}") })?;
+    exchange_on(stream, t, req, auth).await
+}
+
+async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(stream: S, t: &Target, req: &Request<'_>, auth: Option<&str>) -> Result<Response, HttpError> {
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: hawkeye/{}\r\nConnection: close\r\n", req.method, t.request_uri, t.host_header, env!("CARGO_PKG_VERSION"));
     if let Some(ct) = req.content_type {
         head.push_str(&format!("Content-Type: {ct}\r\n"));
@@ -310,7 +348,11 @@ async fn exchange(t: &Target, req: &Request<'_>, auth: Option<&str>) -> Result<R
                 uploading = false;
             }
             n = rd.read(&mut buf) => {
-                let n = n.map_err(io)?;
+                let n = match n {
+                    // servers that close without TLS close_notify: the data so far is the response
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+                    r => r.map_err(io)?,
+                };
                 if n == 0 {
                     break;
                 }
@@ -328,7 +370,7 @@ async fn exchange(t: &Target, req: &Request<'_>, auth: Option<&str>) -> Result<R
     parse_response(&received, true)?.ok_or_else(|| HttpError::Protocol("connection closed before a complete response".into()))
 }
 
-async fn send_body(wr: &mut tokio::net::tcp::OwnedWriteHalf, body: &[u8], pace: Option<u32>) -> std::io::Result<()> {
+async fn send_body<W: AsyncWrite + Unpin>(wr: &mut W, body: &[u8], pace: Option<u32>) -> std::io::Result<()> {
     let Some(rate) = pace.filter(|r| *r > 0) else {
         return wr.write_all(body).await;
     };

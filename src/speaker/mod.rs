@@ -276,7 +276,17 @@ struct Worker {
 
 impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<SpeakRequest>) {
-        let client = http::Client::new(self.cfg.username.as_deref(), self.cfg.password.as_deref(), Duration::from_secs_f64(self.cfg.timeout_s));
+        let tls = match &self.cfg.ca_file {
+            None => Ok(None),
+            Some(p) => {
+                let path = if p.is_absolute() { p.clone() } else { self.base_dir.join(p) };
+                std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display())).and_then(|pem| http::tls_config(&pem)).map(Some)
+            }
+        };
+        if let Err(e) = &tls {
+            tracing::error!(speaker = %self.cfg.id, "speaker TLS trust cannot be set up: {e}");
+        }
+        let client = http::Client::new(self.cfg.username.as_deref(), self.cfg.password.as_deref(), Duration::from_secs_f64(self.cfg.timeout_s), tls);
         let mut gate = Gate::new(&self.cfg);
         let mut rendered: HashMap<String, Arc<audio::Pcm>> = HashMap::new();
         while let Some(req) = rx.recv().await {

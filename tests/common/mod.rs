@@ -11,3 +11,4 @@ pub mod rtsp;
 pub mod onvif;
 pub mod speaker_http;
 pub mod streams;
+pub mod pki;

@@ -154,34 +154,7 @@ fn serve(options: &Options, received: Arc<Mutex<Vec<u8>>>, tx: mpsc::Sender<Resu
             factory.add_role_from_structure(&role);
         }
         mounts.add_factory(PATH, factory);
-        let source = match server.attach(Some(&ctx)) {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = tx.send(Err(format!("attach failed: {e}")));
-                return;
-            }
-        };
-        let bound = server.bound_port();
-        // The source lives in our context, not the global default one: destroy it there.
-        let stop_listening = || {
-            if let Some(s) = ctx.find_source_by_id(&source) {
-                s.destroy();
-            }
-        };
-        if tx.send(Ok((bound as u16, main_loop.clone()))).is_err() {
-            stop_listening();
-            return;
-        }
-        main_loop.run();
-
-        // Close every client connection (and its sessions/media), then stop listening.
-        server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
-        stop_listening();
-        if let Some(pool) = server.session_pool() {
-            pool.filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
-        }
-        // Let pending teardown callbacks run before the context goes away.
-        while ctx.iteration(false) {}
+        super::rtsp::attach_and_run(&server, &ctx, &main_loop, &tx);
     });
     if let Err(e) = run {
         let _ = tx.send(Err(format!("cannot own the server's main context: {e}")));

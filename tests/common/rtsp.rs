@@ -93,38 +93,50 @@ fn serve(launch: &str, port: u16, tx: mpsc::Sender<Result<(u16, glib::MainLoop),
         factory.set_launch(launch);
         factory.set_shared(false);
         mounts.add_factory("/cam", factory);
-        let source = match server.attach(Some(&ctx)) {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = tx.send(Err(format!("attach failed (port in use?): {e}")));
-                return;
-            }
-        };
-        let bound = server.bound_port();
-        // The source lives in our context, not the global default one: destroy it there.
-        let stop_listening = || {
-            if let Some(s) = ctx.find_source_by_id(&source) {
-                s.destroy();
-            }
-        };
-        if tx.send(Ok((bound as u16, main_loop.clone()))).is_err() {
-            stop_listening();
-            return;
-        }
-        main_loop.run();
-
-        // Close every client connection (and its sessions/media), then stop listening.
-        server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
-        stop_listening();
-        if let Some(pool) = server.session_pool() {
-            pool.filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
-        }
-        // Let pending teardown callbacks run before the context goes away.
-        while ctx.iteration(false) {}
+        attach_and_run(&server, &ctx, &main_loop, &tx);
     });
     if let Err(e) = run {
         let _ = tx.send(Err(format!("cannot own the server's main context: {e}")));
     }
+}
+
+/// Attaches `server` to `ctx`, reports the bound port (and the loop, to quit it) on `tx`, runs
+/// `main_loop` until it is quit, then closes every client and session and stops listening, in
+/// the same context so no callback outlives the server. Shared by the RTSP and ONVIF servers.
+pub fn attach_and_run(
+    server: &impl IsA<rtsp::RTSPServer>,
+    ctx: &glib::MainContext,
+    main_loop: &glib::MainLoop,
+    tx: &mpsc::Sender<Result<(u16, glib::MainLoop), String>>,
+) {
+    let source = match server.attach(Some(ctx)) {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = tx.send(Err(format!("attach failed (port in use?): {e}")));
+            return;
+        }
+    };
+    let bound = server.bound_port();
+    // The source lives in our context, not the global default one: destroy it there.
+    let stop_listening = || {
+        if let Some(s) = ctx.find_source_by_id(&source) {
+            s.destroy();
+        }
+    };
+    if tx.send(Ok((bound as u16, main_loop.clone()))).is_err() {
+        stop_listening();
+        return;
+    }
+    main_loop.run();
+
+    // Close every client connection (and its sessions/media), then stop listening.
+    server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+    stop_listening();
+    if let Some(pool) = server.session_pool() {
+        pool.filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+    }
+    // Let pending teardown callbacks run before the context goes away.
+    while ctx.iteration(false) {}
 }
 
 /// H.264 RTP payload of vtest.avi (768x576, 10 fps, real time, ~80 s).

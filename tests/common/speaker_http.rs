@@ -12,8 +12,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use md5::{Digest, Md5};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// What the server demands.
 #[derive(Clone, Debug)]
@@ -77,6 +77,19 @@ const REALM: &str = "speaker-test";
 impl SpeakerServer {
     /// Starts on the current tokio runtime, on a free port.
     pub async fn start(auth: Auth, routes: &[(&str, u16, &str)]) -> SpeakerServer {
+        Self::start_with(auth, routes, None).await
+    }
+
+    /// Like [`start`](Self::start), serving HTTPS with `cert_pem` / `key_pem`.
+    pub async fn start_tls(auth: Auth, routes: &[(&str, u16, &str)], cert_pem: &[u8], key_pem: &[u8]) -> SpeakerServer {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let certs: Vec<_> = rustls_pemfile::certs(&mut &cert_pem[..]).collect::<Result<_, _>>().unwrap();
+        let key = rustls_pemfile::private_key(&mut &key_pem[..]).unwrap().unwrap();
+        let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).unwrap();
+        Self::start_with(auth, routes, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(auth: Auth, routes: &[(&str, u16, &str)], tls: Option<tokio_rustls::TlsAcceptor>) -> SpeakerServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
@@ -89,9 +102,15 @@ impl SpeakerServer {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else { return };
-                let st = st.clone();
+                let (st, tls) = (st.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let _ = serve(sock, st).await;
+                    let _ = match tls {
+                        None => serve(sock, st).await,
+                        Some(acceptor) => match acceptor.accept(sock).await {
+                            Ok(s) => serve(s, st).await,
+                            Err(e) => Err(e),
+                        },
+                    };
                 });
             }
         });
@@ -108,6 +127,10 @@ impl SpeakerServer {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
     }
 
     /// Every request so far.
@@ -132,7 +155,7 @@ impl Drop for SpeakerServer {
     }
 }
 
-async fn serve(mut sock: TcpStream, st: Arc<State>) -> std::io::Result<()> {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut sock: S, st: Arc<State>) -> std::io::Result<()> {
     let mut data = Vec::new();
     let mut buf = [0u8; 8192];
     let end = loop {
