@@ -293,3 +293,15 @@ pipeline = "rtmp"
         assert!(err.contains(e), "missing {e:?} in:\n{err}");
     }
 }
+
+#[test]
+fn the_drone_example_is_valid() {
+    if common::model::yolox_nano("the_drone_example_is_valid").is_none() {
+        return;
+    }
+    let out = hawkeye(&["check", concat!(env!("CARGO_MANIFEST_DIR"), "/config/drone.toml")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("drone telemetry klv, watch [suitcase→dumping, backpack→dumping, umbrella→out_of_store]"), "{text}");
+    assert!(text.contains("drone telemetry osd"), "{text}");
+}
