@@ -9,14 +9,15 @@
 //! `rtppcmudepay ! appsink`. Every client gets its own media (not shared).
 #![allow(dead_code)]
 
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 
 use gstreamer_app as gst_app;
 use gstreamer_rtsp_server as rtsp;
 use rtsp::glib;
 use rtsp::gst;
 use rtsp::prelude::*;
+
+use super::rtsp::{ServerThread, Started};
 
 /// Mount path of the stream.
 pub const PATH: &str = "/onvif";
@@ -42,44 +43,26 @@ impl Default for Options {
 
 /// A running ONVIF server; dropped or [`stop`](OnvifServer::stop)ped, it closes every client.
 pub struct OnvifServer {
-    port: u16,
+    server: ServerThread,
     received: Arc<Mutex<Vec<u8>>>,
-    main_loop: glib::MainLoop,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl OnvifServer {
     /// Starts the server on a free port. Panics when it cannot start (tests only).
     pub fn start(options: Options) -> OnvifServer {
-        gst::init().expect("gstreamer init");
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<Result<(u16, glib::MainLoop), String>>();
         let sink = Arc::clone(&received);
-        let thread = std::thread::Builder::new()
-            .name("onvif-server".into())
-            .spawn(move || serve(&options, sink, tx))
-            .expect("spawn onvif server thread");
-        match rx.recv() {
-            Ok(Ok((port, main_loop))) => OnvifServer { port, received, main_loop, thread: Some(thread) },
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                panic!("ONVIF server did not start: {e}");
-            }
-            Err(_) => {
-                let _ = thread.join();
-                panic!("ONVIF server thread died before starting");
-            }
-        }
+        OnvifServer { server: ServerThread::spawn("onvif-server", move |tx| serve(&options, sink, tx)), received }
     }
 
     /// `rtsp://127.0.0.1:PORT/onvif`.
     pub fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}{PATH}", self.port)
+        format!("rtsp://127.0.0.1:{}{PATH}", self.server.port)
     }
 
     /// The port actually bound.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port
     }
 
     /// Every μ-law byte that arrived on the backchannel so far, over all clients, in order.
@@ -89,20 +72,7 @@ impl OnvifServer {
 
     /// Closes every client session, stops listening and joins the server thread.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.main_loop.quit();
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for OnvifServer {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.server.shutdown();
     }
 }
 
@@ -121,7 +91,7 @@ fn backchannel_launch() -> String {
 
 /// The server thread: sets up, reports the bound port, runs the loop, then tears down in the
 /// same context so no callback outlives the server.
-fn serve(options: &Options, received: Arc<Mutex<Vec<u8>>>, tx: mpsc::Sender<Result<(u16, glib::MainLoop), String>>) {
+fn serve(options: &Options, received: Arc<Mutex<Vec<u8>>>, tx: Started) {
     let ctx = glib::MainContext::new();
     let main_loop = glib::MainLoop::new(Some(&ctx), false);
     let run = ctx.with_thread_default(|| {

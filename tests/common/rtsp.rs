@@ -17,52 +17,41 @@ pub const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
 /// A running RTSP server; dropped or [`stop`](RtspServer::stop)ped, it closes every client.
 pub struct RtspServer {
-    port: u16,
+    server: ServerThread,
+}
+
+/// What a server thread reports once it listens: the bound port and its loop (to quit it).
+pub type Started = mpsc::Sender<Result<(u16, glib::MainLoop), String>>;
+
+/// A server running its own glib main loop on a thread (the RTSP and ONVIF test servers).
+pub struct ServerThread {
+    pub port: u16,
     main_loop: glib::MainLoop,
     thread: Option<JoinHandle<()>>,
 }
 
-impl RtspServer {
-    /// Serves `launch` (a `( … name=pay0 pt=96 )` description) at `rtsp://127.0.0.1:PORT/cam`;
-    /// `port` 0 picks a free port. Panics when the server cannot start (tests only).
-    pub fn start(launch: &str, port: u16) -> RtspServer {
+impl ServerThread {
+    /// Runs `serve` on a thread named `name` and waits until it reports the bound port.
+    /// Panics when the server cannot start (tests only).
+    pub fn spawn(name: &str, serve: impl FnOnce(Started) + Send + 'static) -> ServerThread {
         gstreamer::init().expect("gstreamer init");
-        let (tx, rx) = mpsc::channel::<Result<(u16, glib::MainLoop), String>>();
-        let launch = launch.to_string();
-        let thread = std::thread::Builder::new()
-            .name(format!("rtsp-server-{port}"))
-            .spawn(move || serve(&launch, port, tx))
-            .expect("spawn rtsp server thread");
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || serve(tx)).expect("spawn server thread");
         match rx.recv() {
-            Ok(Ok((port, main_loop))) => RtspServer { port, main_loop, thread: Some(thread) },
+            Ok(Ok((port, main_loop))) => ServerThread { port, main_loop, thread: Some(thread) },
             Ok(Err(e)) => {
                 let _ = thread.join();
-                panic!("RTSP server on port {port} did not start: {e}");
+                panic!("{name} did not start: {e}");
             }
             Err(_) => {
                 let _ = thread.join();
-                panic!("RTSP server thread on port {port} died before starting");
+                panic!("{name} died before starting");
             }
         }
     }
 
-    /// `rtsp://127.0.0.1:PORT/cam`.
-    pub fn url(&self) -> String {
-        format!("rtsp://127.0.0.1:{}/cam", self.port)
-    }
-
-    /// The port actually bound.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Closes every client session, stops listening and joins the server thread, so a connected
-    /// client sees its stream die and the port can be bound again at once.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
+    /// Quits the loop (the thread closes every client and stops listening) and joins it.
+    pub fn shutdown(&mut self) {
         if let Some(t) = self.thread.take() {
             self.main_loop.quit();
             let _ = t.join();
@@ -70,15 +59,40 @@ impl RtspServer {
     }
 }
 
-impl Drop for RtspServer {
+impl Drop for ServerThread {
     fn drop(&mut self) {
         self.shutdown();
     }
 }
 
+impl RtspServer {
+    /// Serves `launch` (a `( … name=pay0 pt=96 )` description) at `rtsp://127.0.0.1:PORT/cam`;
+    /// `port` 0 picks a free port. Panics when the server cannot start (tests only).
+    pub fn start(launch: &str, port: u16) -> RtspServer {
+        let launch = launch.to_string();
+        RtspServer { server: ServerThread::spawn(&format!("rtsp-server-{port}"), move |tx| serve(&launch, port, tx)) }
+    }
+
+    /// `rtsp://127.0.0.1:PORT/cam`.
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/cam", self.server.port)
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    /// Closes every client session, stops listening and joins the server thread, so a connected
+    /// client sees its stream die and the port can be bound again at once.
+    pub fn stop(mut self) {
+        self.server.shutdown();
+    }
+}
+
 /// The server thread: sets up, reports the bound port, runs the loop, then tears down in the
 /// same context so no callback outlives the server.
-fn serve(launch: &str, port: u16, tx: mpsc::Sender<Result<(u16, glib::MainLoop), String>>) {
+fn serve(launch: &str, port: u16, tx: Started) {
     let ctx = glib::MainContext::new();
     let main_loop = glib::MainLoop::new(Some(&ctx), false);
     let run = ctx.with_thread_default(|| {
@@ -107,7 +121,7 @@ pub fn attach_and_run(
     server: &impl IsA<rtsp::RTSPServer>,
     ctx: &glib::MainContext,
     main_loop: &glib::MainLoop,
-    tx: &mpsc::Sender<Result<(u16, glib::MainLoop), String>>,
+    tx: &Started,
 ) {
     let source = match server.attach(Some(ctx)) {
         Ok(id) => id,
