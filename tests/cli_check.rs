@@ -9,6 +9,17 @@ fn hawkeye(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hawkeye")).args(args).output().expect("run hawkeye")
 }
 
+/// Writes `text` to `dir/name`, runs `hawkeye check` on it, expects exit status 2 (a bad
+/// config) and returns what it printed on stderr.
+fn check_fails(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    let out = hawkeye(&["check", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    err
+}
+
 #[test]
 fn check_reports_every_mistake_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -56,11 +67,7 @@ id = "cam-a"
 url = "rtsp://10.0.0.6/stream"
 "#
     );
-    let path = dir.path().join("bad.toml");
-    std::fs::write(&path, cfg).unwrap();
-    let out = hawkeye(&["check", path.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = check_fails(dir.path(), "bad.toml", &cfg);
     let mut expected = vec![
         "device.colour: unknown key",
         "camera[0].zone[0].speed: unknown key",
@@ -88,11 +95,8 @@ url = "rtsp://10.0.0.6/stream"
 #[test]
 fn check_reports_a_syntax_error_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("broken.toml");
-    std::fs::write(&path, "[device]\nid = \"x\"\n[mqtt\nurl = 1\n").unwrap();
-    let out = hawkeye(&["check", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = check_fails(dir.path(), "broken.toml", "[device]\nid = \"x\"\n[mqtt\nurl = 1\n");
+    assert!(err.contains("line 3"), "{err}");
 }
 
 #[test]
@@ -191,16 +195,10 @@ file = "nowhere.wav"
 lang = "fr"
 repeat = 0
 "#;
-    let path = dir.path().join("speakers.toml");
-    std::fs::write(&path, cfg).unwrap();
-    let out = hawkeye(&["check", path.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = check_fails(dir.path(), "speakers.toml", cfg);
     // a TOML type error stops parsing: the unknown kind is reported alone first
     assert!(err.contains("loudhailer"), "{err}");
-    std::fs::write(&path, cfg.replace("kind = \"loudhailer\"", "kind = \"webhook\"\nurl = \"ftp://x\"")).unwrap();
-    let out = hawkeye(&["check", path.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(dir.path(), "speakers.toml", &cfg.replace("kind = \"loudhailer\"", "kind = \"webhook\"\nurl = \"ftp://x\""));
     for e in [
         "speaker[0].url: hikvision_isapi needs a http/https:// URL, not rtsp://",
         "speaker[0].password: needs username",
@@ -273,11 +271,7 @@ pipeline = "rtmp"
   telemetry = "osd"
   watch = []
 "#;
-    let path = dir.path().join("drones.toml");
-    std::fs::write(&path, cfg).unwrap();
-    let out = hawkeye(&["check", path.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let err = check_fails(dir.path(), "drones.toml", cfg);
     for e in [
         "camera[0].zone: a drone camera moves, so image zones do not apply",
         "camera[0].drone.osd_sn: only for telemetry = \"osd\"",

@@ -441,6 +441,15 @@ fn default_update_s() -> f64 {
     60.0
 }
 
+/// A path from a config file: absolute as it is, relative against the config's directory.
+pub fn resolve_path(base_dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
+}
+
 impl Config {
     /// Parses TOML text. Unknown keys are collected (not fatal here) so that [`validate`] can
     /// report them together with every other mistake.
@@ -481,11 +490,7 @@ impl Config {
 
     /// Resolves a path from the config against the config file's directory.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
+        resolve_path(&self.base_dir, p)
     }
 
     /// `hawkeye/haishu-cam-017` — the prefix of every topic this device uses.

@@ -128,9 +128,17 @@ impl MessageCfg {
     pub fn has_audio(&self) -> bool {
         self.text.is_some() || self.file.is_some()
     }
+    /// Whether a `kind` speaker plays this message's stored clip (rather than audio from hawkeye).
+    pub fn uses_stored_clip(&self, kind: SpeakerKind) -> bool {
+        self.clip.is_some() && kind.plays_stored_clips()
+    }
     /// Whether `kind` can deliver this message.
     pub fn playable_on(&self, kind: SpeakerKind) -> bool {
-        self.has_audio() || !kind.needs_audio() || (self.clip.is_some() && kind.plays_stored_clips())
+        self.has_audio() || !kind.needs_audio() || self.uses_stored_clip(kind)
+    }
+    /// Whether hawkeye must make audio for this message on a `kind` speaker.
+    pub fn needs_audio_on(&self, kind: SpeakerKind) -> bool {
+        self.has_audio() && kind.needs_audio() && !self.uses_stored_clip(kind)
     }
 }
 
@@ -219,10 +227,7 @@ pub(super) fn check(cfg: &Config, errs: &mut Vec<String>) {
         if !(s.timeout_s > 0.0 && s.timeout_s <= 600.0) {
             errs.push(format!("{p}.timeout_s: {} must be in (0, 600]", s.timeout_s));
         }
-        if let Err(e) = crate::rules::Schedule::parse(&s.quiet_hours, &s.timezone) {
-            let key = if crate::rules::schedule::parse_offset(&s.timezone).is_err() { "timezone" } else { "quiet_hours" };
-            errs.push(format!("{p}.{key}: {e}"));
-        }
+        super::validate::check_schedule(&s.quiet_hours, &s.timezone, &p, "quiet_hours", errs);
     }
     let mut mids = HashSet::new();
     let mut speech = false;

@@ -98,6 +98,15 @@ pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
     }
 }
 
+/// Weekly windows and their UTC offset: the error goes under `path.timezone` when the offset
+/// is what is wrong, else under `path.key`.
+pub(super) fn check_schedule(windows: &[String], timezone: &str, path: &str, key: &str, errs: &mut Vec<String>) {
+    if let Err(e) = crate::rules::Schedule::parse(windows, timezone) {
+        let key = if crate::rules::schedule::parse_offset(timezone).is_err() { "timezone" } else { key };
+        errs.push(format!("{path}.{key}: {e}"));
+    }
+}
+
 pub(super) fn check_id(value: &str, path: &str, errs: &mut Vec<String>) {
     // ids become MQTT topic levels and directory names
     if value.is_empty() {
@@ -315,10 +324,7 @@ fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<Str
             errs.push(format!("{zp}.required[{k}]: {r:?} must also be one of the zone's classes"));
         }
     }
-    if let Err(e) = crate::rules::Schedule::parse(&z.schedule, &z.timezone) {
-        let key = if z.timezone.is_empty() || crate::rules::schedule::parse_offset(&z.timezone).is_err() { "timezone" } else { "schedule" };
-        errs.push(format!("{zp}.{key}: {e}"));
-    }
+    check_schedule(&z.schedule, &z.timezone, zp, "schedule", errs);
     if let Some(r) = z.recheck_after_s {
         if !(r > 0.0) || !r.is_finite() {
             errs.push(format!("{zp}.recheck_after_s: {r} must be > 0"));

@@ -145,9 +145,16 @@ pub fn sweep(sealer: &std::sync::Mutex<Sealer>, pending: &HashSet<String>, retai
     let dirs = scan(&dir);
     let p = plan(&dirs, pending, SystemTime::now(), retain, max_bytes);
     let days = retain.as_secs_f64() / 86400.0;
+    // what stays: everything scanned less what was retired (a failed retirement still counts)
+    let mut remaining: u64 = dirs.iter().map(|d| d.bytes).sum();
+    let bytes_of = |id: &str| dirs.iter().find(|d| d.event_id == id).map_or(0, |d| d.bytes);
     for (ids, reason) in [(&p.expired, "expired"), (&p.early, "disk_cap")] {
         for id in ids.iter() {
-            match sealer.lock().unwrap().retire(id, reason) {
+            let retired = sealer.lock().unwrap().retire(id, reason);
+            if retired.is_ok() {
+                remaining -= bytes_of(id);
+            }
+            match retired {
                 Ok(_) if reason == "expired" => {
                     stats.expired.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(event = %id, "evidence retention: deleted after {days} days");
@@ -162,7 +169,6 @@ pub fn sweep(sealer: &std::sync::Mutex<Sealer>, pending: &HashSet<String>, retai
     }
     let kept: Vec<&EventDir> = dirs.iter().filter(|d| pending.contains(&d.event_id)).collect();
     stats.kept_undelivered.store(kept.len() as u64, Ordering::Relaxed);
-    let remaining: u64 = scan(&dir).iter().map(|d| d.bytes).sum();
     stats.store_bytes.store(remaining, Ordering::Relaxed);
     stats.over_cap_bytes.store(p.over_cap_bytes, Ordering::Relaxed);
     if p.over_cap_bytes > 0 {

@@ -45,7 +45,7 @@ pub fn audio_rate(kind: SpeakerKind) -> u32 {
 /// has audio; `client` carries the speaker's credentials and last auth challenge.
 pub async fn play(spk: &SpeakerCfg, client: &Client, msg: &MessageCfg, pcm: Option<&Pcm>, origin: &Origin, work_dir: &Path) -> Result<Delivered, String> {
     let timeout = Duration::from_secs_f64(spk.timeout_s);
-    let use_clip = msg.clip.is_some() && spk.kind.plays_stored_clips();
+    let use_clip = msg.uses_stored_clip(spk.kind);
     let need_pcm = || pcm.ok_or_else(|| format!("message {:?} has no text or file to play on a {} speaker", msg.id, spk.kind.as_str()));
     let base = spk.url.trim_end_matches('/');
     let pace = spk.realtime.then_some(audio::G711_RATE);

@@ -255,9 +255,9 @@ impl Client {
             if resp.status != 401 {
                 return Ok(resp);
             }
-            let Some((_, _)) = &self.credentials else {
+            if self.credentials.is_none() {
                 return Err(HttpError::Unauthorized(": the speaker needs a username and password".into()));
-            };
+            }
             let challenges: Vec<&str> = resp.headers.iter().filter(|(n, _)| n == "www-authenticate").map(|(_, v)| v.as_str()).collect();
             let Some((ch, stale)) = parse_challenge(&challenges) else {
                 return Err(HttpError::Unauthorized(format!(": no supported challenge in {challenges:?}")));

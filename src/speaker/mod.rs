@@ -279,7 +279,7 @@ impl Worker {
         let tls = match &self.cfg.ca_file {
             None => Ok(None),
             Some(p) => {
-                let path = if p.is_absolute() { p.clone() } else { self.base_dir.join(p) };
+                let path = crate::config::resolve_path(&self.base_dir, p);
                 std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display())).and_then(|pem| http::tls_config(&pem)).map(Some)
             }
         };
@@ -316,8 +316,7 @@ impl Worker {
         if !msg.playable_on(self.cfg.kind) {
             return Err(format!("message {:?} has only a stored clip, which a {} speaker cannot play", msg.id, self.cfg.kind.as_str()));
         }
-        let wants_audio = msg.has_audio() && !(msg.clip.is_some() && self.cfg.kind.plays_stored_clips()) && self.cfg.kind.needs_audio();
-        let pcm = if wants_audio {
+        let pcm = if msg.needs_audio_on(self.cfg.kind) {
             Some(match rendered.get(&msg.id) {
                 Some(p) => p.clone(),
                 None => {
@@ -335,7 +334,7 @@ impl Worker {
     /// The message's audio at the rate this speaker needs, with its volume and repeats.
     async fn render(&self, msg: &MessageCfg) -> Result<audio::Pcm, String> {
         let rate = backend::audio_rate(self.cfg.kind);
-        let (msg, work, file) = (msg.clone(), self.work_dir.clone(), msg.file.as_ref().map(|f| if f.is_absolute() { f.clone() } else { self.base_dir.join(f) }));
+        let (msg, work, file) = (msg.clone(), self.work_dir.clone(), msg.file.as_ref().map(|f| crate::config::resolve_path(&self.base_dir, f)));
         tokio::task::spawn_blocking(move || {
             let pcm = match (&msg.text, file) {
                 (Some(t), _) => audio::speech(t, &msg.lang, rate, &work),
