@@ -1,4 +1,4 @@
-//! Subcommands: `run`, `check`, `detect`, `demo`, `bench`, `verify`, `schema`.
+//! Subcommands: `run`, `check`, `detect`, `demo`, `bench`, `eval`, `synth`, `verify`, `schema`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,6 +51,13 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Measure decode-only, inference-only and full-pipeline throughput on a clip.
     Bench(crate::bench::BenchArgs),
+    /// Run the real pipeline (decode, detect, track, rules) on rendered scenarios or a video with
+    /// ground truth, as fast as it goes on stream time; print detection and event figures, write
+    /// a JSON report and a timeline plot.
+    Eval(crate::eval::EvalArgs),
+    /// Render a synthetic street scenario (video, ground truth, camera config), or with
+    /// `--dataset N` a YOLO-format training set.
+    Synth(crate::synth::SynthArgs),
     /// Print the JSON Schema of the alert message.
     Schema,
     /// Verify an evidence directory (state_dir/evidence): file hashes, manifest signatures and
@@ -113,6 +120,11 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(args) => {
             crate::bench::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(args) => crate::eval::run(&args),
+        Command::Synth(args) => {
+            crate::synth::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { dir, pubkey } => Ok(crate::evidence::verify_command(&dir, pubkey.as_deref())),

@@ -1,0 +1,300 @@
+//! `hawkeye eval`: the real pipeline on rendered scenarios, scored against their ground truth.
+//!
+//! The camera's video is decoded by hawkeye's own source (the `file` template, lossless, frames
+//! rate-limited to `detect_fps` on stream timestamps), every frame goes through the detector,
+//! the tracker and the zone rules exactly as in `hawkeye run`, only without MQTT: the rules'
+//! transitions are collected instead of published. So a 60 s scenario takes as long as its
+//! frames take to decode and detect, and the result does not depend on machine load.
+//! [`metrics`] scores detections, track ids, events and flood levels; [`plot`] draws the
+//! truth-vs-alerts timeline.
+
+pub mod metrics;
+pub mod plot;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Camera, Config};
+use crate::detect::{Detector, DetectorOptions};
+use crate::rules::CameraRules;
+use crate::schedule::FrameSlots;
+use crate::source::{self, CameraHealth, SourceCtx};
+use crate::synth::truth::Truth;
+use crate::track::{Tracker, TrackerParams};
+use metrics::{AlertRec, Det, DetFrame};
+
+
+/// `hawkeye eval` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// A directory of scenario files (`*.toml`, rendered into --out first) or of rendered
+    /// scenarios (folders with config.toml, video.mp4 and truth.json).
+    #[arg(long, conflicts_with_all = ["config", "video"])]
+    pub scenarios: Option<PathBuf>,
+    /// Camera config: its first camera's zones, detect_fps and the model are used.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Video to play instead of the camera's url.
+    #[arg(long)]
+    pub video: Option<PathBuf>,
+    /// Ground truth (`truth.json` from `hawkeye synth`); without it eval reports alerts and
+    /// track statistics only.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Where rendered scenarios, the timeline plots and report.json go.
+    #[arg(long, default_value = "eval-out")]
+    pub out: PathBuf,
+    /// Model to use instead of the config's.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Operating score for detection precision/recall (AP uses every score down to 0.05).
+    #[arg(long, default_value_t = 0.3)]
+    pub score: f32,
+    /// An alert counts for a truth event when it starts before the event's end plus this.
+    #[arg(long, default_value_t = 5.0)]
+    pub tolerance_s: f64,
+    /// Inference threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+/// Lowest detector score kept for the AP computation.
+const AP_FLOOR: f32 = 0.05;
+
+/// What one pipeline run over a video produced.
+pub struct PipelineRun {
+    pub frames: Vec<DetFrame>,
+    pub alerts: Vec<AlertRec>,
+    /// Distinct confirmed track ids and their lengths in frames.
+    pub track_lengths: std::collections::BTreeMap<u64, u32>,
+    pub decoded: u64,
+    pub elapsed_s: f64,
+    pub duration_s: f64,
+}
+
+/// Runs `hawkeye eval`; exit 0 when every scenario could be evaluated.
+pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    source::init_gstreamer()?;
+    crate::detect::init_runtime()?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    let mut cases: Vec<(String, PathBuf, Option<PathBuf>, Option<PathBuf>)> = Vec::new();
+    if let Some(dir) = &args.scenarios {
+        for (name, config, video, truth) in scenario_cases(dir, &args.out, args.model.as_deref())? {
+            cases.push((name, config, Some(video), Some(truth)));
+        }
+    } else {
+        let config = args.config.clone().context("give --scenarios DIR, or --config C (with --video V and --truth T)")?;
+        let name = args
+            .truth
+            .as_ref()
+            .and_then(|t| t.parent().and_then(|p| p.file_name()))
+            .or_else(|| config.file_stem())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "eval".into());
+        cases.push((name, config, args.video.clone(), args.truth.clone()));
+    }
+    let params = metrics::EvalParams { iou: 0.5, score_thr: args.score, onset_tolerance_s: args.tolerance_s };
+    let mut reports = Vec::new();
+    let mut detector: Option<(PathBuf, Detector)> = None;
+    for (name, config, video, truth) in cases {
+        let cfg = Config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+        let model = args.model.clone().unwrap_or_else(|| cfg.resolve(&cfg.model.path));
+        if detector.as_ref().is_none_or(|(p, _)| *p != model) {
+            let opts = DetectorOptions { score_threshold: AP_FLOOR.min(cfg.model.score_threshold), nms_iou: cfg.model.nms_iou, threads: args.threads };
+            let manifest = cfg.model.manifest.as_ref().map(|m| cfg.resolve(m));
+            detector = Some((model.clone(), Detector::load(&model, manifest.as_deref(), opts)?));
+        }
+        let det = &mut detector.as_mut().expect("loaded above").1;
+        let mut cam = cfg.cameras.first().cloned().with_context(|| format!("{}: no camera", config.display()))?;
+        if let Some(v) = &video {
+            cam.url = v.display().to_string();
+        }
+        let truth = truth.map(|t| Truth::load(&t)).transpose()?;
+        let hint = truth.as_ref().map(|t| t.duration_s);
+        let run = run_pipeline(&cfg, cam, det, cfg.model.score_threshold, &name, hint)?;
+        println!(
+            "\n== {name}: {} frames detected in {:.1} s ({:.0} frames/s, {:.0}× real time), {} alert transitions",
+            run.decoded,
+            run.elapsed_s,
+            run.decoded as f64 / run.elapsed_s.max(1e-9),
+            run.duration_s / run.elapsed_s.max(1e-9),
+            run.alerts.len()
+        );
+        match truth {
+            Some(truth) => {
+                let mut report = metrics::Report::compute(&truth, &run.frames, &run.alerts, &params);
+                report.scenario = name.clone();
+                print!("{}", report.print_table());
+                let png = args.out.join(format!("{name}.timeline.png"));
+                plot::timeline_png(&png, &name, truth.duration_s, &truth, &run.alerts)?;
+                println!("timeline: {}", png.display());
+                reports.push(report);
+            }
+            None => print!("{}", untruthed_summary(&run)),
+        }
+    }
+    if !reports.is_empty() {
+        let total = metrics::Report::merge(&reports);
+        if reports.len() > 1 {
+            println!();
+            print!("{}", total.print_table());
+        }
+        let json = args.out.join("report.json");
+        let doc = serde_json::json!({ "score": args.score, "tolerance_s": args.tolerance_s, "total": total, "scenarios": reports });
+        std::fs::write(&json, serde_json::to_vec_pretty(&doc)?)?;
+        println!("report: {}", json.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Scenario cases under `dir`: `*.toml` files are rendered into `out/<name>/` first; folders
+/// that already hold a rendered scenario are used as they are.
+fn scenario_cases(dir: &Path, out: &Path, model: Option<&Path>) -> anyhow::Result<Vec<(String, PathBuf, PathBuf, PathBuf)>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    let mut cases = Vec::new();
+    for p in entries {
+        let name = p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let model = model.map(Path::to_path_buf).unwrap_or_else(crate::synth::default_model);
+            let t0 = Instant::now();
+            let r = crate::synth::render_scenario(&p, &out.join(&name), &model)?;
+            eprintln!("rendered {name}: {} frames in {:.1} s", r.truth.frames.len(), t0.elapsed().as_secs_f64());
+            cases.push((name, r.config, r.video, r.truth_path));
+        } else if p.join("truth.json").exists() && p.join("config.toml").exists() {
+            cases.push((name, p.join("config.toml"), p.join("video.mp4"), p.join("truth.json")));
+        }
+    }
+    if cases.is_empty() {
+        bail!("{}: no scenario files (*.toml) or rendered scenarios", dir.display());
+    }
+    Ok(cases)
+}
+
+/// A progress bar on stderr when it is a terminal (nothing otherwise, so logs stay clean).
+struct Progress {
+    tty: bool,
+    label: String,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(label: &str) -> Self {
+        Progress { tty: std::io::stderr().is_terminal(), label: label.to_string(), last: Instant::now() }
+    }
+    fn show(&mut self, ts: f64, total: Option<f64>, frames: u64, started: Instant) {
+        if !self.tty || self.last.elapsed() < Duration::from_millis(100) {
+            return;
+        }
+        self.last = Instant::now();
+        let fps = frames as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let bar = match total {
+            Some(d) if d > 0.0 => {
+                let f = (ts / d).clamp(0.0, 1.0);
+                let n = (f * 30.0).round() as usize;
+                format!("[{}{}] {:>3.0}%", "#".repeat(n), "-".repeat(30 - n), f * 100.0)
+            }
+            _ => String::new(),
+        };
+        let mut e = std::io::stderr();
+        let _ = write!(e, "\r{} {bar} {ts:>6.1} s  {fps:>5.0} frames/s ", self.label);
+        let _ = e.flush();
+    }
+    fn done(&self) {
+        if self.tty {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+/// Decodes the camera's video (lossless, stream time), detects, tracks and evaluates the
+/// zone rules frame by frame; collects detections (for scoring) and rule transitions.
+pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_score: f32, label: &str, duration_hint: Option<f64>) -> anyhow::Result<PipelineRun> {
+    cam.looping = false;
+    cam.realtime = false;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let slots = Arc::new(FrameSlots::new(1));
+    let stop = CancellationToken::new();
+    let health = Arc::new(CameraHealth::new(cam.id.clone()));
+    let ctx = SourceCtx { index: 0, camera: cam.clone(), base_dir: cfg.base_dir.clone(), slots: slots.clone(), health: health.clone(), lossless: true, ring: None, klv: None };
+    let task = rt.spawn(source::run_camera(ctx, stop.clone()));
+    let mut rules = CameraRules::new(&format!("{}-{}", cfg.device.id, cam.id), &cam.zones);
+    let mut tracker = Tracker::new(TrackerParams::default());
+    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), track_lengths: Default::default(), decoded: 0, elapsed_s: 0.0, duration_s: 0.0 };
+    let mut progress = Progress::new(label);
+    let t0 = Instant::now();
+    let mut idle = Instant::now();
+    loop {
+        let Some(f) = slots.take(Duration::from_millis(100)) else {
+            if task.is_finished() && slots.take(Duration::from_millis(1)).is_none() {
+                break;
+            }
+            if idle.elapsed() > Duration::from_secs(60) {
+                stop.cancel();
+                slots.close();
+                bail!("{label}: no frame for 60 s ({})", health.last_error().unwrap_or_else(|| format!("{:?}", health.state())));
+            }
+            continue;
+        };
+        idle = Instant::now();
+        let detections = det.detect(&f.rgb, f.width, f.height)?;
+        let for_rules: Vec<_> = detections.iter().filter(|d| d.score >= rule_score).cloned().collect();
+        let tracks = tracker.update(&for_rules, f.ts);
+        for t in &tracks {
+            *run.track_lengths.entry(t.id).or_default() += 1;
+        }
+        let dets = detections
+            .iter()
+            .map(|d| {
+                let track_id = (d.score >= rule_score)
+                    .then(|| tracks.iter().filter(|t| t.class_id == d.class_id).map(|t| (t.bbox.iou(&d.bbox), t.id)).filter(|(iou, _)| *iou >= 0.5).max_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, id)| id))
+                    .flatten();
+                Det { class: d.class.clone(), score: d.score, bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2], track_id }
+            })
+            .collect();
+        run.frames.push(DetFrame { t: f.ts, dets });
+        for tr in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
+            run.alerts.push(AlertRec {
+                kind: tr.kind.as_str().to_string(),
+                zone: tr.zone_id.clone(),
+                event_id: tr.event_id.clone(),
+                state: tr.state.as_str().to_string(),
+                t: tr.ts,
+                started_t: tr.started_ts,
+                level: tr.flood.map(|(l, _)| l.as_str().to_string()),
+            });
+        }
+        run.decoded += 1;
+        run.duration_s = f.ts;
+        progress.show(f.ts, duration_hint, run.decoded, t0);
+    }
+    progress.done();
+    run.elapsed_s = t0.elapsed().as_secs_f64();
+    stop.cancel();
+    slots.close();
+    let _ = rt.block_on(task);
+    if run.decoded == 0 {
+        bail!("{label}: the video gave no frames ({})", health.last_error().unwrap_or_else(|| "no error reported".into()));
+    }
+    Ok(run)
+}
+
+/// Alerts and track statistics of a run without ground truth (real footage).
+fn untruthed_summary(run: &PipelineRun) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let lens: Vec<u32> = run.track_lengths.values().copied().collect();
+    let mean = lens.iter().map(|l| *l as f64).sum::<f64>() / lens.len().max(1) as f64;
+    let _ = writeln!(s, "tracks: {} ids, mean length {:.1} frames, longest {}", lens.len(), mean, lens.iter().max().copied().unwrap_or(0));
+    for a in &run.alerts {
+        let _ = writeln!(s, "  {:>7.1} s  {:<8} {:<12} {:<14} {}", a.t, a.state, a.kind, a.zone, a.event_id);
+    }
+    s
+}

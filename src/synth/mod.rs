@@ -1,0 +1,326 @@
+//! `hawkeye synth`: deterministic synthetic street-camera scenarios with ground truth.
+//!
+//! A scenario file ([`scenario`]) places actors on a fixed street ([`scene`]); [`render`] draws
+//! each frame with a small rasteriser ([`canvas`]) and knows which objects are visible; frames
+//! go to an H.264 MP4 through GStreamer ([`video`]) and the truth to `truth.json` ([`truth`]).
+//! A matching camera config is written next to them, so `hawkeye eval` scores the real
+//! pipeline against the truth. [`dataset`] draws randomised pictures with YOLO labels for
+//! training hawkeye's own detector.
+
+pub mod canvas;
+pub mod dataset;
+pub mod render;
+pub mod scenario;
+pub mod scene;
+pub mod truth;
+pub mod video;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::{Zone, ZoneKind};
+use crate::rules::Polygon;
+use canvas::Rng;
+use render::{Cast, Effects, Painter};
+use scenario::{Actor, Scenario};
+use truth::{FloodTimeline, FrameTruth, Truth, TruthEvent};
+
+/// `hawkeye synth` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct SynthArgs {
+    /// Scenario file (TOML) to render.
+    pub scenario: Option<PathBuf>,
+    /// Output directory: video.mp4, truth.json, config.toml (or the dataset).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write a YOLO-format training set of this many random pictures instead.
+    #[arg(long)]
+    pub dataset: Option<usize>,
+    /// Seed of the dataset.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Model the generated config points at (default: hawkeye's own, models/hawkeye_urban.onnx).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+/// Runs `hawkeye synth`.
+pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.dataset {
+        let (train, val) = dataset::write_dataset(&args.out, n, args.seed, 640, 360)?;
+        println!("dataset {}: {train} train + {val} val pictures, classes {}", args.out.display(), truth::CLASSES.join(", "));
+        return Ok(());
+    }
+    let path = args.scenario.as_ref().context("give a scenario file, or --dataset N")?;
+    let model = args.model.clone().unwrap_or_else(default_model);
+    let r = render_scenario(path, &args.out, &model)?;
+    println!(
+        "{}: {} frames ({:.0} s at {} fps) → {}  ({} truth events)",
+        r.truth.name,
+        r.truth.frames.len(),
+        r.truth.duration_s,
+        r.truth.fps,
+        r.video.display(),
+        r.truth.events.len()
+    );
+    Ok(())
+}
+
+/// hawkeye's own detector as installed next to the binary's source tree or in the working
+/// directory (`models/hawkeye_urban.onnx`).
+pub fn default_model() -> PathBuf {
+    let rel = Path::new("models").join("hawkeye_urban.onnx");
+    let here = std::env::current_dir().map(|d| d.join(&rel)).unwrap_or(rel.clone());
+    if here.exists() {
+        return here;
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel);
+    if built.exists() {
+        built
+    } else {
+        here
+    }
+}
+
+/// What rendering a scenario produced.
+pub struct Rendered {
+    pub video: PathBuf,
+    pub truth_path: PathBuf,
+    pub config: PathBuf,
+    pub truth: Truth,
+}
+
+/// Renders `scenario` into `out` (created): `video.mp4`, `truth.json` and `config.toml` (a
+/// file camera on the video with the scenario's zones, detecting with `model`).
+pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Result<Rendered> {
+    let s = Scenario::load(scenario)?;
+    let name = scenario.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let out = out.canonicalize()?;
+    let zones = s.parsed_zones().map_err(|e| anyhow::anyhow!("{}: {e}", scenario.display()))?;
+    let (w, h) = (s.width, s.height);
+    let (wf, hf) = (w as f32, h as f32);
+    let mut rng = Rng::new(s.seed);
+    let mut painter = Painter::new(render::street_for(&s));
+    let cast = Cast::new(&s, &mut rng);
+    let mut fx = Effects::new(s.seed);
+    let video = out.join("video.mp4");
+    let mut writer = video::Mp4Writer::create(&video, w, h, s.fps, s.scene.bitrate_kbps)?;
+    let flood_zones: Vec<(usize, Vec<bool>)> = zones
+        .iter()
+        .enumerate()
+        .filter(|(_, z)| z.kind == ZoneKind::Flooding)
+        .map(|(i, z)| (i, zone_mask(z, w, h)))
+        .collect();
+    let mut coverage: Vec<Vec<f64>> = vec![Vec::new(); flood_zones.len()];
+    let n_frames = (s.duration_s * s.fps as f64).round() as usize;
+    let (mut ground, mut sprites, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+    let mut frames = Vec::with_capacity(n_frames);
+    for i in 0..n_frames {
+        let t = i as f64 / s.fps as f64;
+        render::scene_at(&s, &cast, t, wf, hf, &mut ground, &mut sprites);
+        let boxes = painter.paint(&ground, &mut sprites, t as f32);
+        for (k, (_, mask)) in flood_zones.iter().enumerate() {
+            let inside = mask.iter().filter(|m| **m).count().max(1);
+            let wet = mask.iter().zip(&painter.water_mask).filter(|(m, wt)| **m && **wt).count();
+            coverage[k].push(wet as f64 / inside as f64);
+        }
+        let c = &mut painter.canvas;
+        if s.scene.rain.is_some_and(|[a, b]| t >= a && t < b) {
+            fx.rain(c);
+        }
+        for [a, b] in &s.scene.shadows {
+            if t >= *a && t < *b {
+                fx.cloud_shadow(c, ((t - a) / (b - a)) as f32);
+            }
+        }
+        let gain = render::keyframe(&s.scene.light, t, 1.0) as f32;
+        fx.light_and_noise(c, gain, s.scene.noise);
+        let (dx, dy) = fx.shake(c, s.scene.shake_px, &mut scratch);
+        writer.push(&c.rgb)?;
+        frames.push(FrameTruth { t, boxes: dataset::shifted(&boxes, dx, dy, wf, hf) });
+    }
+    writer.finish()?;
+    let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
+    let mut events = Vec::new();
+    let mut flood = Vec::new();
+    for (k, (zi, _)) in flood_zones.iter().enumerate() {
+        let z = &zones[*zi];
+        let levels: Vec<&'static str> = coverage[k]
+            .iter()
+            .map(|c| if *c >= z.red_at { "red" } else if *c >= z.yellow_at { "yellow" } else { "green" })
+            .collect();
+        let mut steps: Vec<(f64, String)> = Vec::new();
+        for (t, l) in times.iter().zip(&levels) {
+            if steps.last().map_or(*l != "green", |(_, p)| p != l) {
+                steps.push((*t, l.to_string()));
+            }
+        }
+        for (a, b) in intervals(&times, levels.iter().map(|l| *l != "green"), s.duration_s) {
+            events.push(TruthEvent { kind: "flooding".into(), zone: z.id.clone(), start: a, end: b, dwell_s: z.level_min_s });
+        }
+        flood.push(FloodTimeline { zone: z.id.clone(), levels: steps });
+    }
+    events.extend(actor_events(&s, &zones, &times));
+    events.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood };
+    let truth_path = out.join("truth.json");
+    std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
+    let config = out.join("config.toml");
+    std::fs::write(&config, camera_config(&s, &name, &video, model, &out)?)?;
+    Ok(Rendered { video, truth_path, config, truth })
+}
+
+/// Pixels of the frame inside the zone polygon.
+fn zone_mask(z: &Zone, w: u32, h: u32) -> Vec<bool> {
+    let p = Polygon::new(&z.polygon);
+    let mut m = vec![false; (w * h) as usize];
+    for y in 0..h {
+        for x in 0..w {
+            m[(y * w + x) as usize] = p.contains_px(x as f32 + 0.5, y as f32 + 0.5, w, h);
+        }
+    }
+    m
+}
+
+/// `[start, end)` runs where `on` holds, over frame times (the last run ends at `duration`).
+fn intervals(times: &[f64], on: impl Iterator<Item = bool>, duration: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (t, v) in times.iter().zip(on) {
+        match (start, v) {
+            (None, true) => start = Some(*t),
+            (Some(a), false) => {
+                out.push((a, *t));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(a) = start {
+        out.push((a, duration));
+    }
+    out
+}
+
+/// Truth events implied by the actors: stalls in out-of-store zones, items left in dumping
+/// zones, bicycles over a zone's `min_count`.
+fn actor_events(s: &Scenario, zones: &[Zone], times: &[f64]) -> Vec<TruthEvent> {
+    let (w, h) = (s.width, s.height);
+    let inside = |z: &Zone, p: [f32; 2]| Polygon::new(&z.polygon).contains_px(p[0] * w as f32, p[1] * h as f32, w, h);
+    let mut out = Vec::new();
+    for z in zones {
+        let ev = |start: f64, end: f64| TruthEvent { kind: z.kind.as_str().to_string(), zone: z.id.clone(), start, end, dwell_s: z.dwell_s };
+        match z.kind {
+            ZoneKind::OutOfStore => {
+                for a in &s.actors {
+                    if let Actor::Vendor { at, arrive, leave, .. } = a {
+                        if inside(z, *at) {
+                            out.push(ev(*arrive, *leave));
+                        }
+                    }
+                }
+            }
+            ZoneKind::Dumping => {
+                for a in &s.actors {
+                    if let Actor::Dumper { drop_at, drop, removed, .. } = a {
+                        if inside(z, render::set_down_point(*drop_at)) {
+                            out.push(ev(*drop, removed.unwrap_or(s.duration_s)));
+                        }
+                    }
+                }
+            }
+            ZoneKind::Occupancy => {
+                let count_at = |t: f64| -> usize {
+                    s.actors
+                        .iter()
+                        .map(|a| match a {
+                            Actor::Bicycles { at, arrive, leave } => at
+                                .iter()
+                                .enumerate()
+                                .filter(|(k, p)| t >= arrive[*k] && !leave.get(*k).is_some_and(|l| t >= *l) && inside(z, **p))
+                                .count(),
+                            _ => 0,
+                        })
+                        .sum()
+                };
+                for (a, b) in intervals(times, times.iter().map(|t| count_at(*t) >= z.min_count as usize), s.duration_s) {
+                    out.push(ev(a, b));
+                }
+            }
+            ZoneKind::Flooding | ZoneKind::Loitering => {}
+        }
+    }
+    out
+}
+
+/// The camera config of a rendered scenario: the video as a file camera (not real time, so
+/// eval runs as fast as it can on stream timestamps) with the scenario's zones.
+fn camera_config(s: &Scenario, name: &str, video: &Path, model: &Path, out: &Path) -> anyhow::Result<String> {
+    let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+    let mut text = format!(
+        "# Generated by `hawkeye synth` from scenario {name}: the rendered video as a file camera.\n\
+         [device]\nid = \"synth-{name}\"\nstate_dir = {state}\n\n\
+         [mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n\n\
+         [model]\npath = {model}\nscore_threshold = 0.3\n\n\
+         [[camera]]\nid = \"synth\"\nurl = {video}\npipeline = \"file\"\nrealtime = false\ndetect_fps = {fps}\nframe_width = {w}\n",
+        state = q(&out.join("state")),
+        model = q(model),
+        video = q(video),
+        fps = s.detect_fps,
+        w = s.width,
+    );
+    for z in &s.zones {
+        text.push_str("\n[[camera.zone]]\n");
+        text.push_str(&toml::to_string(z)?);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_close_at_the_end() {
+        let times = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let on = [false, true, true, false, true];
+        assert_eq!(intervals(&times, on.into_iter(), 5.0), vec![(1.0, 3.0), (4.0, 5.0)]);
+        assert!(intervals(&times, [false; 5].into_iter(), 5.0).is_empty());
+    }
+
+    #[test]
+    fn every_suite_scenario_parses_and_names_its_problems() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                Scenario::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 12, "{n} scenarios");
+        let bad = "seed = 1\nduration_s = -1\n[[actor]]\nkind = \"vendor\"\nat = [3.0, 0.5]\narrive = 5\nleave = 2\n";
+        let s: Scenario = toml::from_str(bad).unwrap();
+        let p = s.problems();
+        assert!(p.iter().any(|m| m.starts_with("duration_s")), "{p:?}");
+        assert!(p.iter().any(|m| m.starts_with("actor[0].at")), "{p:?}");
+        assert!(p.iter().any(|m| m.starts_with("actor[0].leave")), "{p:?}");
+        assert!(toml::from_str::<Scenario>("seed = 1\nduration_s = 5\n[[actor]]\nkind = \"ufo\"\n").is_err());
+    }
+
+    #[test]
+    fn actor_events_follow_zones_and_counts() {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/11_bikes_overflow.toml")).unwrap();
+        let s: Scenario = toml::from_str(&text).unwrap();
+        let zones = s.parsed_zones().unwrap();
+        let times: Vec<f64> = (0..700).map(|i| i as f64 / 10.0).collect();
+        let ev = actor_events(&s, &zones, &times);
+        // the fifth bike arrives at 23 s; two leave at 55 s and 58 s: below 5 from 58 s
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!((ev[0].kind.as_str(), ev[0].start, ev[0].end), ("occupancy", 23.0, 58.0));
+    }
+}

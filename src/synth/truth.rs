@@ -1,0 +1,79 @@
+//! Ground truth written next to a rendered scenario (`truth.json`) and read back by
+//! `hawkeye eval`: per-frame object boxes with stable object ids, event intervals, and the flood
+//! level timeline of every flooding zone.
+
+use serde::{Deserialize, Serialize};
+
+/// The detector classes of hawkeye's own urban model, in model output order.
+pub const CLASSES: [&str; 6] = ["person", "goods", "garbage", "water", "bicycle", "vehicle"];
+
+/// Everything known about one rendered scenario.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Truth {
+    /// Scenario name (file stem of the scenario file).
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    /// Length of the video in seconds.
+    pub duration_s: f64,
+    /// One entry per video frame, in order; `t` is the frame's stream time in seconds.
+    pub frames: Vec<FrameTruth>,
+    /// Violations a correct system alerts on, per zone.
+    pub events: Vec<TruthEvent>,
+    /// Flooding zones: the true level over time (a step function; each point holds until the next).
+    pub flood: Vec<FloodTimeline>,
+}
+
+/// Objects visible in one frame.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FrameTruth {
+    pub t: f64,
+    pub boxes: Vec<TruthBox>,
+}
+
+/// One visible object: class name, a per-scenario object id (stable across frames) and its box
+/// in frame pixels `[x1, y1, x2, y2]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TruthBox {
+    pub class: String,
+    pub id: u32,
+    pub bbox: [f32; 4],
+}
+
+/// One violation interval in one zone. `start` is when the violation began (goods set out,
+/// bag left, bikes over the limit, water over the yellow threshold); a correct alert comes
+/// `dwell_s` later. `end` is when it was cleared.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TruthEvent {
+    /// `out_of_store`, `dumping`, `flooding` or `occupancy`.
+    pub kind: String,
+    pub zone: String,
+    pub start: f64,
+    pub end: f64,
+    /// The zone's dwell in seconds: the alert is due at `start + dwell_s`.
+    pub dwell_s: f64,
+}
+
+/// The true flood level of one zone over time.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FloodTimeline {
+    pub zone: String,
+    /// `(t, level)` steps, level `green`, `yellow` or `red`, sorted by `t`.
+    pub levels: Vec<(f64, String)>,
+}
+
+impl FloodTimeline {
+    /// The true level at time `t` (`green` before the first step).
+    pub fn level_at(&self, t: f64) -> &str {
+        self.levels.iter().take_while(|(s, _)| *s <= t).last().map_or("green", |(_, l)| l.as_str())
+    }
+}
+
+impl Truth {
+    /// Reads a `truth.json` file.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Truth> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}
