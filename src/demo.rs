@@ -1,6 +1,8 @@
 //! `hawkeye demo`: the whole product on one machine. Starts a private mosquitto on a free port,
-//! runs the daemon on the sample street video with the embedded demo config, and subscribes to
-//! the alerts like a command centre would, printing each one as it arrives.
+//! renders the embedded street scenario (out-of-store trading, dumping and road flooding in one
+//! clip) with `hawkeye synth`, runs the daemon on it with hawkeye's own model, and subscribes to
+//! the alerts like a command centre would, printing each one as it arrives. `--video` plays
+//! another file with the embedded walkway config instead (e.g. Debian's vtest.avi).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,17 +14,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-/// The embedded demo configuration (also `config/demo.toml`).
+/// The embedded config for `--video` (also `config/demo.toml`): one walkway zone.
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+/// The embedded demo scenario (also `tests/scenarios/13_street_all_kinds.toml`).
+pub const DEMO_SCENARIO: &str = include_str!("../tests/scenarios/13_street_all_kinds.toml");
 /// Debian's opencv-doc sample street scene.
 pub const SAMPLE_VIDEO: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// ONNX model (default: the project's model in models/, else ../shared/models/yolox_nano.onnx).
+    /// ONNX model (default: hawkeye's own, models/hawkeye_urban.onnx).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Video file to play in a loop (default: Debian's opencv-doc vtest.avi).
+    /// Play this video in a loop with the walkway config (config/demo.toml) instead of the
+    /// rendered street scenario (e.g. /usr/share/doc/opencv-doc/examples/data/vtest.avi).
     #[arg(long)]
     pub video: Option<PathBuf>,
     /// Stop after this many seconds (default: run until Ctrl-C).
@@ -124,23 +129,37 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The model the demo uses when none is given.
+/// The model the demo uses when none is given: hawkeye's own.
 pub fn default_model() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [root.join("models/hawkeye-demo.onnx"), root.join("../shared/models/yolox_nano.onnx")]
-        .into_iter()
-        .find(|p| p.is_file())
+    Some(crate::synth::default_model()).filter(|p| p.is_file())
+}
+
+/// Renders the embedded scenario into `dir` (once: kept while the scenario text is unchanged)
+/// and returns the generated config's text and directory.
+fn demo_scene(dir: &Path, model: &Path) -> anyhow::Result<(String, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let scenario = dir.join("street.toml");
+    let config = dir.join("config.toml");
+    let fresh = std::fs::read_to_string(&scenario).is_ok_and(|s| s == DEMO_SCENARIO) && config.is_file() && dir.join("video.mp4").is_file();
+    if !fresh {
+        println!("rendering the demo street scenario into {} …", dir.display());
+        std::fs::write(&scenario, DEMO_SCENARIO)?;
+        let _ = std::fs::remove_file(&config);
+        crate::synth::render_scenario(&scenario, dir, model)?;
+    }
+    Ok((std::fs::read_to_string(&config)?, dir.to_path_buf()))
 }
 
 /// Runs the demo until `shutdown` or `--duration`.
 pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let model = match args.model.clone().or_else(default_model) {
         Some(m) => m,
-        None => bail!("no model found: pass --model (e.g. --model ../shared/models/yolox_nano.onnx)"),
+        None => bail!("no model found: models/hawkeye_urban.onnx is missing (pass --model)"),
     };
-    let video = args.video.clone().unwrap_or_else(|| PathBuf::from(SAMPLE_VIDEO));
-    if !video.is_file() {
-        bail!("sample video {} not found: run scripts/setup.sh (installs opencv-doc) or pass --video", video.display());
+    if let Some(video) = &args.video {
+        if !video.is_file() {
+            bail!("video {} not found (Debian's sample: {SAMPLE_VIDEO}, from opencv-doc)", video.display());
+        }
     }
     let (broker, _mosquitto) = match &args.broker {
         Some(url) => (url.clone(), None),
@@ -152,18 +171,28 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     let cwd = std::env::current_dir()?;
     let abs = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
 
-    let (mut cfg, _) = Config::parse(DEMO_CONFIG, &cwd).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (text, base) = match &args.video {
+        Some(_) => (DEMO_CONFIG.to_string(), cwd.clone()),
+        None => demo_scene(&abs(&args.state).join("scene"), &abs(&model))?,
+    };
+    let (mut cfg, _) = Config::parse(&text, &base).map_err(|e| anyhow::anyhow!("{e}"))?;
     cfg.mqtt.url = broker.clone();
     cfg.model.path = abs(&model);
     cfg.device.state_dir = abs(&args.state);
-    cfg.cameras[0].url = abs(&video).display().to_string();
+    if let Some(video) = &args.video {
+        cfg.cameras[0].url = abs(video).display().to_string();
+    }
+    cfg.cameras[0].looping = true;
+    cfg.cameras[0].realtime = true;
     crate::config::validate(&cfg, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     println!("hawkeye demo");
     println!("  broker   {broker}");
     println!("  model    {}", cfg.model.path.display());
     println!("  video    {} (looping, real time)", cfg.cameras[0].url);
-    println!("  zone     {} ({}), dwell {} s", cfg.cameras[0].zones[0].id, cfg.cameras[0].zones[0].kind.as_str(), cfg.cameras[0].zones[0].dwell_s);
+    for z in &cfg.cameras[0].zones {
+        println!("  zone     {} ({}), dwell {} s", z.id, z.kind.as_str(), z.dwell_s);
+    }
     println!("  evidence {}", cfg.device.state_dir.join("evidence").display());
     println!("  subscribed to {}/# — alerts appear below (Ctrl-C to stop)\n", cfg.topic_root());
 

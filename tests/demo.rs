@@ -1,23 +1,48 @@
 //! The README's demo command, run as a user would (shortened with --duration): it starts its own
-//! mosquitto, plays the sample street video, and prints the alerts it receives back over MQTT.
+//! mosquitto, renders the embedded street scenario, runs hawkeye's own model on it, and prints
+//! the alerts it receives back over MQTT. With `--video` it plays a file with the walkway config.
 
 mod common;
 
 use std::process::Command;
 
 #[test]
-fn demo_prints_alerts_received_over_mqtt() {
-    let Some(model) = common::model::yolox_nano("demo_prints_alerts_received_over_mqtt") else { return };
+fn demo_shows_all_three_event_kinds_from_the_own_model() {
+    let state = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["demo", "--duration", "25", "--model", model.to_str().unwrap()])
+        .args(["demo", "--duration", "50", "--state", state.path().to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("hawkeye_urban.onnx"), "{stdout}");
     assert!(stdout.contains("status online"), "{stdout}");
+    for (kind, zone) in [("out_of_store", "zone=storefront-a"), ("dumping", "zone=curb-corner"), ("flooding", "zone=road-seg-1")] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("ALERT new") && l.contains(kind))
+            .unwrap_or_else(|| panic!("no {kind} alert printed:\n{stdout}\n{stderr}"));
+        assert!(line.contains(zone), "{line}");
+    }
+    assert!(stdout.contains("evidence clean") && stdout.contains("evidence annotated") && stdout.contains("evidence before"), "{stdout}");
+    assert!(stdout.contains("heartbeat camera=synth state=streaming"), "{stdout}");
+}
+
+#[test]
+fn demo_plays_a_video_with_the_walkway_config() {
+    let Some(model) = common::model::yolox_nano("demo_plays_a_video_with_the_walkway_config") else { return };
+    let state = tempfile::tempdir().unwrap();
+    let video = common::model::vtest();
+    let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
+        .args(["demo", "--duration", "25", "--model", model.to_str().unwrap(), "--video", video.to_str().unwrap(), "--state", state.path().to_str().unwrap()])
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     let alert = stdout.lines().find(|l| l.starts_with("ALERT new")).unwrap_or_else(|| panic!("no alert printed:\n{stdout}\n{stderr}"));
     assert!(alert.contains("loitering") && alert.contains("zone=walkway") && alert.contains("person#"), "{alert}");
-    assert!(stdout.contains("evidence clean") && stdout.contains("evidence annotated"), "{stdout}");
     assert!(stdout.contains("heartbeat camera=plaza-cam-1 state=streaming"), "{stdout}");
 }

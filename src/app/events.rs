@@ -11,12 +11,12 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{CameraCmd, DetectedFrame};
-use crate::config::{Camera, Config, TelemetrySource};
+use crate::config::{Camera, Config, TelemetrySource, ZoneKind};
 use crate::detect;
 use crate::drone::{DroneRules, GeoTrack};
 use crate::evidence::{record_clip, ClipInfo, EncodedRing, EvidenceStore, ManifestInput, Masker, Sealer, Snapshot};
 use crate::frame::Frame;
-use crate::publish::{rfc3339, Alert, AlertAck, AlertObject, EvidenceRef, ManifestRef, ModelRef, Publisher, SCHEMA_VERSION};
+use crate::publish::{rfc3339, Alert, AlertAck, AlertDumper, AlertDumping, AlertObject, EvidenceRef, ManifestRef, ModelRef, Publisher, SCHEMA_VERSION};
 use crate::rules::{CameraRules, EventState, Transition};
 use crate::speaker::{Origin, Reminders, SpeakRequest, Speakers};
 use crate::telemetry::AlertStats;
@@ -74,6 +74,45 @@ impl EventCtx {
     }
 }
 
+/// Recent frames of a camera with dumping zones, one every [`HISTORY_EVERY_S`]: dumping evidence
+/// shows the place just before the object appeared and the person who brought it, both seconds
+/// to minutes before the event is confirmed.
+struct FrameHistory {
+    keep_s: f64,
+    frames: std::collections::VecDeque<Frame>,
+}
+
+/// Spacing of the frames a [`FrameHistory`] keeps.
+const HISTORY_EVERY_S: f64 = 1.0;
+
+impl FrameHistory {
+    /// A history long enough for the camera's dumping zones (None without such zones).
+    fn for_camera(cam: &Camera) -> Option<Self> {
+        let dwell = cam.zones.iter().filter(|z| z.kind == ZoneKind::Dumping).map(|z| z.dwell_s).reduce(f64::max)?;
+        // the dumper's contact is looked for up to DumpingParams::history_s (15 s) before
+        Some(FrameHistory { keep_s: dwell + 20.0, frames: Default::default() })
+    }
+
+    fn push(&mut self, f: &Frame) {
+        if self.frames.back().is_none_or(|b| f.ts >= b.ts + HISTORY_EVERY_S) {
+            self.frames.push_back(f.clone());
+        }
+        while self.frames.front().is_some_and(|a| a.ts < f.ts - self.keep_s) {
+            self.frames.pop_front();
+        }
+    }
+
+    /// The latest kept frame from before `ts`.
+    fn before(&self, ts: f64) -> Option<&Frame> {
+        self.frames.iter().rev().find(|f| f.ts < ts - 0.2)
+    }
+
+    /// The kept frame nearest to `ts`.
+    fn nearest(&self, ts: f64) -> Option<&Frame> {
+        self.frames.iter().min_by(|a, b| (a.ts - ts).abs().total_cmp(&(b.ts - ts).abs()))
+    }
+}
+
 pub(super) async fn camera_rules(
     ctx: EventCtx,
     index: usize,
@@ -99,6 +138,7 @@ pub(super) async fn camera_rules(
         None
     };
     let mut rules = CameraRules::new(&prefix, &ctx.camera.zones);
+    let mut history = FrameHistory::for_camera(&ctx.camera);
     let mut tracker = Tracker::new(TrackerParams::default());
     let mut reminders = Reminders::default();
     let mut drone = ctx.camera.drone.as_ref().map(|d| DroneRules::new(&prefix, d));
@@ -110,8 +150,14 @@ pub(super) async fn camera_rules(
                 let Some(df) = df else { break };
                 let f = &df.frame;
                 let tracks = tracker.update(&df.detections, f.ts);
+                if rules.wants_frames() {
+                    rules.observe_frame(&f.rgb, f.width, f.height, f.ts);
+                }
+                if let Some(h) = history.as_mut() {
+                    h.push(f);
+                }
                 for t in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
-                    persist(&ctx, index, &rules, &t, f, &tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
+                    persist(&ctx, index, &rules, &t, f, &tracks, history.as_ref(), Privacy { on: privacy_on, masker: masker.as_mut() });
                     ctx.warn(&mut reminders, &t);
                     if let (EventState::New, Some(ring)) = (t.state, &ring) {
                         let (start, end) = (t.ts - ctx.camera.clip_pre_s, t.ts + ctx.camera.clip_post_s);
@@ -127,9 +173,9 @@ pub(super) async fn camera_rules(
                         let t = Transition {
                             state: EventState::New, event_id: s.event_id, zone: usize::MAX, zone_id: s.zone_id, kind: s.kind,
                             started_ts: s.ts, ts: s.ts, started_at: s.wall, dwell_s: 0.0, objects: vec![s.object], ack: None, flood: None,
-                            geo: Some(s.fix),
+                            geo: Some(s.fix), dumped: None,
                         };
-                        persist(&ctx, index, &rules, &t, f, &tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
+                        persist(&ctx, index, &rules, &t, f, &tracks, None, Privacy { on: privacy_on, masker: masker.as_mut() });
                     }
                 }
                 for (zone, level, coverage) in rules.flood_levels() {
@@ -137,7 +183,7 @@ pub(super) async fn camera_rules(
                 }
                 for id in rules.due_rechecks(f.ts) {
                     if let Ok(t) = rules.recheck(&id, &tracks, f.width, f.height, f.ts, f.wall) {
-                        persist(&ctx, index, &rules, &t, f, &tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
+                        persist(&ctx, index, &rules, &t, f, &tracks, None, Privacy { on: privacy_on, masker: masker.as_mut() });
                         ctx.warn(&mut reminders, &t);
                     }
                 }
@@ -169,7 +215,7 @@ pub(super) async fn camera_rules(
                     let r = rules.knows(&event_id).then(|| match &last {
                         None => Err("no frame from this camera yet".to_string()),
                         Some((f, tracks)) => rules.recheck(&event_id, tracks, f.width, f.height, f.ts, f.wall).map(|t| {
-                            persist(&ctx, index, &rules, &t, f, tracks, Privacy { on: privacy_on, masker: masker.as_mut() });
+                            persist(&ctx, index, &rules, &t, f, tracks, None, Privacy { on: privacy_on, masker: masker.as_mut() });
                             ctx.warn(&mut reminders, &t);
                             json!({ "event_id": event_id, "state": t.state.as_str(), "objects": t.objects.len() })
                         }),
@@ -212,12 +258,13 @@ impl Privacy<'_> {
 }
 
 /// Queues a transition's alert (and evidence) and counts the outcome.
-fn persist(ctx: &EventCtx, index: usize, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track], privacy: Privacy) {
+#[allow(clippy::too_many_arguments)]
+fn persist(ctx: &EventCtx, index: usize, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track], history: Option<&FrameHistory>, privacy: Privacy) {
     // evidence transitions run face/plate detection (a few hundred ms): keep the runtime free
     let result = if matches!(t.state, EventState::Update | EventState::End) {
-        emit(ctx, rules, t, f, tracks, privacy)
+        emit(ctx, rules, t, f, tracks, history, privacy)
     } else {
-        tokio::task::block_in_place(|| emit(ctx, rules, t, f, tracks, privacy))
+        tokio::task::block_in_place(|| emit(ctx, rules, t, f, tracks, history, privacy))
     };
     match result {
         Ok(()) => {
@@ -281,7 +328,7 @@ fn seal_files(ctx: &EventCtx, t: &Transition, state: &str, time: chrono::DateTim
 }
 
 /// Stores evidence and queues the evidence messages and the alert in the outbox.
-fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track], mut privacy: Privacy) -> anyhow::Result<()> {
+fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: &[Track], history: Option<&FrameHistory>, mut privacy: Privacy) -> anyhow::Result<()> {
     let topics = ctx.publisher.topics();
     let mut evidence = Vec::new();
     let mut seal = SealRefs::default();
@@ -308,6 +355,34 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
                 let topic = topics.evidence(&t.event_id, &s.name);
                 ctx.publisher.enqueue(&topic, s.jpeg.clone(), false)?;
                 evidence.push(evidence_ref(s, topic));
+                files.push((s.name.clone(), s.path.clone()));
+            }
+        }
+        // dumping: the place just before the object appeared, and the person who brought it
+        if let (EventState::New, Some(d), Some(h)) = (t.state, &t.dumped, history) {
+            let mut extra: Vec<(&str, &Frame, Option<(crate::detect::BBox, String)>)> = Vec::new();
+            if let Some(bf) = h.before(d.appeared_ts) {
+                extra.push(("before", bf, None));
+            }
+            if let Some((dm, df)) = d.dumper.as_ref().and_then(|dm| h.nearest(dm.seen_ts).map(|df| (dm, df))) {
+                extra.push(("dumper", df, Some((dm.bbox, format!("dumper person #{}", dm.track_id)))));
+            }
+            for (name, frame, mark) in extra {
+                if privacy.on {
+                    let original = ctx.evidence.save_jpeg(&t.event_id, &format!("{name}-original"), &frame.rgb, frame.width, frame.height)?;
+                    files.push((original.name.clone(), original.path.clone()));
+                }
+                let Some(mut rgb) = privacy.publishable(frame) else { continue };
+                if let Some((b, label)) = mark {
+                    let mut img = image::RgbImage::from_raw(frame.width, frame.height, rgb).expect("frame size");
+                    detect::draw_box(&mut img, &b, image::Rgb([255, 40, 40]), 2);
+                    detect::draw_label(&mut img, b.x1 as i64, b.y1 as i64, &label, image::Rgb([255, 40, 40]), 1);
+                    rgb = img.into_raw();
+                }
+                let s = ctx.evidence.save_jpeg(&t.event_id, name, &rgb, frame.width, frame.height)?;
+                let topic = topics.evidence(&t.event_id, &s.name);
+                ctx.publisher.enqueue(&topic, s.jpeg.clone(), false)?;
+                evidence.push(evidence_ref(&s, topic));
                 files.push((s.name.clone(), s.path.clone()));
             }
         }
@@ -385,6 +460,17 @@ fn queue_alert(ctx: &EventCtx, t: &Transition, state: EventState, updated: chron
         prev_hash: seal.prev_hash,
         signature: seal.signature,
         geo: t.geo.clone(),
+        dumping: t.dumped.as_ref().map(|d| {
+            let at = |ts: f64| rfc3339(t.started_at + chrono::Duration::milliseconds(((ts - t.started_ts) * 1000.0) as i64));
+            let px = |b: &crate::detect::BBox| [b.x1.round(), b.y1.round(), b.x2.round(), b.y2.round()];
+            AlertDumping {
+                class: d.class.clone(),
+                bbox: px(&d.bbox),
+                track_id: d.track_id,
+                appeared_at: at(d.appeared_ts),
+                dumper: d.dumper.as_ref().map(|p| AlertDumper { track_id: p.track_id, bbox: px(&p.bbox), seen_at: at(p.seen_ts) }),
+            }
+        }),
     };
     let payload = serde_json::to_vec(&alert)?;
     ctx.publisher.enqueue(&ctx.publisher.topics().alerts(), payload, false)?;

@@ -51,6 +51,32 @@ pub struct Alert {
     /// Drones: where the frame was taken (`location` then holds its lat/lon, not the device's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub geo: Option<crate::drone::GeoFix>,
+    /// Dumping: the object left behind and the person who brought it, when seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dumping: Option<AlertDumping>,
+}
+
+/// What a dumping alert says about the object and its likely dumper (行政相对人).
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertDumping {
+    /// Waste class, or `unknown` for a left-behind object no detection explains.
+    pub class: String,
+    /// `[x1, y1, x2, y2]` in pixels of the snapshot.
+    pub bbox: [f32; 4],
+    pub track_id: Option<u64>,
+    /// UTC, RFC 3339: when the object came to rest (the `before` snapshot is from just before).
+    pub appeared_at: String,
+    pub dumper: Option<AlertDumper>,
+}
+
+/// The person track nearest to the object when it appeared.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertDumper {
+    pub track_id: u64,
+    /// `[x1, y1, x2, y2]` in pixels, at `seen_at`.
+    pub bbox: [f32; 4],
+    /// UTC, RFC 3339: the latest contact with the object (the `dumper` snapshot's time).
+    pub seen_at: String,
 }
 
 /// Where the evidence manifest is, and its hash.

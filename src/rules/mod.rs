@@ -7,20 +7,25 @@
 //! `dwell_s` (gaps < `grace_s` forgiven). Pure logic: fed tracks and stream time, returns
 //! transitions; evidence and publishing happen elsewhere.
 
+pub mod dumping;
 mod dwell;
 pub mod flood;
 pub mod schedule;
+pub mod static_fg;
 mod zone;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use dumping::{DumpedObject, Dumper, Dumping, DumpingParams, DumpingStep};
 pub use dwell::{Dwell, DwellParams, DwellStep};
 pub use flood::{Flood, FloodLevel, FloodParams};
 pub use schedule::Schedule;
 pub use zone::Polygon;
 
 use crate::config::{Zone, ZoneKind};
+use crate::detect::BBox;
+use static_fg::{StaticFgParams, StaticForeground};
 use crate::track::Track;
 
 /// Lifecycle state carried by an alert.
@@ -72,6 +77,8 @@ pub struct Transition {
     pub flood: Option<(FloodLevel, f64)>,
     /// Drones: where the frame was taken.
     pub geo: Option<crate::drone::GeoFix>,
+    /// Dumping: the object left behind and the person who brought it (`new` and `update`).
+    pub dumped: Option<DumpedObject>,
 }
 
 /// An operator's acknowledgement of an event.
@@ -103,6 +110,8 @@ struct ZoneState {
     schedule: Schedule,
     /// Flooding zones are graded by coverage instead of the dwell rule.
     flood: Option<Flood>,
+    /// Dumping zones follow left-behind objects instead of the dwell rule.
+    dumping: Option<Dumping>,
     dwell: Dwell,
     /// Wall time of the first observation of the current presence.
     presence_wall: Option<DateTime<Utc>>,
@@ -117,12 +126,16 @@ pub struct CameraRules {
     id_prefix: String,
     zones: Vec<ZoneState>,
     events: std::collections::VecDeque<EventRecord>,
+    /// Left-behind objects no detection explains, for dumping zones (None without such zones).
+    static_fg: Option<StaticForeground>,
+    /// The latest static-foreground blobs, in frame pixels.
+    blobs: Vec<BBox>,
 }
 
 impl CameraRules {
     /// `id_prefix` (e.g. `device-camera`) starts every event id this camera issues.
     pub fn new(id_prefix: &str, zones: &[Zone]) -> Self {
-        let zones = zones
+        let zones: Vec<ZoneState> = zones
             .iter()
             .map(|z| ZoneState {
                 zone: z.clone(),
@@ -138,6 +151,18 @@ impl CameraRules {
                         smooth_s: z.smooth_s,
                     })
                 }),
+                dumping: (z.kind == ZoneKind::Dumping).then(|| {
+                    Dumping::new(DumpingParams {
+                        dwell_s: z.dwell_s,
+                        grace_s: z.grace_s,
+                        clear_s: z.clear_s,
+                        cooldown_s: z.cooldown_s,
+                        update_s: z.update_s,
+                        waste_classes: z.classes.clone(),
+                        min_score: z.min_score,
+                        ..DumpingParams::default()
+                    })
+                }),
                 dwell: Dwell::new(DwellParams {
                     dwell_s: z.dwell_s,
                     grace_s: z.grace_s,
@@ -151,7 +176,22 @@ impl CameraRules {
                 event_wall: None,
             })
             .collect();
-        CameraRules { id_prefix: id_prefix.to_string(), zones, events: Default::default() }
+        let static_fg = zones.iter().any(|z: &ZoneState| z.dumping.is_some()).then(|| StaticForeground::new(StaticFgParams::default()));
+        CameraRules { id_prefix: id_prefix.to_string(), zones, events: Default::default(), static_fg, blobs: Vec::new() }
+    }
+
+    /// Whether the rules look at pixels ([`CameraRules::observe_frame`]): cameras with a
+    /// dumping zone do.
+    pub fn wants_frames(&self) -> bool {
+        self.static_fg.is_some()
+    }
+
+    /// Feeds a packed RGB frame to the static-object detector of the dumping zones; call it
+    /// before [`CameraRules::evaluate`] with the same frame.
+    pub fn observe_frame(&mut self, rgb: &[u8], w: u32, h: u32, ts: f64) {
+        if let Some(sf) = self.static_fg.as_mut() {
+            self.blobs = sf.observe(rgb, w, h, ts);
+        }
     }
 
     /// Records an operator's acknowledgement of one of this camera's events at stream time
@@ -201,6 +241,7 @@ impl CameraRules {
             ack: rec.ack.clone(),
             flood: z.flood.as_ref().map(|f| (f.level(), f.coverage())),
             geo: None,
+            dumped: None,
         })
     }
 
@@ -220,6 +261,12 @@ impl CameraRules {
         for (zi, z) in self.zones.iter_mut().enumerate() {
             if z.flood.is_some() {
                 if let Some(t) = flood_step(&self.id_prefix, &mut self.events, zi, z, tracks, w, h, ts, wall) {
+                    out.push(t);
+                }
+                continue;
+            }
+            if z.dumping.is_some() {
+                if let Some(t) = dumping_step(&self.id_prefix, &mut self.events, zi, z, tracks, &self.blobs, w, h, ts, wall) {
                     out.push(t);
                 }
                 continue;
@@ -292,6 +339,7 @@ impl CameraRules {
                 ack,
                 flood: None,
                 geo: None,
+                dumped: None,
             });
         }
         out
@@ -369,6 +417,88 @@ fn flood_step(
         ack,
         flood: Some((to, coverage)),
         geo: None,
+        dumped: None,
+    })
+}
+
+/// One observation of a dumping zone: left-behind objects (waste tracks or static blobs) that
+/// stay put for `dwell_s` start an event naming the person who brought them.
+#[allow(clippy::too_many_arguments)]
+fn dumping_step(
+    prefix: &str,
+    events: &mut std::collections::VecDeque<EventRecord>,
+    zi: usize,
+    z: &mut ZoneState,
+    tracks: &[Track],
+    blobs: &[BBox],
+    w: u32,
+    h: u32,
+    ts: f64,
+    wall: DateTime<Utc>,
+) -> Option<Transition> {
+    // outside the schedule nothing is seen: candidates are dropped, a running event ends
+    let (tracks, blobs): (&[Track], &[BBox]) = if z.schedule.is_active(wall) { (tracks, blobs) } else { (&[], &[]) };
+    let big_enough: Vec<Track> = tracks.iter().filter(|t| t.bbox.height() >= z.zone.min_size_px || t.class == "person").cloned().collect();
+    let poly = &z.polygon;
+    let step = z.dumping.as_mut()?.observe(&big_enough, blobs, |b: &BBox| {
+        let (x, y) = b.bottom_center();
+        poly.contains_px(x, y, w, h)
+    }, ts);
+    let (state, object) = match step {
+        DumpingStep::Quiet => return None,
+        DumpingStep::Start { object } => (EventState::New, Some(object)),
+        DumpingStep::Update { object } => (EventState::Update, Some(object)),
+        DumpingStep::End => (EventState::End, None),
+    };
+    if state == EventState::New {
+        let appeared = object.as_ref().map_or(ts, |o| o.appeared_ts);
+        let started_wall = wall - chrono::Duration::milliseconds(((ts - appeared).max(0.0) * 1000.0) as i64);
+        z.event_id = Some(format!("{prefix}-{}-{}", z.zone.id, started_wall.format("%Y%m%dT%H%M%S%.3fZ")));
+        z.event_started_ts = appeared;
+        z.event_wall = Some(started_wall);
+        if events.len() == REMEMBERED_EVENTS {
+            events.pop_front();
+        }
+        events.push_back(EventRecord { event_id: z.event_id.clone().unwrap_or_default(), zone: zi, started_ts: appeared, started_at: started_wall, ack: None, recheck_due: None });
+    }
+    let event_id = z.event_id.clone().unwrap_or_default();
+    if state == EventState::End {
+        z.event_id = None;
+    }
+    let ack = events.iter().rev().find(|e| e.event_id == event_id).and_then(|e| e.ack.clone());
+    // the object as a track: the live track when it has one, else its last box
+    let objects = object
+        .as_ref()
+        .map(|o| {
+            let live = o.track_id.and_then(|id| tracks.iter().find(|t| t.id == id)).cloned();
+            vec![live.unwrap_or(Track {
+                id: o.track_id.unwrap_or(0),
+                class_id: usize::MAX,
+                class: o.class.clone(),
+                score: 1.0,
+                bbox: o.bbox,
+                hits: 0,
+                missed: 0,
+                first_seen: o.appeared_ts,
+                last_seen: ts,
+            })]
+        })
+        .unwrap_or_default();
+    Some(Transition {
+        state,
+        event_id,
+        zone: zi,
+        zone_id: z.zone.id.clone(),
+        kind: z.zone.kind,
+        started_ts: z.event_started_ts,
+        ts,
+        started_at: z.event_wall.unwrap_or(wall),
+        dwell_s: ts - z.event_started_ts,
+        objects,
+        ack,
+        flood: None,
+        geo: None,
+        dumped: object,
     })
 }
 

@@ -20,3 +20,10 @@ pub fn vtest() -> PathBuf {
     assert!(p.is_file(), "{} missing: run scripts/setup.sh (installs opencv-doc)", p.display());
     p
 }
+
+/// hawkeye's own detector, committed in `models/` (never skipped: it is part of the repository).
+pub fn urban() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/hawkeye_urban.onnx");
+    assert!(p.is_file(), "{} missing: it is committed in the repository", p.display());
+    p
+}
