@@ -24,6 +24,10 @@ impl BBox {
     pub fn area(&self) -> f32 {
         self.width() * self.height()
     }
+    /// Centre point.
+    pub fn center(&self) -> (f32, f32) {
+        ((self.x1 + self.x2) * 0.5, (self.y1 + self.y2) * 0.5)
+    }
     /// Bottom-centre point: where an object stands on the ground plane.
     pub fn bottom_center(&self) -> (f32, f32) {
         ((self.x1 + self.x2) * 0.5, self.y2)

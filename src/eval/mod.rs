@@ -72,8 +72,8 @@ const AP_FLOOR: f32 = 0.05;
 pub struct PipelineRun {
     pub frames: Vec<DetFrame>,
     pub alerts: Vec<AlertRec>,
-    /// Distinct confirmed track ids and their lengths in frames.
-    pub track_lengths: std::collections::BTreeMap<u64, u32>,
+    /// Every confirmed track: its class, frames, and first and last sighting.
+    pub tracks: std::collections::BTreeMap<u64, TrackSpan>,
     pub decoded: u64,
     pub elapsed_s: f64,
     pub duration_s: f64,
@@ -102,6 +102,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let params = metrics::EvalParams { iou: 0.5, score_thr: args.score, onset_tolerance_s: args.tolerance_s };
     let mut reports = Vec::new();
+    let mut untruthed = Vec::new();
     let mut detector: Option<(PathBuf, Detector)> = None;
     for (name, config, video, truth) in cases {
         let cfg = Config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
@@ -137,17 +138,20 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 println!("timeline: {}", png.display());
                 reports.push(report);
             }
-            None => print!("{}", untruthed_summary(&run)),
+            None => {
+                print!("{}", untruthed_summary(&run));
+                untruthed.push(serde_json::json!({ "name": name, "frames": run.decoded, "tracks": track_stats(&run.tracks), "alerts": run.alerts }));
+            }
         }
     }
-    if !reports.is_empty() {
-        let total = metrics::Report::merge(&reports);
-        if reports.len() > 1 {
+    {
+        let total = (!reports.is_empty()).then(|| metrics::Report::merge(&reports));
+        if let Some(total) = total.as_ref().filter(|_| reports.len() > 1) {
             println!();
             print!("{}", total.print_table());
         }
         let json = args.out.join("report.json");
-        let doc = serde_json::json!({ "score": args.score, "tolerance_s": args.tolerance_s, "total": total, "scenarios": reports });
+        let doc = serde_json::json!({ "score": args.score, "tolerance_s": args.tolerance_s, "total": total, "scenarios": reports, "untruthed": untruthed });
         std::fs::write(&json, serde_json::to_vec_pretty(&doc)?)?;
         println!("report: {}", json.display());
     }
@@ -227,7 +231,7 @@ pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_scor
     let task = rt.spawn(source::run_camera(ctx, stop.clone()));
     let mut rules = CameraRules::new(&format!("{}-{}", cfg.device.id, cam.id), &cam.zones);
     let mut tracker = Tracker::new(TrackerParams::default());
-    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), track_lengths: Default::default(), decoded: 0, elapsed_s: 0.0, duration_s: 0.0 };
+    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, elapsed_s: 0.0, duration_s: 0.0 };
     let mut progress = Progress::new(label);
     let t0 = Instant::now();
     let mut idle = Instant::now();
@@ -247,8 +251,10 @@ pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_scor
         let detections = det.detect(&f.rgb, f.width, f.height)?;
         let for_rules: Vec<_> = detections.iter().filter(|d| d.score >= rule_score).cloned().collect();
         let tracks = tracker.update(&for_rules, f.ts);
-        for t in &tracks {
-            *run.track_lengths.entry(t.id).or_default() += 1;
+        for t in tracks.iter().filter(|t| t.missed == 0) {
+            let span = run.tracks.entry(t.id).or_insert_with(|| TrackSpan { class: t.class.clone(), frames: 0, first: (f.ts, t.bbox), last: (f.ts, t.bbox) });
+            span.frames += 1;
+            span.last = (f.ts, t.bbox);
         }
         let dets = detections
             .iter()
@@ -289,15 +295,102 @@ pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_scor
     Ok(run)
 }
 
+/// One confirmed track over a run.
+#[derive(Clone, Debug)]
+pub struct TrackSpan {
+    pub class: String,
+    pub frames: u32,
+    /// Stream time and box of the first and the latest matched sighting.
+    pub first: (f64, crate::detect::BBox),
+    pub last: (f64, crate::detect::BBox),
+}
+
+/// Track statistics of a run on footage without ground truth.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrackStats {
+    pub tracks: usize,
+    pub mean_frames: f64,
+    pub longest_frames: u32,
+    /// Likely ID switches: a track that ends where, within `SWITCH_GAP_S`, a new track of the
+    /// same class begins (its first box overlaps the old last box, or its centre is within
+    /// half a box height). Without ground truth this is an estimate, not a count.
+    pub likely_id_switches: usize,
+}
+
+/// Longest gap between a track's end and a successor's start that still looks like one object.
+const SWITCH_GAP_S: f64 = 1.5;
+
+/// Estimates ID stability from track spans alone.
+pub fn track_stats(tracks: &std::collections::BTreeMap<u64, TrackSpan>) -> TrackStats {
+    let spans: Vec<&TrackSpan> = tracks.values().collect();
+    let lens: Vec<u32> = spans.iter().map(|s| s.frames).collect();
+    let mut switches = 0;
+    let mut taken = vec![false; spans.len()];
+    for a in &spans {
+        let (end, last) = a.last;
+        let near = |b: &crate::detect::BBox| {
+            let ((ax, ay), (bx, by)) = (last.center(), b.center());
+            last.iou(b) > 0.1 || ((ax - bx).powi(2) + (ay - by).powi(2)).sqrt() < 0.5 * last.height()
+        };
+        let successor = spans
+            .iter()
+            .enumerate()
+            .filter(|(j, b)| !taken[*j] && b.class == a.class && b.first.0 > end && b.first.0 - end <= SWITCH_GAP_S && near(&b.first.1))
+            .min_by(|x, y| x.1.first.0.total_cmp(&y.1.first.0))
+            .map(|(j, _)| j);
+        if let Some(j) = successor {
+            taken[j] = true;
+            switches += 1;
+        }
+    }
+    TrackStats {
+        tracks: spans.len(),
+        mean_frames: lens.iter().map(|l| *l as f64).sum::<f64>() / lens.len().max(1) as f64,
+        longest_frames: lens.iter().max().copied().unwrap_or(0),
+        likely_id_switches: switches,
+    }
+}
+
 /// Alerts and track statistics of a run without ground truth (real footage).
 fn untruthed_summary(run: &PipelineRun) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let lens: Vec<u32> = run.track_lengths.values().copied().collect();
-    let mean = lens.iter().map(|l| *l as f64).sum::<f64>() / lens.len().max(1) as f64;
-    let _ = writeln!(s, "tracks: {} ids, mean length {:.1} frames, longest {}", lens.len(), mean, lens.iter().max().copied().unwrap_or(0));
+    let st = track_stats(&run.tracks);
+    let _ = writeln!(
+        s,
+        "tracks: {} ids, mean length {:.1} frames, longest {}; likely ID switches (no ground truth: a track ending where a new one of its class starts within {SWITCH_GAP_S} s): {}",
+        st.tracks, st.mean_frames, st.longest_frames, st.likely_id_switches
+    );
     for a in &run.alerts {
         let _ = writeln!(s, "  {:>7.1} s  {:<8} {:<12} {:<14} {}", a.t, a.state, a.kind, a.zone, a.event_id);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::BBox;
+
+    fn span(class: &str, first: f64, last: f64, b0: BBox, b1: BBox) -> TrackSpan {
+        TrackSpan { class: class.into(), frames: ((last - first) * 5.0) as u32 + 1, first: (first, b0), last: (last, b1) }
+    }
+
+    #[test]
+    fn likely_id_switches_are_successors_at_the_same_place() {
+        let a = BBox::new(100.0, 100.0, 130.0, 190.0);
+        let moved = BBox::new(104.0, 100.0, 134.0, 190.0);
+        let far = BBox::new(400.0, 100.0, 430.0, 190.0);
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(1, span("person", 0.0, 5.0, a, a));
+        m.insert(2, span("person", 5.4, 9.0, moved, far)); // takes over from 1: a switch
+        m.insert(3, span("person", 9.2, 12.0, far, far)); // takes over from 2: a switch
+        m.insert(4, span("bicycle", 5.2, 8.0, a, a)); // other class: not a switch
+        m.insert(5, span("person", 20.0, 25.0, a, a)); // long after: a new person
+        m.insert(6, span("person", 12.5, 14.0, a, a)); // near 3's end in time but far away
+        let st = track_stats(&m);
+        assert_eq!(st.tracks, 6);
+        assert_eq!(st.likely_id_switches, 2);
+        assert_eq!(st.longest_frames, 26);
+    }
 }
