@@ -11,7 +11,9 @@
 //!   manifest, letterbox, decoders for YOLOX / YOLOv5 / YOLOv8 layouts, per-class NMS.
 //! - [`track`]: IoU tracker giving detections stable track ids.
 //! - [`drone`]: geotags from KLV / DJI OSD telemetry, and events of moving cameras.
-//! - [`rules`]: zones (polygons), dwell with grace gap, clear and cooldown → event transitions.
+//! - [`rules`]: zones (polygons), dwell with grace gap, clear and cooldown → event transitions;
+//!   dumping (left-behind objects, static foreground, the person who brought them) and
+//!   flooding (water coverage graded green / yellow / red).
 //! - [`evidence`]: clean and annotated JPEG snapshots, kept on disk with their sha256.
 //! - [`outbox`]: durable on-disk queue; an entry leaves only on the broker's PubAck.
 //! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON.
@@ -20,6 +22,9 @@
 //! - [`telemetry`]: counters of every stage as heartbeat JSON, Prometheus `/metrics`, `/healthz`.
 //! - [`notify`]: systemd readiness and watchdog notifications.
 //! - [`app`]: wires the stages together for `hawkeye run`; [`cli`] holds the subcommands.
+//! - [`synth`]: renders synthetic street scenarios (video, ground truth, camera config) and
+//!   training sets for hawkeye's own detector; [`eval`] runs source → detect → track → rules on
+//!   them on stream time and scores detections, track ids, events and flood levels.
 
 pub mod app;
 pub mod bench;

@@ -695,7 +695,9 @@ pub fn flood_agreement(truth: &Truth, alerts: &[AlertRec], frame_times: &[f64]) 
                 let (tr, pr) = (tl.level_at(t), level_at(&pred, t));
                 *out.confusion.entry(tr.to_string()).or_default().entry(pr.to_string()).or_default() += 1;
                 out.frames += 1;
-                out.agree += usize::from(tr == pr);
+                // the rule waits latency_s before it reports a change: the truth of that long
+                // ago still counts
+                out.agree += usize::from(tr == pr || tl.levels_within_latency(t).contains(&pr));
             }
             out.agreement_pct = (out.frames > 0).then(|| 100.0 * out.agree as f64 / out.frames as f64);
             out
@@ -1305,8 +1307,8 @@ mod tests {
             fps: 1.0,
             duration_s: 40.0,
             flood: vec![
-                FloodTimeline { zone: "z".into(), levels: lv(&[(10.0, "yellow"), (20.0, "red"), (30.0, "green")]) },
-                FloodTimeline { zone: "dry".into(), levels: vec![] },
+                FloodTimeline { zone: "z".into(), levels: lv(&[(10.0, "yellow"), (20.0, "red"), (30.0, "green")]), latency_s: 0.0 },
+                FloodTimeline { zone: "dry".into(), levels: vec![], latency_s: 0.0 },
             ],
             ..Default::default()
         };
@@ -1329,6 +1331,16 @@ mod tests {
         assert_eq!((c("red", "yellow"), c("red", "red")), (3, 7));
         assert_eq!((r[1].zone.as_str(), r[1].agree, r[1].frames), ("dry", 41, 41));
         assert_eq!(flood_agreement(&t, &a, &[])[0].agreement_pct, None);
+        // with the rule's latency of 3 s, the alerted level may lag the truth by that much:
+        // 10, 11, 20-22 and 30 all fall in the window
+        let mut late = t.clone();
+        late.flood[0].latency_s = 3.0;
+        let z = &flood_agreement(&late, &a, &times)[0];
+        assert_eq!((z.frames, z.agree), (41, 41));
+        late.flood[0].latency_s = 1.0;
+        let z = &flood_agreement(&late, &a, &times)[0];
+        // with 1 s: 10, 20 and 30 are within the window, 11, 21 and 22 are not
+        assert_eq!((z.frames, z.agree), (41, 38));
         // a level-less new means at least yellow; a level-less update keeps the level
         let a = vec![alert("flooding", "z", "f", "new", 1.0, None), alert("flooding", "z", "f", "update", 2.0, None)];
         let steps = predicted_flood_levels(&a, "z");
@@ -1345,7 +1357,7 @@ mod tests {
         let mut t = truth(vec![vec![("person", 1, A)], vec![("person", 1, A)]]);
         t.name = "street".into();
         t.events = vec![tev("occupancy", "racks", 0.0, 0.2, 0.1)];
-        t.flood = vec![FloodTimeline { zone: "dip".into(), levels: vec![(0.1, "red".into())] }];
+        t.flood = vec![FloodTimeline { zone: "dip".into(), levels: vec![(0.1, "red".into())], latency_s: 0.0 }];
         let f = dframes(vec![vec![det("person", 0.9, A, Some(1))], vec![det("person", 0.9, A, Some(2))]]);
         let a = vec![
             alert("occupancy", "racks", "o", "new", 0.1, None),

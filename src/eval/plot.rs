@@ -324,6 +324,7 @@ mod tests {
             flood: vec![FloodTimeline {
                 zone: "dip".into(),
                 levels: vec![(30.0, "yellow".into()), (50.0, "red".into()), (70.0, "green".into())],
+                latency_s: 0.0,
             }],
             ..Default::default()
         };

@@ -148,20 +148,20 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     let mut flood = Vec::new();
     for (k, (zi, _)) in flood_zones.iter().enumerate() {
         let z = &zones[*zi];
-        let levels: Vec<&'static str> = coverage[k]
-            .iter()
-            .map(|c| if *c >= z.red_at { "red" } else if *c >= z.yellow_at { "yellow" } else { "green" })
-            .collect();
+        let levels = graded(&coverage[k], z);
         let mut steps: Vec<(f64, String)> = Vec::new();
         for (t, l) in times.iter().zip(&levels) {
             if steps.last().map_or(*l != "green", |(_, p)| p != l) {
                 steps.push((*t, l.to_string()));
             }
         }
+        // the rule reports a level once it has held level_min_s, on coverage smoothed with time
+        // constant smooth_s: that is when a correct alert comes
+        let latency_s = z.level_min_s + z.smooth_s;
         for (a, b) in intervals(&times, levels.iter().map(|l| *l != "green"), s.duration_s) {
-            events.push(TruthEvent { kind: "flooding".into(), zone: z.id.clone(), start: a, end: b, dwell_s: z.level_min_s });
+            events.push(TruthEvent { kind: "flooding".into(), zone: z.id.clone(), start: a, end: b, dwell_s: latency_s });
         }
-        flood.push(FloodTimeline { zone: z.id.clone(), levels: steps });
+        flood.push(FloodTimeline { zone: z.id.clone(), levels: steps, latency_s });
     }
     events.extend(actor_events(&s, &zones, &times));
     events.sort_by(|a, b| a.start.total_cmp(&b.start));
@@ -171,6 +171,21 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     let config = out.join("config.toml");
     std::fs::write(&config, camera_config(&s, &name, &video, model, &out)?)?;
     Ok(Rendered { video, truth_path, config, truth })
+}
+
+/// The true level of a flooding zone frame by frame: its thresholds applied to the true
+/// coverage, falling only below a threshold minus the hysteresis (as the zone's grading does).
+fn graded(coverage: &[f64], z: &Zone) -> Vec<&'static str> {
+    let mut level = 0;
+    coverage
+        .iter()
+        .map(|c| {
+            let up = if *c >= z.red_at { 2 } else if *c >= z.yellow_at { 1 } else { 0 };
+            let down = if *c >= z.red_at - z.hysteresis { 2 } else if *c >= z.yellow_at - z.hysteresis { 1 } else { 0 };
+            level = if up > level { up } else { level.min(down) };
+            ["green", "yellow", "red"][level]
+        })
+        .collect()
 }
 
 /// Pixels of the frame inside the zone polygon.
@@ -282,6 +297,15 @@ fn camera_config(s: &Scenario, name: &str, video: &Path, model: &Path, out: &Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flood_truth_falls_with_hysteresis() {
+        let text = "seed = 1\nduration_s = 5\n[[zone]]\nid = \"r\"\nkind = \"flooding\"\npolygon = [[0, 0], [1, 0], [1, 1]]\nclasses = [\"water\"]\ndwell_s = 0\nyellow_at = 0.2\nred_at = 0.5\nhysteresis = 0.05\n";
+        let s: Scenario = toml::from_str(text).unwrap();
+        let z = &s.parsed_zones().unwrap()[0];
+        let c = [0.1, 0.22, 0.18, 0.14, 0.52, 0.47, 0.44, 0.3, 0.1];
+        assert_eq!(graded(&c, z), ["green", "yellow", "yellow", "green", "red", "red", "yellow", "yellow", "green"]);
+    }
 
     #[test]
     fn intervals_close_at_the_end() {

@@ -59,14 +59,30 @@ pub struct TruthEvent {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FloodTimeline {
     pub zone: String,
-    /// `(t, level)` steps, level `green`, `yellow` or `red`, sorted by `t`.
+    /// `(t, level)` steps, level `green`, `yellow` or `red`, sorted by `t`: the zone's grading
+    /// (thresholds and hysteresis) applied to the true water coverage of the segment.
     pub levels: Vec<(f64, String)>,
+    /// How long the rule is configured to wait before it reports a level (minimum duration
+    /// plus smoothing): an alerted level that matches the truth of up to this long ago agrees.
+    #[serde(default)]
+    pub latency_s: f64,
 }
 
 impl FloodTimeline {
     /// The true level at time `t` (`green` before the first step).
     pub fn level_at(&self, t: f64) -> &str {
         self.levels.iter().take_while(|(s, _)| *s <= t).last().map_or("green", |(_, l)| l.as_str())
+    }
+
+    /// True levels within `[t - latency_s, t]`.
+    pub fn levels_within_latency(&self, t: f64) -> Vec<&str> {
+        let mut out = vec![self.level_at(t - self.latency_s.max(0.0))];
+        for (s, l) in &self.levels {
+            if *s > t - self.latency_s && *s <= t && !out.contains(&l.as_str()) {
+                out.push(l.as_str());
+            }
+        }
+        out
     }
 }
 
