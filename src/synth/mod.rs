@@ -108,11 +108,13 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     let mut fx = Effects::new(s.seed);
     let video = out.join("video.mp4");
     let mut writer = video::Mp4Writer::create(&video, w, h, s.fps, s.scene.bitrate_kbps)?;
-    let flood_zones: Vec<(usize, Vec<bool>)> = zones
+    // flooding is specified on boxes (the union of water boxes over the segment), so the true
+    // coverage is that of the true puddles' boxes
+    let flood_zones: Vec<(usize, Polygon)> = zones
         .iter()
         .enumerate()
         .filter(|(_, z)| z.kind == ZoneKind::Flooding)
-        .map(|(i, z)| (i, zone_mask(z, w, h)))
+        .map(|(i, z)| (i, Polygon::new(&z.polygon)))
         .collect();
     let mut coverage: Vec<Vec<f64>> = vec![Vec::new(); flood_zones.len()];
     let n_frames = (s.duration_s * s.fps as f64).round() as usize;
@@ -122,10 +124,18 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
         let t = i as f64 / s.fps as f64;
         render::scene_at(&s, &cast, t, wf, hf, &mut ground, &mut sprites);
         let boxes = painter.paint(&ground, &mut sprites, t as f32);
-        for (k, (_, mask)) in flood_zones.iter().enumerate() {
-            let inside = mask.iter().filter(|m| **m).count().max(1);
-            let wet = mask.iter().zip(&painter.water_mask).filter(|(m, wt)| **m && **wt).count();
-            coverage[k].push(wet as f64 / inside as f64);
+        let water: Vec<crate::detect::BBox> = ground
+            .iter()
+            .filter_map(|g| match g {
+                render::Ground::Water { puddle, .. } => {
+                    let b = puddle.bbox();
+                    Some(crate::detect::BBox::new(b[0], b[1], b[2], b[3]))
+                }
+                _ => None,
+            })
+            .collect();
+        for (k, (_, poly)) in flood_zones.iter().enumerate() {
+            coverage[k].push(crate::rules::flood::coverage(poly, &water, w, h));
         }
         let c = &mut painter.canvas;
         if s.scene.rain.is_some_and(|[a, b]| t >= a && t < b) {
@@ -158,12 +168,13 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
         // the rule reports a level once it has held level_min_s, on coverage smoothed with time
         // constant smooth_s: that is when a correct alert comes
         let latency_s = z.level_min_s + z.smooth_s;
-        for (a, b) in intervals(&times, levels.iter().map(|l| *l != "green"), s.duration_s) {
+        for (a, b) in intervals(&times, levels.iter().map(|l| *l != "green"), s.duration_s).into_iter().filter(|(a, b)| b - a >= z.level_min_s) {
             events.push(TruthEvent { kind: "flooding".into(), zone: z.id.clone(), start: a, end: b, dwell_s: latency_s });
         }
         flood.push(FloodTimeline { zone: z.id.clone(), levels: steps, latency_s });
     }
-    events.extend(actor_events(&s, &zones, &times));
+    // a violation shorter than its zone's dwell is not one a correct system reports
+    events.extend(actor_events(&s, &zones, &times).into_iter().filter(|e| e.end - e.start >= e.dwell_s));
     events.sort_by(|a, b| a.start.total_cmp(&b.start));
     let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood };
     let truth_path = out.join("truth.json");
@@ -186,18 +197,6 @@ fn graded(coverage: &[f64], z: &Zone) -> Vec<&'static str> {
             ["green", "yellow", "red"][level]
         })
         .collect()
-}
-
-/// Pixels of the frame inside the zone polygon.
-fn zone_mask(z: &Zone, w: u32, h: u32) -> Vec<bool> {
-    let p = Polygon::new(&z.polygon);
-    let mut m = vec![false; (w * h) as usize];
-    for y in 0..h {
-        for x in 0..w {
-            m[(y * w + x) as usize] = p.contains_px(x as f32 + 0.5, y as f32 + 0.5, w, h);
-        }
-    }
-    m
 }
 
 /// `[start, end)` runs where `on` holds, over frame times (the last run ends at `duration`).

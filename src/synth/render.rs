@@ -56,7 +56,6 @@ pub struct Painter {
     pub street: Street,
     background: Canvas,
     pub canvas: Canvas,
-    pub water_mask: Vec<bool>,
 }
 
 /// Share of an object's drawn pixels that must remain visible for it to be labelled.
@@ -67,20 +66,19 @@ impl Painter {
         let (w, h) = (street.width, street.height);
         let mut background = Canvas::new(w, h);
         street.paint(&mut background);
-        Painter { street, background, canvas: Canvas::new(w, h), water_mask: vec![false; (w * h) as usize] }
+        Painter { street, background, canvas: Canvas::new(w, h) }
     }
 
     /// Paints ground and sprites; returns labelled boxes of what is visible.
     pub fn paint(&mut self, ground: &[Ground], sprites: &mut [Sprite], t: f32) -> Vec<TruthBox> {
         let c = &mut self.canvas;
         c.copy_from(&self.background);
-        self.water_mask.iter_mut().for_each(|m| *m = false);
         let mut drawn: Vec<(u32, &'static str, [f32; 4], u32)> = Vec::new();
         for g in ground {
             match g {
                 Ground::Water { id, puddle } => {
                     c.pen = *id;
-                    let b = scene::water(c, puddle, t, &mut self.water_mask);
+                    let b = scene::water(c, puddle, t);
                     let n = c.count_id(*id, b);
                     drawn.push((*id, "water", b, n));
                 }

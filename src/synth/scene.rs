@@ -430,8 +430,7 @@ impl Puddle {
 }
 
 /// Draws standing water: the sky reflected in a darkened, bluish sheet with ripple highlights.
-/// Marks its pixels in `mask` (frame-sized) so coverage can be measured.
-pub fn water(c: &mut Canvas, p: &Puddle, t: f32, mask: &mut [bool]) -> [f32; 4] {
+pub fn water(c: &mut Canvas, p: &Puddle, t: f32) -> [f32; 4] {
     let pts = p.outline();
     let b = p.bbox();
     // which pixels are inside: fill the id layer, then shade those pixels
@@ -449,7 +448,6 @@ pub fn water(c: &mut Canvas, p: &Puddle, t: f32, mask: &mut [bool]) -> [f32; 4] 
             if c.ids[i] != c.pen {
                 continue;
             }
-            mask[i] = true;
             // reflection: lighter towards the far edge, ripples move with time
             let ripple = ((x as f32 * 0.21 + y as f32 * 1.3 + t * 3.0).sin() * 0.5 + 0.5) * ((y as f32 * 0.7 - t * 2.0).sin() * 0.5 + 0.5);
             let base = mix([95, 115, 140], [150, 170, 195], 1.0 - fy);
