@@ -297,34 +297,9 @@ impl CameraRules {
                 _ => z.presence_wall.unwrap_or(wall),
             };
             if state == EventState::New {
-                let start_wall = started_at;
-                z.event_wall = Some(start_wall);
-                z.event_started_ts = started_ts;
-                z.event_id = Some(format!(
-                    "{}-{}-{}",
-                    self.id_prefix,
-                    z.zone.id,
-                    start_wall.format("%Y%m%dT%H%M%S%.3fZ")
-                ));
+                open_event(&self.id_prefix, &mut self.events, zi, z, started_ts, started_at);
             }
-            let event_id = z.event_id.clone().unwrap_or_default();
-            if state == EventState::New {
-                if self.events.len() == REMEMBERED_EVENTS {
-                    self.events.pop_front();
-                }
-                self.events.push_back(EventRecord {
-                    event_id: event_id.clone(),
-                    zone: zi,
-                    started_ts,
-                    started_at,
-                    ack: None,
-                    recheck_due: None,
-                });
-            }
-            let ack = self.events.iter().rev().find(|e| e.event_id == event_id).and_then(|e| e.ack.clone());
-            if state == EventState::End {
-                z.event_id = None;
-            }
+            let (event_id, ack) = current_event(&self.events, z, state);
             out.push(Transition {
                 state,
                 event_id,
@@ -349,6 +324,30 @@ impl CameraRules {
     pub fn flood_levels(&self) -> Vec<(String, FloodLevel, f64)> {
         self.zones.iter().filter_map(|z| z.flood.as_ref().map(|f| (z.zone.id.clone(), f.level(), f.coverage()))).collect()
     }
+}
+
+/// Opens an event in zone `zi` whose presence began at `started_ts` / `started_wall`: its id
+/// (from the start's wall time), and the record `ack` and `recheck` find it by.
+fn open_event(prefix: &str, events: &mut std::collections::VecDeque<EventRecord>, zi: usize, z: &mut ZoneState, started_ts: f64, started_wall: DateTime<Utc>) {
+    let event_id = format!("{prefix}-{}-{}", z.zone.id, started_wall.format("%Y%m%dT%H%M%S%.3fZ"));
+    z.event_id = Some(event_id.clone());
+    z.event_started_ts = started_ts;
+    z.event_wall = Some(started_wall);
+    if events.len() == REMEMBERED_EVENTS {
+        events.pop_front();
+    }
+    events.push_back(EventRecord { event_id, zone: zi, started_ts, started_at: started_wall, ack: None, recheck_due: None });
+}
+
+/// The zone's current event id and its acknowledgement, for a transition in `state`; an `end`
+/// closes the event.
+fn current_event(events: &std::collections::VecDeque<EventRecord>, z: &mut ZoneState, state: EventState) -> (String, Option<Ack>) {
+    let event_id = z.event_id.clone().unwrap_or_default();
+    if state == EventState::End {
+        z.event_id = None;
+    }
+    let ack = events.iter().rev().find(|e| e.event_id == event_id).and_then(|e| e.ack.clone());
+    (event_id, ack)
 }
 
 /// One observation of a flooding zone: water boxes of the zone's classes (anywhere over the
@@ -383,26 +382,9 @@ fn flood_step(
         _ => EventState::Update,
     };
     if state == EventState::New {
-        z.event_id = Some(format!("{prefix}-{}-{}", z.zone.id, wall.format("%Y%m%dT%H%M%S%.3fZ")));
-        z.event_started_ts = ts;
-        z.event_wall = Some(wall);
-        if events.len() == REMEMBERED_EVENTS {
-            events.pop_front();
-        }
-        events.push_back(EventRecord {
-            event_id: z.event_id.clone().unwrap_or_default(),
-            zone: zi,
-            started_ts: ts,
-            started_at: wall,
-            ack: None,
-            recheck_due: None,
-        });
+        open_event(prefix, events, zi, z, ts, wall);
     }
-    let event_id = z.event_id.clone().unwrap_or_default();
-    if state == EventState::End {
-        z.event_id = None;
-    }
-    let ack = events.iter().rev().find(|e| e.event_id == event_id).and_then(|e| e.ack.clone());
+    let (event_id, ack) = current_event(events, z, state);
     Some(Transition {
         state,
         event_id,
@@ -453,19 +435,9 @@ fn dumping_step(
     if state == EventState::New {
         let appeared = object.as_ref().map_or(ts, |o| o.appeared_ts);
         let started_wall = wall - chrono::Duration::milliseconds(((ts - appeared).max(0.0) * 1000.0) as i64);
-        z.event_id = Some(format!("{prefix}-{}-{}", z.zone.id, started_wall.format("%Y%m%dT%H%M%S%.3fZ")));
-        z.event_started_ts = appeared;
-        z.event_wall = Some(started_wall);
-        if events.len() == REMEMBERED_EVENTS {
-            events.pop_front();
-        }
-        events.push_back(EventRecord { event_id: z.event_id.clone().unwrap_or_default(), zone: zi, started_ts: appeared, started_at: started_wall, ack: None, recheck_due: None });
+        open_event(prefix, events, zi, z, appeared, started_wall);
     }
-    let event_id = z.event_id.clone().unwrap_or_default();
-    if state == EventState::End {
-        z.event_id = None;
-    }
-    let ack = events.iter().rev().find(|e| e.event_id == event_id).and_then(|e| e.ack.clone());
+    let (event_id, ack) = current_event(events, z, state);
     // the object as a track: the live track when it has one, else its last box
     let objects = object
         .as_ref()
