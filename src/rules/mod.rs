@@ -112,6 +112,8 @@ struct ZoneState {
     flood: Option<Flood>,
     /// Dumping zones follow left-behind objects instead of the dwell rule.
     dumping: Option<Dumping>,
+    /// Loitering zones time each person: track id → stream time it entered the zone.
+    loiter: Option<std::collections::HashMap<u64, f64>>,
     dwell: Dwell,
     /// Wall time of the first observation of the current presence.
     presence_wall: Option<DateTime<Utc>>,
@@ -163,8 +165,11 @@ impl CameraRules {
                         ..DumpingParams::default()
                     })
                 }),
+                loiter: (z.kind == ZoneKind::Loitering).then(Default::default),
                 dwell: Dwell::new(DwellParams {
-                    dwell_s: z.dwell_s,
+                    // loitering zones apply dwell_s per track (below); their zone presence
+                    // starts once one track has stayed that long
+                    dwell_s: if z.kind == ZoneKind::Loitering { 0.0 } else { z.dwell_s },
                     grace_s: z.grace_s,
                     clear_s: z.clear_s,
                     cooldown_s: z.cooldown_s,
@@ -271,7 +276,18 @@ impl CameraRules {
                 }
                 continue;
             }
-            let inside = objects_in_zone(z, tracks, w, h);
+            let mut inside = objects_in_zone(z, tracks, w, h);
+            // loitering: only tracks that themselves stayed dwell_s count, and the presence
+            // began when the first of them entered
+            let mut entered_ts = None;
+            if let Some(entered) = z.loiter.as_mut() {
+                entered.retain(|id, _| inside.iter().any(|t| t.id == *id));
+                for t in &inside {
+                    entered.entry(t.id).or_insert(ts);
+                }
+                inside.retain(|t| ts - entered[&t.id] >= z.zone.dwell_s);
+                entered_ts = inside.iter().map(|t| entered[&t.id]).reduce(f64::min);
+            }
             // outside the zone's schedule nothing counts: a running event ends after clear_s
             let present = z.schedule.is_active(wall) && occupied(&z.zone, &inside);
             let since_before = z.dwell.since();
@@ -288,13 +304,14 @@ impl CameraRules {
                 DwellStep::End => EventState::End,
             };
             let started_ts = match step {
-                DwellStep::Start { since } => since,
-                DwellStep::End => z.event_started_ts,
+                DwellStep::Start { since } => entered_ts.map_or(since, |e| e.min(since)),
+                _ if z.event_id.is_some() => z.event_started_ts,
                 _ => z.dwell.since().unwrap_or(ts),
             };
             let started_at = match step {
-                DwellStep::End => z.event_wall.unwrap_or(wall),
-                _ => z.presence_wall.unwrap_or(wall),
+                // a loitering track may have entered before the zone's presence began
+                DwellStep::Start { since } => z.presence_wall.unwrap_or(wall) - chrono::Duration::milliseconds(((since - started_ts).max(0.0) * 1000.0) as i64),
+                _ => z.event_wall.or(z.presence_wall).unwrap_or(wall),
             };
             if state == EventState::New {
                 open_event(&self.id_prefix, &mut self.events, zi, z, started_ts, started_at);
@@ -569,6 +586,28 @@ mod tests {
         assert!(tr[0].event_id.starts_with("dev-cam-sidewalk-"));
         assert_eq!(tr[1].state, EventState::End);
         assert_eq!(tr[1].event_id, tr[0].event_id);
+    }
+
+    #[test]
+    fn loitering_times_each_person_not_the_zone() {
+        // zone: x < 320, y > 240 (of 640x480); dwell 2 s
+        let z = Zone { kind: ZoneKind::Loitering, ..zone() };
+        let with_id = |id: u64, x: f32| Track { id, ..track("person", x, 400.0, 0.9) };
+        // people walk through one after another, each inside for 1.4 s, the zone never empty
+        let mut r = CameraRules::new("d", std::slice::from_ref(&z));
+        let walkers = run(&mut r, |t| {
+            let k = (t / 1.2) as u64;
+            vec![with_id(k, 100.0 + (t as f32 % 1.2) * 10.0), with_id(k + 100, 150.0)].into_iter().filter(|tr| tr.id < 100 || t % 1.2 < 0.2).collect()
+        }, 10.0);
+        assert!(walkers.is_empty(), "{:?}", walkers.iter().map(|t| (t.state, t.ts)).collect::<Vec<_>>());
+        // one person stays from 1.0 s: new at 3.0 s, started when that person entered
+        let mut r = CameraRules::new("d", &[z]);
+        let tr = run(&mut r, |t| if t >= 1.0 { vec![with_id(5, 100.0)] } else { vec![] }, 5.0);
+        assert_eq!(tr.len(), 1, "{:?}", tr.iter().map(|t| (t.state, t.ts)).collect::<Vec<_>>());
+        assert_eq!(tr[0].state, EventState::New);
+        assert!((tr[0].ts - 3.0).abs() < 1e-6 && (tr[0].started_ts - 1.0).abs() < 1e-6, "{} {}", tr[0].ts, tr[0].started_ts);
+        assert!((tr[0].dwell_s - 2.0).abs() < 1e-6);
+        assert_eq!(tr[0].objects.iter().map(|o| o.id).collect::<Vec<_>>(), vec![5]);
     }
 
     #[test]
