@@ -16,7 +16,7 @@ use common::mqtt::Subscriber;
 fn box_difference(a: &image::RgbImage, b: &image::RgbImage, bbox: [f64; 4]) -> f64 {
     let (x0, y0) = (bbox[0].max(0.0) as u32, bbox[1].max(0.0) as u32);
     let (x1, y1) = ((bbox[2] as u32).min(a.width()), (bbox[3] as u32).min(a.height()));
-    let (mut sum, mut n) = (0.0, 0.0);
+    let (mut sum, mut n) = (0.0f64, 0.0f64);
     for y in y0..y1 {
         for x in x0..x1 {
             for k in 0..3 {
