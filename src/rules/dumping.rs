@@ -33,8 +33,9 @@
 //! id) at the same place is still reference.
 //!
 //! Dumper: person tracks (`person_class`) are kept for `history_s`. When a candidate is
-//! (re-)anchored, the person whose box touched the object's box (gap ≤ 0.1 person height) in
-//! the most frames of that history is the dumper (ties: the latest contact); without contact,
+//! (re-)anchored, a person whose box touched the object's box (gap ≤ 0.1 person height) is the
+//! dumper: for a detected object (anchored as it comes to rest) the one with the latest contact,
+//! for a blob (confirmed seconds later) the one with the most contacts; without contact,
 //! the nearest person within one person height. `Dumper` holds that person's box and time at
 //! the latest contact (or nearest approach). `appeared_ts` is when the object came to rest for
 //! track candidates; for blob candidates (seen late) it is the dumper's first contact in the
@@ -458,11 +459,14 @@ impl Dumping {
                 a.nearest = (g, t, b);
             }
         }
-        let by_contact = acc.iter().filter(|a| a.contacts > 0).max_by(|a, b| {
-            a.contacts
-                .cmp(&b.contacts)
-                .then(a.last_contact.map(|c| c.0).unwrap_or(0.0).total_cmp(&b.last_contact.map(|c| c.0).unwrap_or(0.0)))
-        });
+        let last = |a: &Acc| a.last_contact.map(|c| c.0).unwrap_or(0.0);
+        let by_contact = match source {
+            // a detected object is anchored as it comes to rest: the person touching it then (the
+            // latest contact) put it there, not a passer-by who crossed the spot earlier
+            Source::Track => acc.iter().filter(|a| a.contacts > 0).max_by(|a, b| last(a).total_cmp(&last(b)).then(a.contacts.cmp(&b.contacts))),
+            // a blob is confirmed seconds after it appeared: the most contacts, then the latest
+            Source::Blob => acc.iter().filter(|a| a.contacts > 0).max_by(|a, b| a.contacts.cmp(&b.contacts).then(last(a).total_cmp(&last(b)))),
+        };
         let (dumper, first_contact) = match by_contact {
             Some(a) => {
                 let (seen_ts, bbox) = a.last_contact.expect("has contacts");
@@ -601,6 +605,25 @@ mod tests {
         assert!((dumper.seen_ts - 5.0).abs() < 0.11, "{dumper:?}");
         assert!(d.active());
         assert_eq!(d.current().map(|o| o.track_id), Some(Some(2)));
+    }
+
+    #[test]
+    fn a_passer_by_who_crossed_the_spot_earlier_is_not_the_dumper() {
+        // person 7 loiters over the spot from 0 to 4 s (many contacts), then walks off; person 1
+        // brings the bag and puts it down at 5 s
+        let mut d = Dumping::new(params());
+        let steps = run(&mut d, 20.0, |t| {
+            let mut v = carried_then_dropped(t, |_| 2, |_| true);
+            if t < 4.0 {
+                v.push(track(7, "person", person_box(REST_X + 10.0)));
+            } else if t < 6.0 {
+                v.push(track(7, "person", person_box(REST_X + 10.0 + 400.0 * (t - 4.0) as f32)));
+            }
+            (v, vec![])
+        });
+        let s = starts(&steps);
+        assert_eq!(s.len(), 1, "{steps:?}");
+        assert_eq!(s[0].1.dumper.expect("a dumper").track_id, 1, "{:?}", s[0].1);
     }
 
     #[test]
