@@ -279,7 +279,9 @@ fn camera_config(s: &Scenario, name: &str, video: &Path, model: &Path, out: &Pat
          [device]\nid = \"synth-{name}\"\nstate_dir = {state}\n\n\
          [mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n\n\
          [model]\npath = {model}\nscore_threshold = 0.3\n\n\
-         [[camera]]\nid = \"synth\"\nurl = {video}\npipeline = \"file\"\nrealtime = false\ndetect_fps = {fps}\nframe_width = {w}\n",
+         [[camera]]\nid = \"synth\"\nurl = {video}\npipeline = \"file\"\nrealtime = false\ndetect_fps = {fps}\nframe_width = {w}\n\n\
+         # drawn people have no real faces or plates: the cascades would only mask false ones\n\
+         [camera.privacy]\nfaces = false\nplates = false\n",
         state = q(&out.join("state")),
         model = q(model),
         video = q(video),
