@@ -360,7 +360,9 @@ fn emit(ctx: &EventCtx, rules: &CameraRules, t: &Transition, f: &Frame, tracks: 
         }
         // dumping: the place just before the object appeared, and the person who brought it
         if let (EventState::New, Some(d), Some(h)) = (t.state, &t.dumped, history) {
-            let mut extra: Vec<(&str, &Frame, Option<(crate::detect::BBox, String)>)> = Vec::new();
+            // (evidence name, frame, a box to mark with its label)
+            type Extra<'a> = (&'static str, &'a Frame, Option<(crate::detect::BBox, String)>);
+            let mut extra: Vec<Extra> = Vec::new();
             if let Some(bf) = h.before(d.appeared_ts) {
                 extra.push(("before", bf, None));
             }

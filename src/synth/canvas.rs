@@ -2,6 +2,11 @@
 //! thick lines on a packed RGB buffer, with an object-id layer so ground truth knows which
 //! object each pixel shows (for visibility under occlusion).
 
+/// Upper end of random phases (radians). Not `TAU`: the committed model's training set and the
+/// suite's videos were rendered with this value, and seeded renders must stay identical.
+#[allow(clippy::approx_constant)]
+pub const PHASE_MAX: f32 = 6.28;
+
 /// Deterministic pseudo-random numbers (SplitMix64): the same seed renders the same video.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
@@ -89,9 +94,9 @@ impl Canvas {
             return;
         }
         let i = (y as u32 * self.width + x as u32) as usize * 3;
-        for k in 0..3 {
-            let v = self.rgb[i + k] as f32;
-            self.rgb[i + k] = (v + (c[k] as f32 - v) * a).round().clamp(0.0, 255.0) as u8;
+        for (v, target) in self.rgb[i..i + 3].iter_mut().zip(c) {
+            let cur = *v as f32;
+            *v = (cur + (target as f32 - cur) * a).round().clamp(0.0, 255.0) as u8;
         }
     }
 

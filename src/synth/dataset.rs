@@ -41,7 +41,7 @@ fn random_scene(rng: &mut Rng, w: f32, h: f32, ground: &mut Vec<Ground>, sprites
         let carrying = rng.chance(0.3);
         let look = PersonLook::random(rng);
         let (fx, fy) = (rng.range(-0.03, 1.03) * w, y * h);
-        let phase = if rng.chance(0.3) { 0.0 } else { rng.range(0.0, 6.28) };
+        let phase = if rng.chance(0.3) { 0.0 } else { rng.range(0.0, super::canvas::PHASE_MAX) };
         sprites.push(Sprite { id: id(), fx, fy, shape: Shape::Person { look, phase, arm_out: carrying } });
         if carrying {
             let (cx, cy) = scene::carry_point(h as u32, fx, fy, &look);

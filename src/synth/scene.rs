@@ -402,7 +402,7 @@ impl Puddle {
     /// Outline points (pixels): a rounded rectangle whose edge wobbles a little.
     pub fn outline(&self) -> Vec<(f32, f32)> {
         let mut rng = Rng::new(self.seed);
-        let phases: Vec<f32> = (0..3).map(|_| rng.range(0.0, 6.28)).collect();
+        let phases: Vec<f32> = (0..3).map(|_| rng.range(0.0, super::canvas::PHASE_MAX)).collect();
         let n = 48;
         (0..n)
             .map(|i| {
