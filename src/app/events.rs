@@ -150,9 +150,7 @@ pub(super) async fn camera_rules(
                 let Some(df) = df else { break };
                 let f = &df.frame;
                 let tracks = tracker.update(&df.detections, f.ts);
-                if rules.wants_frames() {
-                    rules.observe_frame(&f.rgb, f.width, f.height, f.ts);
-                }
+                rules.observe_frame(&f.rgb, f.width, f.height, f.ts);
                 if let Some(h) = history.as_mut() {
                     h.push(f);
                 }

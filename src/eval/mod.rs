@@ -266,9 +266,7 @@ pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_scor
             })
             .collect();
         run.frames.push(DetFrame { t: f.ts, dets });
-        if rules.wants_frames() {
-            rules.observe_frame(&f.rgb, f.width, f.height, f.ts);
-        }
+        rules.observe_frame(&f.rgb, f.width, f.height, f.ts);
         for tr in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
             run.alerts.push(AlertRec {
                 kind: tr.kind.as_str().to_string(),

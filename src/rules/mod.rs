@@ -185,14 +185,8 @@ impl CameraRules {
         CameraRules { id_prefix: id_prefix.to_string(), zones, events: Default::default(), static_fg, blobs: Vec::new() }
     }
 
-    /// Whether the rules look at pixels ([`CameraRules::observe_frame`]): cameras with a
-    /// dumping zone do.
-    pub fn wants_frames(&self) -> bool {
-        self.static_fg.is_some()
-    }
-
-    /// Feeds a packed RGB frame to the static-object detector of the dumping zones; call it
-    /// before [`CameraRules::evaluate`] with the same frame.
+    /// Feeds a packed RGB frame to the static-object detector of the dumping zones (nothing to
+    /// do without such zones); call it before [`CameraRules::evaluate`] with the same frame.
     pub fn observe_frame(&mut self, rgb: &[u8], w: u32, h: u32, ts: f64) {
         if let Some(sf) = self.static_fg.as_mut() {
             self.blobs = sf.observe(rgb, w, h, ts);
@@ -367,6 +361,29 @@ fn current_event(events: &std::collections::VecDeque<EventRecord>, z: &mut ZoneS
     (event_id, ack)
 }
 
+/// The transition of the zone's current event started at `event_started_ts` (no flood level,
+/// geotag or dumped object); an `end` closes the event.
+#[allow(clippy::too_many_arguments)]
+fn event_transition(events: &std::collections::VecDeque<EventRecord>, zi: usize, z: &mut ZoneState, state: EventState, ts: f64, wall: DateTime<Utc>, objects: Vec<Track>) -> Transition {
+    let (event_id, ack) = current_event(events, z, state);
+    Transition {
+        state,
+        event_id,
+        zone: zi,
+        zone_id: z.zone.id.clone(),
+        kind: z.zone.kind,
+        started_ts: z.event_started_ts,
+        ts,
+        started_at: z.event_wall.unwrap_or(wall),
+        dwell_s: ts - z.event_started_ts,
+        objects,
+        ack,
+        flood: None,
+        geo: None,
+        dumped: None,
+    }
+}
+
 /// One observation of a flooding zone: water boxes of the zone's classes (anywhere over the
 /// segment) → coverage → level. Leaving green starts an event (`new`), each further level
 /// change is an `update`, and returning to green ends it.
@@ -401,23 +418,7 @@ fn flood_step(
     if state == EventState::New {
         open_event(prefix, events, zi, z, ts, wall);
     }
-    let (event_id, ack) = current_event(events, z, state);
-    Some(Transition {
-        state,
-        event_id,
-        zone: zi,
-        zone_id: z.zone.id.clone(),
-        kind: z.zone.kind,
-        started_ts: z.event_started_ts,
-        ts,
-        started_at: z.event_wall.unwrap_or(wall),
-        dwell_s: ts - z.event_started_ts,
-        objects: water,
-        ack,
-        flood: Some((to, coverage)),
-        geo: None,
-        dumped: None,
-    })
+    Some(Transition { flood: Some((to, coverage)), ..event_transition(events, zi, z, state, ts, wall, water) })
 }
 
 /// One observation of a dumping zone: left-behind objects (waste tracks or static blobs) that
@@ -454,7 +455,6 @@ fn dumping_step(
         let started_wall = wall - chrono::Duration::milliseconds(((ts - appeared).max(0.0) * 1000.0) as i64);
         open_event(prefix, events, zi, z, appeared, started_wall);
     }
-    let (event_id, ack) = current_event(events, z, state);
     // the object as a track: the live track when it has one, else its last box
     let objects = object
         .as_ref()
@@ -473,22 +473,7 @@ fn dumping_step(
             })]
         })
         .unwrap_or_default();
-    Some(Transition {
-        state,
-        event_id,
-        zone: zi,
-        zone_id: z.zone.id.clone(),
-        kind: z.zone.kind,
-        started_ts: z.event_started_ts,
-        ts,
-        started_at: z.event_wall.unwrap_or(wall),
-        dwell_s: ts - z.event_started_ts,
-        objects,
-        ack,
-        flood: None,
-        geo: None,
-        dumped: object,
-    })
+    Some(Transition { dumped: object, ..event_transition(events, zi, z, state, ts, wall, objects) })
 }
 
 /// Tracks of the zone's classes, scored high and large enough, standing (bottom-centre) in the
