@@ -20,7 +20,7 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto mosquitto-clients opencv-doc
   libopencv-dev clang libclang-dev opencv-data
-  fonts-dejavu-core python3 python3-pip unzip systemd openssl espeak-ng nginx libnginx-mod-rtmp dpkg-dev
+  fonts-dejavu-core python3 python3-pip unzip systemd openssl espeak-ng nginx libnginx-mod-rtmp dpkg-dev faketime
 )
 
 missing=()

@@ -48,16 +48,16 @@ pub enum Command {
     },
     /// Everything on one machine: a local mosquitto, a sample street video, a zone, and a
     /// subscriber that prints the alerts it receives.
-    Demo(crate::demo::DemoArgs),
+    Demo(crate::tools::demo::DemoArgs),
     /// Measure decode-only, inference-only and full-pipeline throughput on a clip.
-    Bench(crate::bench::BenchArgs),
+    Bench(crate::tools::bench::BenchArgs),
     /// Run the real pipeline (decode, detect, track, rules) on rendered scenarios or a video with
     /// ground truth, as fast as it goes on stream time; print detection and event figures, write
     /// a JSON report and a timeline plot.
-    Eval(crate::eval::EvalArgs),
+    Eval(crate::tools::eval::EvalArgs),
     /// Render a synthetic street scenario (video, ground truth, camera config), or with
     /// `--dataset N` a YOLO-format training set.
-    Synth(crate::synth::SynthArgs),
+    Synth(crate::tools::synth::SynthArgs),
     /// Print the JSON Schema of the alert message.
     Schema,
     /// Verify an evidence directory (state_dir/evidence): file hashes, manifest signatures and
@@ -114,17 +114,17 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async move {
                 let shutdown = CancellationToken::new();
                 spawn_signal_handler(shutdown.clone());
-                crate::demo::run(args, shutdown).await
+                crate::tools::demo::run(args, shutdown).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            crate::bench::run(&args)?;
+            crate::tools::bench::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval(args) => crate::eval::run(&args),
+        Command::Eval(args) => crate::tools::eval::run(&args),
         Command::Synth(args) => {
-            crate::synth::run(&args)?;
+            crate::tools::synth::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { dir, pubkey } => Ok(crate::evidence::verify_command(&dir, pubkey.as_deref())),

@@ -6,7 +6,7 @@
 //! - [`config`]: TOML config, validated as a whole (every error, with its TOML path).
 //! - [`source`]: one GStreamer pipeline per camera (templates in `pipelines/`), decoded and
 //!   scaled to RGB inside GStreamer, reconnect with capped exponential backoff, health.
-//! - [`schedule`]: latest-frame slot per camera; the shared detector takes them round-robin.
+//! - [`frame_slots`]: latest-frame slot per camera; the shared detector takes them round-robin.
 //! - [`detect`]: ONNX Runtime (`ort`, loaded dynamically) running YOLO-family models;
 //!   manifest, letterbox, decoders for YOLOX / YOLOv5 / YOLOv8 layouts, per-class NMS.
 //! - [`track`]: IoU tracker giving detections stable track ids.
@@ -22,28 +22,26 @@
 //! - [`telemetry`]: counters of every stage as heartbeat JSON, Prometheus `/metrics`, `/healthz`.
 //! - [`notify`]: systemd readiness and watchdog notifications.
 //! - [`app`]: wires the stages together for `hawkeye run`; [`cli`] holds the subcommands.
-//! - [`synth`]: renders synthetic street scenarios (video, ground truth, camera config) and
-//!   training sets for hawkeye's own detector; [`eval`] runs source → detect → track → rules on
-//!   them on stream time and scores detections, track ids, events and flood levels.
+//! - [`tools`]: apart from the daemon's stages: `synth` renders synthetic street scenarios
+//!   (video, ground truth, camera config) and training sets; `eval` runs source → detect →
+//!   track → rules on them on stream time and scores detections, track ids, events and flood
+//!   levels; `bench` and `demo`.
 
 pub mod app;
-pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod detect;
 pub mod drone;
 pub mod durable;
-pub mod eval;
 pub mod evidence;
 pub mod frame;
+pub mod frame_slots;
 pub mod notify;
 pub mod outbox;
 pub mod publish;
 pub mod rules;
-pub mod schedule;
 pub mod source;
 pub mod speaker;
-pub mod synth;
 pub mod telemetry;
+pub mod tools;
 pub mod track;

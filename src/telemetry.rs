@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::publish::{rfc3339, LinkStats};
-use crate::schedule::FrameSlots;
+use crate::frame_slots::FrameSlots;
 use crate::source::{CameraHealth, HealthState};
 
 /// Upper bounds (seconds) of the inference latency histogram buckets.

@@ -15,7 +15,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use hawkeye::config::Camera;
 use hawkeye::evidence::{record_clip, write_clip, EncodedRing};
-use hawkeye::schedule::FrameSlots;
+use hawkeye::frame_slots::FrameSlots;
 use hawkeye::source::{run_camera, CameraHealth, SourceCtx};
 use tokio_util::sync::CancellationToken;
 

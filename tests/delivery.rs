@@ -49,8 +49,8 @@ fn config(dir: &Path, port: u16, model: &Path) -> std::path::PathBuf {
 fn alerts_raised_while_the_broker_is_down_arrive_after_it_returns() {
     let Some(model) = common::model::yolox_nano("alerts_raised_while_the_broker_is_down_arrive_after_it_returns") else { return };
     let persist = tempfile::tempdir().unwrap();
-    let port = hawkeye::demo::free_port().unwrap();
-    let mut broker = hawkeye::demo::Mosquitto::start_with(
+    let port = hawkeye::tools::demo::free_port().unwrap();
+    let mut broker = hawkeye::tools::demo::Mosquitto::start_with(
         port,
         &format!("allow_anonymous true\npersistence true\npersistence_location {}/\n", persist.path().display()),
     )
@@ -88,7 +88,7 @@ fn alerts_raised_while_the_broker_is_down_arrive_after_it_returns() {
 fn alerts_in_the_outbox_of_a_killed_daemon_are_delivered_by_the_next_run() {
     let Some(model) = common::model::yolox_nano("alerts_in_the_outbox_of_a_killed_daemon_are_delivered_by_the_next_run") else { return };
     // nothing listens on the broker port during the first run
-    let port = hawkeye::demo::free_port().unwrap();
+    let port = hawkeye::tools::demo::free_port().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), port, &model);
     let state = dir.path().join("state");
@@ -99,7 +99,7 @@ fn alerts_in_the_outbox_of_a_killed_daemon_are_delivered_by_the_next_run() {
     let left: Vec<Entry> = outbox_alerts(&state);
     assert!(left.len() >= 3);
 
-    let _broker = hawkeye::demo::Mosquitto::start_with(port, hawkeye::demo::PLAIN_BROKER).unwrap();
+    let _broker = hawkeye::tools::demo::Mosquitto::start_with(port, hawkeye::tools::demo::PLAIN_BROKER).unwrap();
     let sub = Subscriber::new(port, "hawkeye/test-box/alerts");
     let second = Daemon::start(&cfg);
     for e in &left {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::daemon::Daemon;
 use common::mqtt::Subscriber;
-use hawkeye::demo::{free_port, Mosquitto};
+use hawkeye::tools::demo::{free_port, Mosquitto};
 
 /// CA, server certificate for 127.0.0.1 signed by it, and a password file for hawkeye/secret.
 fn make_pki(dir: &Path) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::rtsp::{self, RtspServer};
 use hawkeye::config::Camera;
-use hawkeye::schedule::FrameSlots;
+use hawkeye::frame_slots::FrameSlots;
 use hawkeye::source::{run_camera, CameraHealth, HealthState, SourceCtx};
 use tokio_util::sync::CancellationToken;
 

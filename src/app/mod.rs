@@ -33,7 +33,7 @@ use crate::outbox::Outbox;
 use crate::publish::commands::{self, Command};
 use crate::publish::{MqttLink, ModelRef, Publisher};
 use crate::rules::Ack;
-use crate::schedule::FrameSlots;
+use crate::frame_slots::FrameSlots;
 use crate::source::{self, CameraHealth, SourceCtx};
 use crate::speaker::{Origin, ResultSink, SpeakRequest, SpeakerStats, Speakers, WallClock};
 use crate::telemetry::{self, AlertStats, DetectorStats, Telemetry};

@@ -13,7 +13,7 @@ use gstreamer_video::prelude::*;
 use tokio::sync::mpsc;
 
 use crate::frame::Frame;
-use crate::schedule::FrameSlots;
+use crate::frame_slots::FrameSlots;
 
 use super::camera::PipelineEvent;
 use super::health::CameraHealth;

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Camera;
-use crate::schedule::FrameSlots;
+use crate::frame_slots::FrameSlots;
 
 use super::appsink::{SampleToFrame, StreamClock};
 use super::health::{CameraHealth, HealthState, RetryReason};

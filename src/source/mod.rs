@@ -1,7 +1,7 @@
 //! Camera sources over GStreamer: one pipeline per camera, built from a template in
 //! `pipelines/` ([`template`]), decoded, rate-limited to `detect_fps`, scaled to `frame_width`
 //! and converted to packed RGB inside GStreamer, then handed to the shared detector's
-//! [`FrameSlots`](crate::schedule::FrameSlots) from the appsink callback.
+//! [`FrameSlots`](crate::frame_slots::FrameSlots) from the appsink callback.
 //!
 //! - [`template`]: built-in templates, placeholder expansion, the common tail.
 //! - [`camera`]: the per-camera supervisor [`run_camera`]: bus events, stall timer, reconnect

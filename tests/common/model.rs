@@ -16,7 +16,7 @@ pub fn yolox_nano(test: &str) -> Option<PathBuf> {
 
 /// Debian's opencv-doc street scene (installed by scripts/setup.sh).
 pub fn vtest() -> PathBuf {
-    let p = PathBuf::from(hawkeye::demo::SAMPLE_VIDEO);
+    let p = PathBuf::from(hawkeye::tools::demo::SAMPLE_VIDEO);
     assert!(p.is_file(), "{} missing: run scripts/setup.sh (installs opencv-doc)", p.display());
     p
 }

@@ -14,7 +14,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use super::metrics::{alert_events, AlertRec};
-use crate::synth::truth::Truth;
+use crate::tools::synth::truth::Truth;
 
 /// Image width in pixels; the height is `MARGIN_TOP + ROW_H * rows + MARGIN_BOTTOM`.
 const WIDTH: u32 = 1200;
@@ -293,7 +293,7 @@ fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::truth::{FloodTimeline, TruthEvent};
+    use crate::tools::synth::truth::{FloodTimeline, TruthEvent};
 
     fn alert(kind: &str, zone: &str, id: &str, state: &str, t: f64, level: Option<&str>) -> AlertRec {
         AlertRec {

@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Camera, Config};
 use crate::detect::{Detector, DetectorOptions};
 use crate::rules::CameraRules;
-use crate::schedule::FrameSlots;
+use crate::frame_slots::FrameSlots;
 use crate::source::{self, CameraHealth, SourceCtx};
-use crate::synth::truth::Truth;
+use crate::tools::synth::truth::Truth;
 use crate::track::{Tracker, TrackerParams};
 use metrics::{AlertRec, Det, DetFrame};
 
@@ -167,9 +167,9 @@ fn scenario_cases(dir: &Path, out: &Path, model: Option<&Path>) -> anyhow::Resul
     for p in entries {
         let name = p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if p.extension().is_some_and(|e| e == "toml") {
-            let model = model.map(Path::to_path_buf).unwrap_or_else(crate::synth::default_model);
+            let model = model.map(Path::to_path_buf).unwrap_or_else(crate::tools::synth::default_model);
             let t0 = Instant::now();
-            let r = crate::synth::render_scenario(&p, &out.join(&name), &model)?;
+            let r = crate::tools::synth::render_scenario(&p, &out.join(&name), &model)?;
             eprintln!("rendered {name}: {} frames in {:.1} s", r.truth.frames.len(), t0.elapsed().as_secs_f64());
             cases.push((name, r.config, r.video, r.truth_path));
         } else if p.join("truth.json").exists() && p.join("config.toml").exists() {

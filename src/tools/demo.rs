@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 
 /// The embedded config for `--video` (also `config/demo.toml`): one walkway zone.
-pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+pub const DEMO_CONFIG: &str = include_str!("../../config/demo.toml");
 /// The embedded demo scenario (also `tests/scenarios/13_street_all_kinds.toml`).
-pub const DEMO_SCENARIO: &str = include_str!("../tests/scenarios/13_street_all_kinds.toml");
+pub const DEMO_SCENARIO: &str = include_str!("../../tests/scenarios/13_street_all_kinds.toml");
 /// Debian's opencv-doc sample street scene.
 pub const SAMPLE_VIDEO: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
@@ -131,7 +131,7 @@ pub fn free_port() -> std::io::Result<u16> {
 
 /// The model the demo uses when none is given: hawkeye's own.
 pub fn default_model() -> Option<PathBuf> {
-    Some(crate::synth::default_model()).filter(|p| p.is_file())
+    Some(crate::tools::synth::default_model()).filter(|p| p.is_file())
 }
 
 /// Renders the embedded scenario into `dir` (once: kept while the scenario text is unchanged)
@@ -145,7 +145,7 @@ fn demo_scene(dir: &Path, model: &Path) -> anyhow::Result<(String, PathBuf)> {
         println!("rendering the demo street scenario into {} …", dir.display());
         std::fs::write(&scenario, DEMO_SCENARIO)?;
         let _ = std::fs::remove_file(&config);
-        crate::synth::render_scenario(&scenario, dir, model)?;
+        crate::tools::synth::render_scenario(&scenario, dir, model)?;
     }
     Ok((std::fs::read_to_string(&config)?, dir.to_path_buf()))
 }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::synth::truth::{Truth, TruthEvent, CLASSES};
+use crate::tools::synth::truth::{Truth, TruthEvent, CLASSES};
 
 /// The alert kinds the rules raise, in report order; other kinds seen are appended.
 pub const EVENT_KINDS: [&str; 4] = ["out_of_store", "dumping", "flooding", "occupancy"];
@@ -900,7 +900,7 @@ fn opt_signed(v: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::truth::{FloodTimeline, FrameTruth, TruthBox};
+    use crate::tools::synth::truth::{FloodTimeline, FrameTruth, TruthBox};
 
     const EPS: f64 = 1e-9;
 

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Camera;
 use crate::detect::{Detector, DetectorOptions};
 use crate::frame::Frame;
-use crate::schedule::FrameSlots;
+use crate::frame_slots::FrameSlots;
 use crate::source::{self, CameraHealth, SourceCtx};
 
 #[derive(Args, Debug, Clone)]
