@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{CameraCmd, DetectedFrame};
-use crate::config::{Camera, Config, TelemetrySource, ZoneKind};
+use crate::config::{Camera, Compiled, TelemetrySource, ZoneKind};
 use crate::detect;
 use crate::drone::{DroneRules, GeoTrack};
 use crate::evidence::{record_clip, ClipInfo, EncodedRing, EvidenceStore, ManifestInput, Masker, Sealer, Snapshot};
@@ -27,7 +27,7 @@ pub(super) struct EventCtx {
     pub(super) alerts: Arc<AlertStats>,
     /// Current flood levels, shared with the heartbeat.
     pub(super) flood: Arc<Mutex<std::collections::BTreeMap<String, (crate::rules::FloodLevel, f64)>>>,
-    pub(super) cfg: Config,
+    pub(super) cfg: Compiled,
     pub(super) camera: Camera,
     pub(super) publisher: Publisher,
     pub(super) evidence: EvidenceStore,
@@ -137,7 +137,7 @@ pub(super) async fn camera_rules(
     } else {
         None
     };
-    let mut rules = CameraRules::new(&prefix, &ctx.camera.zones);
+    let mut rules = CameraRules::new(&prefix, ctx.cfg.zones(&ctx.camera.id));
     let mut history = FrameHistory::for_camera(&ctx.camera);
     let mut tracker = Tracker::new(TrackerParams::default());
     let mut reminders = Reminders::default();

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Camera, Config, TelemetrySource};
+use crate::config::{Camera, Compiled, Config, TelemetrySource};
 use crate::detect::{self, Detection, Detector, DetectorOptions};
 use crate::drone::GeoTrack;
 use crate::evidence::{DeviceKey, EncodedRing, EvidenceStore, Sealer};
@@ -82,7 +82,7 @@ struct CameraRuntime {
 
 /// What every camera shares.
 struct Shared {
-    cfg: Config,
+    cfg: Compiled,
     opts: RunOptions,
     slots: Arc<FrameSlots>,
     routes: Arc<Mutex<Vec<Option<mpsc::Sender<DetectedFrame>>>>>,
@@ -100,7 +100,7 @@ struct Shared {
 
 /// Runs the daemon until `shutdown` is cancelled (or, with `exit_when_sources_end`, until every
 /// source has ended).
-pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     source::init_gstreamer().context("GStreamer")?;
     detect::init_runtime().context("ONNX Runtime")?;
     if cfg.cameras.len() > MAX_CAMERAS {
@@ -162,7 +162,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
                 tracing::error!("cannot queue a speaker result: {e}");
             }
         });
-        Speakers::start(&cfg.speakers, &cfg.messages, cfg.base_dir.clone(), state_dir.join("speaker"), WallClock::system(), speaker_stats, sink)
+        Speakers::start(&cfg.compiled_speakers, &cfg.messages, cfg.base_dir.clone(), state_dir.join("speaker"), WallClock::system(), speaker_stats, sink)
     };
     let retention_stop = CancellationToken::new();
     tokio::spawn(retention_loop(cfg.evidence.clone(), sealer.clone(), publisher.clone(), telemetry.retention.clone(), retention_stop.clone()));
@@ -464,7 +464,7 @@ async fn ask_cameras(
 /// running config stays. Camera and zone changes are applied; changes elsewhere need a restart.
 async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result<serde_json::Value, String> {
     let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
-    let new = Config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
+    let new = crate::config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
     let fixed = |c: &Config| {
         json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages })
     };
