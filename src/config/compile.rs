@@ -115,3 +115,7 @@ impl CompiledSpeaker {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;

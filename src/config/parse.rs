@@ -26,18 +26,20 @@ pub(super) struct Parsed {
     pub(super) unknown: Vec<String>,
     /// Mistyped or missing values, one line each with its path.
     pub(super) type_errors: Vec<String>,
-    /// Paths whose values are stand-ins.
-    stand_ins: Vec<String>,
+    /// Paths whose values are stand-ins, and whether the stand-in is an enum variant (which
+    /// changes what the rest of its table means, so none of that table's checks are reported).
+    stand_ins: Vec<(String, bool)>,
     /// False when a table could not be rebuilt and was left out (later indices shift).
     pub(super) complete: bool,
 }
 
 impl Parsed {
     /// Whether an error line from the checks is about a stand-in: its path is a stand-in's,
-    /// lies inside one, or is the table that holds one (checks of several keys at once).
+    /// lies inside one, or is the table that holds one (checks of several keys at once); for
+    /// an enum stand-in, anywhere in its table.
     pub(super) fn covers(&self, line: &str) -> bool {
         let path = line.split_once(": ").map_or(line, |(p, _)| p);
-        self.stand_ins.iter().any(|s| within(path, s) || parent(s) == path)
+        self.stand_ins.iter().any(|(s, variant)| within(path, s) || parent(s) == path || (*variant && within(path, parent(s))))
     }
 }
 
@@ -135,11 +137,11 @@ fn table_as<T: DeserializeOwned>(mut table: Table, path: &str, p: &mut Parsed) -
             break;
         }
         let key_path = join(path, &keys.join("."));
-        if !p.stand_ins.iter().any(|s| within(&key_path, s)) {
+        if !p.stand_ins.iter().any(|(s, _)| within(&key_path, s)) {
             p.type_errors.push(format!("{key_path}: {msg}"));
         }
         match stand_in::<T>(&mut table, &keys, &msg) {
-            Some(depth) => p.stand_ins.push(join(path, &keys[..depth].join("."))),
+            Some((depth, variant)) => p.stand_ins.push((join(path, &keys[..depth].join(".")), variant)),
             None => {
                 p.type_errors.push(format!("{key_path}: {msg} (the table cannot be read past this)"));
                 break;
@@ -174,8 +176,9 @@ fn locate(e: &toml::de::Error) -> (Vec<String>, String) {
 }
 
 /// Puts a stand-in at `keys` (or, when the path runs into an array, at the array) that makes
-/// the error go away from there; returns how many of `keys` the stand-in's path has.
-fn stand_in<T: DeserializeOwned>(table: &mut Table, keys: &[String], msg: &str) -> Option<usize> {
+/// the error go away from there; returns how many of `keys` the stand-in's path has, and
+/// whether the stand-in is an enum variant.
+fn stand_in<T: DeserializeOwned>(table: &mut Table, keys: &[String], msg: &str) -> Option<(usize, bool)> {
     // the deepest prefix of `keys` that runs through tables only
     let mut depth = 1;
     {
@@ -191,14 +194,19 @@ fn stand_in<T: DeserializeOwned>(table: &mut Table, keys: &[String], msg: &str) 
         }
     }
     let target = &keys[..depth];
-    for candidate in candidates(msg) {
+    let (variant, others) = candidates(msg);
+    let is_variant = |c: &Value| variant.as_ref() == Some(c);
+    for candidate in variant.iter().cloned().chain(others) {
         let mut trial = table.clone();
+        let variant = is_variant(&candidate);
         set(&mut trial, target, candidate);
         match attempt::<T>(&trial, &mut Vec::new()) {
-            Err(e) if locate(&e).0.starts_with(target) => continue,
+            // still wrong right there: try the next; wrong deeper inside (a table stand-in
+            // without its required keys): kept, the next round stands in for those
+            Err(e) if locate(&e).0 == target => continue,
             _ => {
                 *table = trial;
-                return Some(depth);
+                return Some((depth, variant));
             }
         }
     }
@@ -207,15 +215,10 @@ fn stand_in<T: DeserializeOwned>(table: &mut Table, keys: &[String], msg: &str) 
 
 /// Values to try in place of a bad one: the first variant an enum error names, then one value
 /// of each TOML type.
-fn candidates(msg: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    if let Some(rest) = msg.split_once("expected one of `").map(|(_, r)| r).or_else(|| msg.split_once("expected `").map(|(_, r)| r)) {
-        if let Some((variant, _)) = rest.split_once('`') {
-            out.push(Value::String(variant.to_string()));
-        }
-    }
-    out.extend([Value::Integer(1), Value::Float(1.0), Value::String(String::new()), Value::Boolean(false), Value::Array(Vec::new()), Value::Table(Table::new())]);
-    out
+fn candidates(msg: &str) -> (Option<Value>, [Value; 6]) {
+    let rest = msg.split_once("expected one of `").or_else(|| msg.split_once("expected `")).map(|(_, r)| r);
+    let variant = rest.and_then(|r| r.split_once('`')).map(|(v, _)| Value::String(v.to_string()));
+    (variant, [Value::Integer(1), Value::Float(1.0), Value::String(String::new()), Value::Boolean(false), Value::Array(Vec::new()), Value::Table(Table::new())])
 }
 
 /// Sets `table[keys[0]][keys[1]]… = v`, making tables on the way where needed.

@@ -343,4 +343,35 @@ mod tests {
         assert_eq!(news.len(), 2);
         assert_ne!(news[0].event_id, news[1].event_id);
     }
+
+    #[test]
+    fn each_zone_runs_only_its_own_rule() {
+        // three zones over the same ground, watching the same classes: a person and water
+        // standing there for 10 s
+        let ground = vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]];
+        let classes: Vec<String> = vec!["person".into(), "water".into()];
+        let shop = Zone { id: "shop".into(), polygon: ground.clone(), classes: classes.clone(), ..zone() };
+        let road = Zone { id: "road".into(), kind: ZoneKind::Flooding, polygon: ground.clone(), classes: classes.clone(), ..zone() };
+        let gate = Zone { id: "gate".into(), kind: ZoneKind::Loitering, polygon: ground, classes, dwell_s: 30.0, ..zone() };
+        let mut r = rules("d", &[shop, road, gate]);
+        let water = Track { id: 9, bbox: BBox::new(0.0, 240.0, 640.0, 480.0), ..track("water", 0.0, 0.0, 0.9) };
+        let tr = run(&mut r, |_| vec![track("person", 100.0, 400.0, 0.9), water.clone()], 10.0);
+        let by_zone = |id: &str| tr.iter().filter(|t| t.zone_id == id).collect::<Vec<_>>();
+        // the dwell zone: one event, no flood level, no dumped object
+        let shop = by_zone("shop");
+        assert_eq!(shop.len(), 1, "{shop:?}");
+        assert!(shop[0].flood.is_none() && shop[0].dumped.is_none() && shop[0].kind == ZoneKind::OutOfStore);
+        // the flooding zone grades coverage: its transitions carry a level, and only it has one
+        let road = by_zone("road");
+        assert_eq!(road.len(), 1, "{road:?}");
+        assert_eq!(road[0].flood.map(|f| f.0), Some(FloodLevel::Red));
+        assert_eq!(r.flood_levels().iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["road"]);
+        // the loitering zone times each track: nobody has stayed 30 s
+        assert!(by_zone("gate").is_empty());
+        // a re-check of the flooding zone's event reports its level; of the dwell zone's, none
+        let (road_event, shop_event) = (road[0].event_id.clone(), shop[0].event_id.clone());
+        assert_eq!(r.recheck(&road_event, &[], 640, 480, 11.0, Utc::now()).unwrap().flood.map(|f| f.0), Some(FloodLevel::Red));
+        assert!(r.recheck(&shop_event, &[], 640, 480, 11.0, Utc::now()).unwrap().flood.is_none());
+        assert_eq!(r.active_events().iter().map(|e| e.0).collect::<Vec<_>>(), vec![0, 1]);
+    }
 }
