@@ -153,6 +153,8 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         flood: Default::default(),
         speakers: speaker_stats.clone(),
         retention: Default::default(),
+        hand_off: Default::default(),
+        evidence_workers: Arc::new(EvidenceStats::default()),
     });
 
     let heartbeat = {
@@ -214,7 +216,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         cfg: cfg.clone(),
         opts: opts.clone(),
         device_seq: Arc::new(DeviceSeq::open(&state_dir.join("alert.seq"))),
-        evidence_stats: Arc::new(EvidenceStats::default()),
+        evidence_stats: telemetry.evidence_workers.clone(),
         state_dir: state_dir.clone(),
         slots: slots.clone(),
         routes,
@@ -226,7 +228,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         telemetry: telemetry.clone(),
         speakers,
         osd: Default::default(),
-        hand_off: Default::default(),
+        hand_off: telemetry.hand_off.clone(),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
     };

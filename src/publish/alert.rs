@@ -145,6 +145,9 @@ impl Alert {
     /// found the event still open when it started again (`restart`).
     pub fn ended(&self, reason: &str, updated: DateTime<Utc>) -> Alert {
         Alert {
+            // numbered afresh by the evidence worker
+            seq: 0,
+            device_seq: 0,
             state: "end".into(),
             reason: Some(reason.into()),
             severity: "info".into(),
