@@ -28,7 +28,8 @@ pub enum Command {
         #[arg(long)]
         exit_at_end: bool,
     },
-    /// Validate a config file and print a summary, or every error with its TOML path.
+    /// Check a config file (every error with its TOML path, type errors included) and prove
+    /// the model runs (one inference on a blank frame); print a summary.
     Check { config: PathBuf },
     /// Detect objects in an image; prints JSON, optionally writes an annotated image.
     Detect {
@@ -88,7 +89,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { config } => Ok(check(&config)),
         Command::Run { config, exit_at_end } => {
-            let cfg = match Config::load(&config) {
+            let cfg = match crate::config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {
                     eprint!("{}: {e}", config.display());
@@ -168,18 +169,54 @@ pub fn spawn_signal_handler(token: CancellationToken) {
     });
 }
 
-/// `hawkeye check`: exit 0 with a summary, or 2 with every error.
+/// `hawkeye check`: exit 0 with a summary, or 2 with every error. The configured model is
+/// loaded with ONNX Runtime and run once on a blank frame, so a model that cannot run is an
+/// error here rather than at start-up.
 pub fn check(path: &Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(cfg) => {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let (compiled, mut errs) = match crate::config::load_str(&text, &base) {
+        Ok(c) => (Some(c), Vec::new()),
+        Err(e) => (None, e.0),
+    };
+    // the model is probed whenever the config says which one it is, so its error comes with
+    // the others; a model already reported (missing file, bad manifest) is not probed again
+    let raw = compiled.as_ref().map(|c| c.raw.clone()).or_else(|| Config::parse(&text, &base).ok().map(|(c, _)| c));
+    if let Some(cfg) = raw.filter(|_| !errs.iter().any(|e| e.starts_with("model.path") || e.starts_with("model.manifest"))) {
+        if let Err(e) = probe_model(&cfg) {
+            errs.push(e);
+        }
+    }
+    match compiled {
+        Some(cfg) if errs.is_empty() => {
             print!("{}", summary(&cfg));
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprint!("{}: {e}", path.display());
+        _ => {
+            eprint!("{}: {}", path.display(), crate::config::ConfigErrors(errs));
             ExitCode::from(2)
         }
     }
+}
+
+/// Loads the configured model with ONNX Runtime and runs one inference on a blank frame of its
+/// input size; `Err` is one line starting with the config path it concerns.
+pub fn probe_model(cfg: &Config) -> Result<(), String> {
+    let model = cfg.resolve(&cfg.model.path);
+    crate::detect::init_runtime().map_err(|e| format!("model.path: ONNX Runtime cannot start, so {} cannot be run: {e}", model.display()))?;
+    let manifest = cfg.model.manifest.as_ref().map(|m| cfg.resolve(m));
+    let opts = crate::detect::DetectorOptions { score_threshold: cfg.model.score_threshold, nms_iou: cfg.model.nms_iou, threads: cfg.model.threads.max(1) };
+    let mut det = crate::detect::Detector::load(&model, manifest.as_deref(), opts).map_err(|e| format!("model.path: ONNX Runtime cannot load {}: {e}", model.display()))?;
+    let (w, h) = (det.manifest().input_width, det.manifest().input_height);
+    let blank = vec![0u8; w as usize * h as usize * 3];
+    det.detect(&blank, w, h).map_err(|e| format!("model.path: {} loads but an inference on a blank {w}x{h} frame fails: {e}", model.display()))?;
+    Ok(())
 }
 
 /// One screen describing a valid config.

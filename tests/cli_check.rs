@@ -195,16 +195,15 @@ file = "nowhere.wav"
 lang = "fr"
 repeat = 0
 "#;
+    // the unknown kind (a type error) comes with every other mistake; the rest of its own
+    // table is checked once the kind is one hawkeye knows
     let err = check_fails(dir.path(), "speakers.toml", cfg);
-    // a TOML type error stops parsing: the unknown kind is reported alone first
-    assert!(err.contains("loudhailer"), "{err}");
-    let err = check_fails(dir.path(), "speakers.toml", &cfg.replace("kind = \"loudhailer\"", "kind = \"webhook\"\nurl = \"ftp://x\""));
-    for e in [
+    assert!(err.contains("speaker[1].kind: unknown variant `loudhailer`"), "{err}");
+    assert!(!err.contains("speaker[1].id") && !err.contains("speaker[1].url"), "{err}");
+    let mut expected = vec![
         "speaker[0].url: hikvision_isapi needs a http/https:// URL, not rtsp://",
         "speaker[0].password: needs username",
         "speaker[0].quiet_hours: unknown day",
-        "speaker[1].id: duplicate speaker id \"pole-17\"",
-        "speaker[1].url: webhook needs a http/https:// URL, not ftp://",
         "speaker[2].timeout_s:",
         "speaker[3].command: a command speaker needs the program to run",
         "message[0].volume: 120 must be in 0..=100",
@@ -217,7 +216,13 @@ repeat = 0
         "camera[0].zone[0].speak.on[0]: \"started\" is not an alert state",
         "camera[0].zone[0].speak.again_after_s: 0 must be > 0",
         "camera[0].zone[1].speak: message \"siren\" has only a stored clip, which a dahua speaker cannot play",
-    ] {
+    ];
+    for e in &expected {
+        assert!(err.contains(e), "missing {e:?} in:\n{err}");
+    }
+    let err = check_fails(dir.path(), "speakers.toml", &cfg.replace("kind = \"loudhailer\"", "kind = \"webhook\"\nurl = \"ftp://x\""));
+    expected.extend(["speaker[1].id: duplicate speaker id \"pole-17\"", "speaker[1].url: webhook needs a http/https:// URL, not ftp://"]);
+    for e in &expected {
         assert!(err.contains(e), "missing {e:?} in:\n{err}");
     }
 }
@@ -298,4 +303,93 @@ fn the_drone_example_is_valid() {
     assert!(out.status.success(), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("drone telemetry klv, watch [suitcase→dumping, backpack→dumping, umbrella→out_of_store]"), "{text}");
     assert!(text.contains("drone telemetry osd"), "{text}");
+}
+
+#[test]
+fn check_reports_every_type_error_with_its_path_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = r#"
+[device]
+id = "box"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+keep_alive_s = "long"
+[model]
+path = "missing.onnx"
+
+[[camera]]
+id = "cam-a"
+url = "rtsp://10.0.0.5/stream"
+detect_fps = 0
+  [[camera.zone]]
+  id = "z0"
+  kind = "out_of_store"
+  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]
+  classes = ["person"]
+  dwell_s = "ten"
+  [[camera.zone]]
+  id = "z1"
+  kind = "occupancy"
+  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]
+  classes = "bicycle"
+  dwell_s = 10
+  min_count = -1
+  [[camera.zone]]
+  id = "z2"
+  kind = "parking"
+  polygon = [[0.1, 0.1], [0.9, 0.1]]
+  classes = ["car"]
+  dwell_s = 10
+
+[[camera]]
+id = "cam-b"
+url = "rtsp://10.0.0.6/stream"
+loop = "yes"
+"#;
+    let err = check_fails(dir.path(), "types.toml", cfg);
+    for e in [
+        "mqtt.keep_alive_s: invalid type: string \"long\"",
+        "camera[0].zone[0].dwell_s: invalid type: string \"ten\", expected f64",
+        "camera[0].zone[1].classes: invalid type: string \"bicycle\", expected a sequence",
+        "camera[0].zone[1].min_count: invalid value: integer `-1`, expected u32",
+        "camera[0].zone[2].kind: unknown variant `parking`",
+        "camera[1].loop: invalid type: string \"yes\", expected a boolean",
+        // the checks of everything else run in the same pass
+        "camera[0].detect_fps: 0 must be in (0, 120]",
+        "model.path: model file",
+    ] {
+        assert!(err.contains(e), "missing {e:?} in:\n{err}");
+    }
+    // a stand-in for a mistyped value raises no error of its own
+    assert_eq!(err.matches("camera[0].zone[1].min_count").count(), 1, "{err}");
+    assert!(!err.contains("camera[0].zone[1].classes: must name"), "{err}");
+    assert!(err.contains("8 error(s)"), "{err}");
+}
+
+#[test]
+fn check_reports_a_model_that_onnx_runtime_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // a valid manifest (no sha256, so it fits any file) beside a model file ORT cannot read:
+    // every static check passes, only running the model shows the problem
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/yolox_nano.toml")).unwrap();
+    let manifest: String = manifest.lines().filter(|l| !l.starts_with("sha256")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("broken.toml"), manifest).unwrap();
+    std::fs::write(dir.path().join("broken.onnx"), b"this is not an ONNX graph").unwrap();
+    let cfg = r#"
+[device]
+id = "box"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+[model]
+path = "broken.onnx"
+[[camera]]
+id = "cam-a"
+url = "rtsp://10.0.0.5/stream"
+"#;
+    let err = check_fails(dir.path(), "model.toml", cfg);
+    assert!(err.contains("1 error(s)"), "{err}");
+    assert!(err.contains("model.path: ONNX Runtime cannot load") && err.contains("broken.onnx"), "{err}");
+    // reported with the other mistakes
+    let err = check_fails(dir.path(), "model2.toml", &cfg.replace("id = \"cam-a\"", "id = \"cam a\""));
+    assert!(err.contains("2 error(s)") && err.contains("camera[0].id:") && err.contains("model.path: ONNX Runtime cannot load"), "{err}");
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::speaker_http::{espeak_seconds, ulaw_rms, Auth, Recorded, SpeakerServer};
-use hawkeye::config::{MessageCfg, SpeakerCfg};
+use hawkeye::config::{CompiledSpeaker, MessageCfg, SpeakerCfg};
 use hawkeye::speaker::{Origin, Outcome, ResultSink, SpeakRequest, SpeakResult, SpeakerStats, Speakers, WallClock};
 use tokio::sync::mpsc;
 
@@ -74,7 +74,8 @@ fn rig(cfgs: &[SpeakerCfg], clock: WallClock) -> Rig {
     });
     let work = tempfile::tempdir().unwrap();
     let stats = Arc::new(SpeakerStats::default());
-    let speakers = Speakers::start(cfgs, &messages(), work.path().to_path_buf(), work.path().join("speaker"), clock, stats.clone(), sink);
+    let compiled: Vec<CompiledSpeaker> = cfgs.iter().map(|c| CompiledSpeaker::new(c.clone(), work.path()).unwrap()).collect();
+    let speakers = Speakers::start(&compiled, &messages(), work.path().to_path_buf(), work.path().join("speaker"), clock, stats.clone(), sink);
     Rig { speakers, results, stats, _work: work }
 }
 

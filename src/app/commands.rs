@@ -101,7 +101,7 @@ async fn ask_cameras(
 /// running config stays. Camera and zone changes are applied; changes elsewhere need a restart.
 async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result<serde_json::Value, String> {
     let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
-    let new = Config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
+    let new = crate::config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
     let fixed = |c: &Config| {
         json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages })
     };

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::camera::{CameraCmd, CameraCounters, CameraCtx, DetectedFrame, FRAME_QUEUE};
-use crate::config::{Camera, Config, TelemetrySource};
+use crate::config::{Camera, Compiled, TelemetrySource};
 use crate::detect::{self, Detector, DetectorOptions};
 use crate::drone::GeoTrack;
 use crate::evidence::registry::DeviceSeq;
@@ -88,7 +88,7 @@ type Routes = Arc<Mutex<Vec<Option<Route>>>>;
 
 /// What every camera shares.
 struct Shared {
-    cfg: Config,
+    cfg: Compiled,
     opts: RunOptions,
     state_dir: PathBuf,
     slots: Arc<FrameSlots>,
@@ -112,7 +112,7 @@ struct Shared {
 
 /// Runs the daemon until `shutdown` is cancelled (or, with `exit_when_sources_end`, until every
 /// source has ended).
-pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     source::init_gstreamer().context("GStreamer")?;
     detect::init_runtime().context("ONNX Runtime")?;
     if cfg.cameras.len() > MAX_CAMERAS {
@@ -177,7 +177,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
                 tracing::error!("cannot queue a speaker result: {e}");
             }
         });
-        Speakers::start(&cfg.speakers, &cfg.messages, cfg.base_dir.clone(), state_dir.join("speaker"), WallClock::system(), speaker_stats, sink)
+        Speakers::start(&cfg.compiled_speakers, &cfg.messages, cfg.base_dir.clone(), state_dir.join("speaker"), WallClock::system(), speaker_stats, sink)
     };
     let tasks = TaskTracker::new();
     let retention_stop = CancellationToken::new();
@@ -426,6 +426,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<Cam
     let ring = has_encoded.then(|| Arc::new(EncodedRing::new(cam.clip_ring_s, CLIP_RING_BYTES)));
     let ctx = CameraCtx {
         camera: cam.clone(),
+        zones: shared.cfg.zones(&cam.id).to_vec(),
         device_id: shared.cfg.device.id.clone(),
         alert_ctx: AlertContext { device_id: shared.cfg.device.id.clone(), camera_id: cam.id.clone(), location: shared.cfg.device.location.clone(), model: shared.model.clone() },
         evidence,

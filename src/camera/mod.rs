@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{Camera, TelemetrySource};
+use crate::config::{Camera, CompiledZone, TelemetrySource};
 use crate::detect::Detection;
 use crate::drone::GeoTrack;
 use crate::evidence::job::{AlertJob, Annotation, ExtraPicture, Job, MarkedBox, Picture};
@@ -65,6 +65,8 @@ pub struct CameraCounters {
 /// What a camera's task needs.
 pub struct CameraCtx {
     pub camera: Camera,
+    /// The camera's zones as the config compiler made them.
+    pub zones: Vec<CompiledZone>,
     pub device_id: String,
     pub alert_ctx: AlertContext,
     pub evidence: WorkerHandle,
@@ -153,7 +155,7 @@ fn alert_job(ctx: &CameraCtx, step: &CameraStep, t: &Transition, f: &Frame, trac
 /// ends the camera's open events with reason `shutdown`).
 pub async fn run(ctx: CameraCtx, mut frames: mpsc::Receiver<DetectedFrame>, mut ctl: mpsc::Receiver<CameraCmd>) {
     let cam_id = ctx.camera.id.clone();
-    let mut step = CameraStep::new(&format!("{}-{}", ctx.device_id, cam_id), &ctx.camera, 0.0);
+    let mut step = CameraStep::new(&format!("{}-{}", ctx.device_id, cam_id), &ctx.camera, &ctx.zones, 0.0);
     let mut history = FrameHistory::for_camera(&ctx.camera);
     let mut reminders = Reminders::default();
     // clips being recorded (the post-event seconds are still to come): (alert body, result)

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Camera;
+use crate::config::{Camera, CompiledZone};
 use crate::detect::Detection;
 use crate::drone::{DroneRules, GeoFix};
 use crate::rules::{Ack, CameraRules, EventState, Transition};
@@ -55,11 +55,12 @@ pub struct CameraStep {
 }
 
 impl CameraStep {
-    /// The step for `camera`; `id_prefix` (e.g. `device-camera`) starts its event ids.
-    pub fn new(id_prefix: &str, camera: &Camera, min_score: f32) -> CameraStep {
+    /// The step for `camera` with its compiled `zones`; `id_prefix` (e.g. `device-camera`)
+    /// starts its event ids.
+    pub fn new(id_prefix: &str, camera: &Camera, zones: &[CompiledZone], min_score: f32) -> CameraStep {
         CameraStep {
             tracker: Tracker::new(TrackerParams::default()),
-            rules: CameraRules::new(id_prefix, &camera.zones),
+            rules: CameraRules::new(id_prefix, zones),
             drone: camera.drone.as_ref().map(|d| DroneRules::new(id_prefix, d)),
             min_score,
             latest: None,
@@ -146,6 +147,12 @@ mod tests {
         c
     }
 
+    /// The step for a camera with `zones`, compiled as the config compiler does.
+    fn step_for(prefix: &str, zones: Vec<Zone>, min_score: f32) -> CameraStep {
+        let compiled: Vec<CompiledZone> = zones.iter().map(|z| CompiledZone::from_zone(z).expect("a valid zone")).collect();
+        CameraStep::new(prefix, &camera(zones), &compiled, min_score)
+    }
+
     fn sidewalk() -> Zone {
         let text = "id = \"sidewalk\"\nkind = \"out_of_store\"\npolygon = [[0.0, 0.5], [0.5, 0.5], [0.5, 1.0], [0.0, 1.0]]\nclasses = [\"person\"]\ndwell_s = 2.0\nclear_s = 1.0\n";
         toml::from_str(text).expect("zone")
@@ -172,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_person_in_the_zone_for_dwell_raises_new_then_end_with_the_track() {
-        let mut s = CameraStep::new("dev-cam", &camera(vec![sidewalk()]), 0.0);
+        let mut s = step_for("dev-cam", vec![sidewalk()], 0.0);
         let tr = run(&mut s, 0.0, 8.0, |ts| if ts < 4.0 { vec![person(100.0, 0.9)] } else { vec![] });
         let states: Vec<EventState> = tr.iter().map(|t| t.state).collect();
         assert_eq!(states, vec![EventState::New, EventState::End]);
@@ -184,16 +191,16 @@ mod tests {
 
     #[test]
     fn detections_below_min_score_are_not_tracked() {
-        let mut s = CameraStep::new("d", &camera(vec![sidewalk()]), 0.7);
+        let mut s = step_for("d", vec![sidewalk()], 0.7);
         assert!(run(&mut s, 0.0, 6.0, |_| vec![person(100.0, 0.65)]).is_empty());
-        let mut s = CameraStep::new("d", &camera(vec![sidewalk()]), 0.0);
+        let mut s = step_for("d", vec![sidewalk()], 0.0);
         assert_eq!(run(&mut s, 0.0, 6.0, |_| vec![person(100.0, 0.65)])[0].state, EventState::New);
     }
 
     #[test]
     fn ack_and_recheck_belong_to_the_camera_that_knows_the_event() {
         let zone = Zone { recheck_after_s: Some(3.0), ..sidewalk() };
-        let mut s = CameraStep::new("d", &camera(vec![zone]), 0.0);
+        let mut s = step_for("d", vec![zone], 0.0);
         assert!(s.recheck_now("x").is_none() && s.ack("x", Ack { operator: None, note: None, at: Utc::now() }).is_none());
         let id = run(&mut s, 0.0, 3.0, |_| vec![person(100.0, 0.9)])[0].event_id.clone();
         // on demand: the person is still there
@@ -211,8 +218,8 @@ mod tests {
     fn the_same_frames_give_the_same_transitions() {
         // pure: two steps fed the same input agree exactly (eval measures what run does)
         let feed = |ts: f64| if (2.0..7.0).contains(&ts) { vec![person(100.0 + ts as f32, 0.8)] } else { vec![] };
-        let mut a = CameraStep::new("d", &camera(vec![sidewalk(), Zone { kind: ZoneKind::Loitering, id: "l".into(), ..sidewalk() }]), 0.0);
-        let mut b = CameraStep::new("d", &camera(vec![sidewalk(), Zone { kind: ZoneKind::Loitering, id: "l".into(), ..sidewalk() }]), 0.0);
+        let mut a = step_for("d", vec![sidewalk(), Zone { kind: ZoneKind::Loitering, id: "l".into(), ..sidewalk() }], 0.0);
+        let mut b = step_for("d", vec![sidewalk(), Zone { kind: ZoneKind::Loitering, id: "l".into(), ..sidewalk() }], 0.0);
         let (ta, tb) = (run(&mut a, 0.0, 12.0, feed), run(&mut b, 0.0, 12.0, feed));
         let key = |t: &Transition| (t.event_id.clone(), t.state, (t.ts * 10.0).round() as i64);
         assert_eq!(ta.iter().map(key).collect::<Vec<_>>(), tb.iter().map(key).collect::<Vec<_>>());

@@ -1,7 +1,10 @@
-//! Configuration: TOML → raw serde structs → [`validate`] which reports every error at once,
-//! each with its TOML path (`camera[0].zone[1].polygon`).
+//! Configuration: TOML → raw serde structs ([`parse`]: type errors of every table, not only the
+//! first) → [`compile`]: every check, every error at once with its TOML path
+//! (`camera[0].zone[1].polygon`), and the typed per-stage values ([`Compiled`]).
 
+mod compile;
 mod drone;
+mod parse;
 mod speaker;
 mod validate;
 
@@ -11,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use drone::{DroneCfg, DroneWatch, GeoZone, TelemetrySource};
 pub use speaker::{MessageCfg, SpeakerCfg, SpeakerKind, ZoneSpeak, SPEAK_STATES};
+pub use compile::{compile, load, load_str, Compiled, CompiledCamera, CompiledSpeaker};
+pub use crate::rules::CompiledZone;
 pub use validate::{validate, ConfigErrors};
 
 /// The whole config file.
@@ -451,41 +456,26 @@ pub fn resolve_path(base_dir: &Path, p: &Path) -> PathBuf {
 }
 
 impl Config {
-    /// Parses TOML text. Unknown keys are collected (not fatal here) so that [`validate`] can
-    /// report them together with every other mistake.
+    /// Parses TOML text without checking it. Unknown keys are returned (not fatal here) so that
+    /// [`validate`] can report them together with every other mistake; `Err` lists syntax and
+    /// type errors (all of them, each with its path).
     pub fn parse(text: &str, base_dir: &Path) -> Result<(Config, Vec<String>), ConfigErrors> {
-        let mut unknown = Vec::new();
-        let de = toml::Deserializer::new(text);
-        let cfg: Result<Config, _> = serde_ignored::deserialize(de, |path| {
-            unknown.push(validate::toml_path(&path.to_string()));
-        });
-        match cfg {
-            Ok(mut c) => {
-                c.base_dir = base_dir.to_path_buf();
-                Ok((c, unknown))
-            }
-            Err(e) => {
-                let mut errs: Vec<String> =
-                    unknown.iter().map(|p| format!("{p}: unknown key")).collect();
-                errs.push(validate::describe_toml_error(&e, text));
-                Err(ConfigErrors(errs))
-            }
+        let p = parse::parse(text, base_dir)?;
+        match p.config {
+            Some(c) if p.type_errors.is_empty() => Ok((c, p.unknown)),
+            _ => Err(ConfigErrors(p.unknown.iter().map(|u| format!("{u}: unknown key")).chain(p.type_errors).collect())),
         }
     }
 
-    /// Reads, parses and validates a config file; `Err` lists every problem found.
+    /// Reads, parses and checks a config file (through [`compile`]); `Err` lists every problem
+    /// found. Stages that need typed values take [`load`]'s [`Compiled`] instead.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigErrors(vec![format!("{}: cannot read: {e}", path.display())]))?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::load_str(&text, &base)
+        load(path).map(|c| c.raw)
     }
 
-    /// Parses and validates config text whose relative paths resolve against `base_dir`.
+    /// Parses and checks config text whose relative paths resolve against `base_dir`.
     pub fn load_str(text: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
-        let (cfg, unknown) = Config::parse(text, base_dir)?;
-        validate(&cfg, &unknown)?;
-        Ok(cfg)
+        load_str(text, base_dir).map(|c| c.raw)
     }
 
     /// Resolves a path from the config against the config file's directory.

@@ -6,11 +6,13 @@
 //! trigger; with their checks.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::compile::CompiledSpeaker;
 use super::Config;
+use crate::speaker::GateParams;
 
 /// How a speaker is driven.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
@@ -181,53 +183,17 @@ fn default_on() -> Vec<String> {
     vec!["new".into()]
 }
 
-/// Checks `[[speaker]]`, `[[message]]` and every zone's `speak`.
-pub(super) fn check(cfg: &Config, errs: &mut Vec<String>) {
+/// Checks `[[speaker]]`, `[[message]]` and every zone's `speak`; returns the speakers that
+/// passed their checks, compiled.
+pub(super) fn check(cfg: &Config, errs: &mut Vec<String>) -> Vec<CompiledSpeaker> {
     let mut ids = HashSet::new();
+    let mut compiled = Vec::new();
     for (i, s) in cfg.speakers.iter().enumerate() {
         let p = format!("speaker[{i}]");
-        super::validate::check_id(&s.id, &format!("{p}.id"), errs);
         if !ids.insert(s.id.as_str()) {
             errs.push(format!("{p}.id: duplicate speaker id {:?}", s.id));
         }
-        match s.kind.needs_url() {
-            Some(schemes) => match url::Url::parse(&s.url) {
-                Err(e) => errs.push(format!("{p}.url: {:?} is not a URL: {e} ({} needs {}://…)", s.url, s.kind.as_str(), schemes[0])),
-                Ok(u) if !schemes.contains(&u.scheme()) => {
-                    errs.push(format!("{p}.url: {} needs a {}:// URL, not {}://", s.kind.as_str(), schemes.join("/"), u.scheme()))
-                }
-                Ok(u) if u.host_str().unwrap_or("").is_empty() => errs.push(format!("{p}.url: {:?} has no host", s.url)),
-                Ok(_) => {}
-            },
-            None if !s.url.is_empty() => errs.push(format!("{p}.url: a {} speaker has no URL", s.kind.as_str())),
-            None => {}
-        }
-        if s.kind == SpeakerKind::Command && s.command.first().is_none_or(|c| c.trim().is_empty()) {
-            errs.push(format!("{p}.command: a command speaker needs the program to run, e.g. [\"aplay\", \"{{file}}\"]"));
-        }
-        if s.kind != SpeakerKind::Command && !s.command.is_empty() {
-            errs.push(format!("{p}.command: only for kind = \"command\""));
-        }
-        if s.kind == SpeakerKind::Local && s.sink.trim().is_empty() {
-            errs.push(format!("{p}.sink: must name a GStreamer audio sink (e.g. \"autoaudiosink\")"));
-        }
-        if s.password.is_some() && s.username.is_none() {
-            errs.push(format!("{p}.password: needs username"));
-        }
-        let https = s.url.starts_with("https://");
-        match &s.ca_file {
-            None if https => errs.push(format!("{p}.ca_file: an https:// speaker needs the CA certificate (PEM) that signed its certificate")),
-            Some(_) if !https => errs.push(format!("{p}.ca_file: only for https:// URLs")),
-            Some(f) if !cfg.resolve(f).is_file() => errs.push(format!("{p}.ca_file: {} does not exist", cfg.resolve(f).display())),
-            _ => {}
-        }
-        if !(s.min_interval_s >= 0.0) || !s.min_interval_s.is_finite() {
-            errs.push(format!("{p}.min_interval_s: {} must be a number >= 0", s.min_interval_s));
-        }
-        if !(s.timeout_s > 0.0 && s.timeout_s <= 600.0) {
-            errs.push(format!("{p}.timeout_s: {} must be in (0, 600]", s.timeout_s));
-        }
-        super::validate::check_schedule(&s.quiet_hours, &s.timezone, &p, "quiet_hours", errs);
+        compiled.extend(check_speaker(s, &p, &cfg.base_dir, errs));
     }
     let mut mids = HashSet::new();
     let mut speech = false;
@@ -306,4 +272,56 @@ pub(super) fn check(cfg: &Config, errs: &mut Vec<String>) {
             }
         }
     }
+    compiled
+}
+
+/// Checks one `[[speaker]]` at `p`; returns it compiled when it passed every check.
+pub(super) fn check_speaker(s: &SpeakerCfg, p: &str, base_dir: &Path, errs: &mut Vec<String>) -> Option<CompiledSpeaker> {
+    let errs_before = errs.len();
+    super::validate::check_id(&s.id, &format!("{p}.id"), errs);
+    match s.kind.needs_url() {
+        Some(schemes) => match url::Url::parse(&s.url) {
+            Err(e) => errs.push(format!("{p}.url: {:?} is not a URL: {e} ({} needs {}://…)", s.url, s.kind.as_str(), schemes[0])),
+            Ok(u) if !schemes.contains(&u.scheme()) => {
+                errs.push(format!("{p}.url: {} needs a {}:// URL, not {}://", s.kind.as_str(), schemes.join("/"), u.scheme()))
+            }
+            Ok(u) if u.host_str().unwrap_or("").is_empty() => errs.push(format!("{p}.url: {:?} has no host", s.url)),
+            Ok(_) => {}
+        },
+        None if !s.url.is_empty() => errs.push(format!("{p}.url: a {} speaker has no URL", s.kind.as_str())),
+        None => {}
+    }
+    if s.kind == SpeakerKind::Command && s.command.first().is_none_or(|c| c.trim().is_empty()) {
+        errs.push(format!("{p}.command: a command speaker needs the program to run, e.g. [\"aplay\", \"{{file}}\"]"));
+    }
+    if s.kind != SpeakerKind::Command && !s.command.is_empty() {
+        errs.push(format!("{p}.command: only for kind = \"command\""));
+    }
+    if s.kind == SpeakerKind::Local && s.sink.trim().is_empty() {
+        errs.push(format!("{p}.sink: must name a GStreamer audio sink (e.g. \"autoaudiosink\")"));
+    }
+    if s.password.is_some() && s.username.is_none() {
+        errs.push(format!("{p}.password: needs username"));
+    }
+    let https = s.url.starts_with("https://");
+    match &s.ca_file {
+        None if https => errs.push(format!("{p}.ca_file: an https:// speaker needs the CA certificate (PEM) that signed its certificate")),
+        Some(_) if !https => errs.push(format!("{p}.ca_file: only for https:// URLs")),
+        Some(f) if !super::resolve_path(base_dir, f).is_file() => errs.push(format!("{p}.ca_file: {} does not exist", super::resolve_path(base_dir, f).display())),
+        _ => {}
+    }
+    if !(s.min_interval_s >= 0.0) || !s.min_interval_s.is_finite() {
+        errs.push(format!("{p}.min_interval_s: {} must be a number >= 0", s.min_interval_s));
+    }
+    if !(s.timeout_s > 0.0 && s.timeout_s <= 600.0) {
+        errs.push(format!("{p}.timeout_s: {} must be in (0, 600]", s.timeout_s));
+    }
+    let quiet = super::validate::check_schedule(&s.quiet_hours, &s.timezone, p, "quiet_hours", errs);
+    let min_interval = std::time::Duration::try_from_secs_f64(s.min_interval_s).ok();
+    if let (Some(quiet), Some(min_interval), true) = (quiet, min_interval, errs.len() == errs_before) {
+        // no windows: never quiet (a zone's empty schedule means the opposite, "always")
+        let quiet_hours = (!s.quiet_hours.is_empty()).then_some(quiet);
+        return Some(CompiledSpeaker { cfg: s.clone(), gate: GateParams { min_interval, quiet_hours } });
+    }
+    None
 }

@@ -2,12 +2,15 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 //! Whole-config validation: every check runs and every failure is reported with its TOML path,
-//! so a user fixes a config in one pass instead of one error per run.
+//! so a user fixes a config in one pass instead of one error per run. The checks also build the
+//! typed values (see [`super::compile`]) of every part that passed them.
 
 use std::collections::HashSet;
 use std::fmt;
 
-use super::{Camera, Config, PrivacyCfg, Zone};
+use super::compile::{CompiledCamera, CompiledSpeaker};
+use super::{Camera, Config, PrivacyCfg, Zone, ZoneKind};
+use crate::rules::{CompiledZone, DumpingParams, DwellParams, FloodParams, Schedule, ZoneRule};
 
 /// Every problem found in a config, one line each, each starting with its TOML path.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,8 +61,19 @@ pub(crate) fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
 /// zone classes are checked against the model's classes.
 pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
     let mut errs: Vec<String> = unknown.iter().map(|p| format!("{p}: unknown key")).collect();
-    check_device(cfg, &mut errs);
-    check_mqtt(cfg, &mut errs);
+    run_checks(cfg, &mut errs);
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errs))
+    }
+}
+
+/// Every check, in file order; returns the typed values of the cameras and speakers (complete
+/// only when no error was added).
+pub(super) fn run_checks(cfg: &Config, errs: &mut Vec<String>) -> (Vec<CompiledCamera>, Vec<CompiledSpeaker>) {
+    check_device(cfg, errs);
+    check_mqtt(cfg, errs);
     if let Some(l) = cfg.telemetry.listen.as_deref().filter(|l| !l.is_empty()) {
         if l.parse::<std::net::SocketAddr>().is_err() {
             errs.push(format!("telemetry.listen: {l:?} is not host:port (e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\")"));
@@ -78,32 +92,33 @@ pub fn validate(cfg: &Config, unknown: &[String]) -> Result<(), ConfigErrors> {
     if !(ev.sweep_s >= 1.0) {
         errs.push(format!("evidence.sweep_s: {} must be at least 1", ev.sweep_s));
     }
-    let classes = check_model(cfg, &mut errs);
+    let classes = check_model(cfg, errs);
     if cfg.cameras.is_empty() {
         errs.push("camera: at least one [[camera]] is required".into());
     }
     let mut cam_ids = HashSet::new();
+    let mut cameras = Vec::new();
     for (i, cam) in cfg.cameras.iter().enumerate() {
         let path = format!("camera[{i}]");
         if !cam_ids.insert(cam.id.as_str()) {
             errs.push(format!("{path}.id: duplicate camera id {:?}", cam.id));
         }
-        check_camera(cfg, cam, &path, classes.as_deref(), &mut errs);
+        cameras.push(check_camera(cfg, cam, &path, classes.as_deref(), errs));
     }
-    super::speaker::check(cfg, &mut errs);
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigErrors(errs))
-    }
+    let speakers = super::speaker::check(cfg, errs);
+    (cameras, speakers)
 }
 
 /// Weekly windows and their UTC offset: the error goes under `path.timezone` when the offset
 /// is what is wrong, else under `path.key`.
-pub(super) fn check_schedule(windows: &[String], timezone: &str, path: &str, key: &str, errs: &mut Vec<String>) {
-    if let Err(e) = crate::rules::Schedule::parse(windows, timezone) {
-        let key = if crate::rules::schedule::parse_offset(timezone).is_err() { "timezone" } else { key };
-        errs.push(format!("{path}.{key}: {e}"));
+pub(super) fn check_schedule(windows: &[String], timezone: &str, path: &str, key: &str, errs: &mut Vec<String>) -> Option<Schedule> {
+    match Schedule::parse(windows, timezone) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let key = if crate::rules::schedule::parse_offset(timezone).is_err() { "timezone" } else { key };
+            errs.push(format!("{path}.{key}: {e}"));
+            None
+        }
     }
 }
 
@@ -208,7 +223,7 @@ fn check_model(cfg: &Config, errs: &mut Vec<String>) -> Option<Vec<String>> {
     }
 }
 
-fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String]>, errs: &mut Vec<String>) {
+fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String]>, errs: &mut Vec<String>) -> CompiledCamera {
     check_id(&cam.id, &format!("{path}.id"), errs);
     if let Err(e) = crate::source::launch_string(cam, &cfg.base_dir) {
         errs.push(format!("{path}.pipeline: {e}"));
@@ -239,14 +254,16 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
     }
     check_privacy(&cam.privacy, &format!("{path}.privacy"), errs);
     let mut zone_ids = HashSet::new();
+    let mut zones = Vec::new();
     for (j, z) in cam.zones.iter().enumerate() {
         let zp = format!("{path}.zone[{j}]");
         if !zone_ids.insert(z.id.as_str()) {
             errs.push(format!("{zp}.id: duplicate zone id {:?} in camera {:?}", z.id, cam.id));
         }
-        check_zone(z, &zp, classes, errs);
+        zones.extend(check_zone(z, &zp, classes, errs));
     }
     super::drone::check(cam, path, classes, errs);
+    CompiledCamera { id: cam.id.clone(), zones }
 }
 
 fn check_privacy(p: &PrivacyCfg, pp: &str, errs: &mut Vec<String>) {
@@ -264,7 +281,9 @@ fn check_privacy(p: &PrivacyCfg, pp: &str, errs: &mut Vec<String>) {
     }
 }
 
-fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<String>) {
+/// Checks one zone; returns it compiled when it passed every check.
+pub(super) fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<String>) -> Option<CompiledZone> {
+    let errs_before = errs.len();
     check_id(&z.id, &format!("{zp}.id"), errs);
     if z.polygon.len() < 3 {
         errs.push(format!("{zp}.polygon: needs at least 3 points, has {}", z.polygon.len()));
@@ -302,7 +321,7 @@ fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<Str
             errs.push(format!("{zp}.{name}: {v} must be a number >= 0"));
         }
     }
-    if z.kind == crate::config::ZoneKind::Flooding
+    if z.kind == ZoneKind::Flooding
         && !(z.yellow_at > 0.0 && z.yellow_at < z.red_at && z.red_at <= 1.0 && z.hysteresis >= 0.0 && z.hysteresis < z.yellow_at)
     {
         errs.push(format!(
@@ -324,7 +343,7 @@ fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<Str
             errs.push(format!("{zp}.required[{k}]: {r:?} must also be one of the zone's classes"));
         }
     }
-    check_schedule(&z.schedule, &z.timezone, zp, "schedule", errs);
+    let schedule = check_schedule(&z.schedule, &z.timezone, zp, "schedule", errs);
     if let Some(r) = z.recheck_after_s {
         if !(r > 0.0) || !r.is_finite() {
             errs.push(format!("{zp}.recheck_after_s: {r} must be > 0"));
@@ -332,6 +351,35 @@ fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<Str
     }
     if !(z.update_s > 0.0) {
         errs.push(format!("{zp}.update_s: {} must be > 0", z.update_s));
+    }
+    let schedule = schedule.filter(|_| errs.len() == errs_before)?;
+    Some(CompiledZone { zone: z.clone(), polygon: crate::rules::Polygon::new(&z.polygon), schedule, rule: zone_rule(z) })
+}
+
+/// The rule a zone's kind names, with its parameters from the zone.
+fn zone_rule(z: &Zone) -> ZoneRule {
+    let timing = |dwell_s| DwellParams { dwell_s, grace_s: z.grace_s, clear_s: z.clear_s, cooldown_s: z.cooldown_s, update_s: z.update_s };
+    match z.kind {
+        ZoneKind::OutOfStore | ZoneKind::Occupancy => ZoneRule::Dwell(timing(z.dwell_s)),
+        // dwell_s applies per track; the zone's presence starts once one track has stayed
+        ZoneKind::Loitering => ZoneRule::Loitering { dwell_s: z.dwell_s, presence: timing(0.0) },
+        ZoneKind::Flooding => ZoneRule::Flooding(FloodParams {
+            yellow_at: z.yellow_at,
+            red_at: z.red_at,
+            hysteresis: z.hysteresis,
+            min_duration_s: z.level_min_s,
+            smooth_s: z.smooth_s,
+        }),
+        ZoneKind::Dumping => ZoneRule::Dumping(DumpingParams {
+            dwell_s: z.dwell_s,
+            grace_s: z.grace_s,
+            clear_s: z.clear_s,
+            cooldown_s: z.cooldown_s,
+            update_s: z.update_s,
+            waste_classes: z.classes.clone(),
+            min_score: z.min_score,
+            ..DumpingParams::default()
+        }),
     }
 }
 

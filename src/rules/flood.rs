@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::zone::Polygon;
+use super::polygon::Polygon;
 use crate::detect::BBox;
 
 /// Flood level of a road segment.

@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::config::{MessageCfg, SpeakerCfg, ZoneSpeak};
+use crate::config::{CompiledSpeaker, MessageCfg, SpeakerCfg, ZoneSpeak};
 use crate::rules::Schedule;
 
 /// Requests waiting per speaker beyond the one playing; more are dropped (and reported).
@@ -180,6 +180,15 @@ impl WallClock {
     }
 }
 
+/// A speaker's safety rules as the config compiler leaves them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateParams {
+    /// Two attempts are at least this far apart.
+    pub min_interval: Duration,
+    /// Windows in which the speaker stays silent; `None`: never quiet.
+    pub quiet_hours: Option<Schedule>,
+}
+
 /// A speaker's safety rules: minimum interval and quiet hours. Pure.
 #[derive(Debug)]
 pub struct Gate {
@@ -189,9 +198,8 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(cfg: &SpeakerCfg) -> Gate {
-        let quiet = (!cfg.quiet_hours.is_empty()).then(|| Schedule::parse(&cfg.quiet_hours, &cfg.timezone).unwrap_or_default());
-        Gate { min_interval: Duration::from_secs_f64(cfg.min_interval_s.max(0.0)), quiet, last: None }
+    pub fn new(p: &GateParams) -> Gate {
+        Gate { min_interval: p.min_interval, quiet: p.quiet_hours.clone(), last: None }
     }
     /// Whether an attempt may start now; if so it is recorded as the latest attempt.
     pub fn admit(&mut self, now: Instant, wall: DateTime<Utc>) -> Result<(), (Outcome, String)> {
@@ -227,13 +235,13 @@ pub struct Speakers {
 impl Speakers {
     /// Starts a worker per speaker. `work_dir` holds temporary speech and WAV files;
     /// `base_dir` resolves message files.
-    pub fn start(speakers: &[SpeakerCfg], messages: &[MessageCfg], base_dir: PathBuf, work_dir: PathBuf, clock: WallClock, stats: Arc<SpeakerStats>, sink: ResultSink) -> Speakers {
+    pub fn start(speakers: &[CompiledSpeaker], messages: &[MessageCfg], base_dir: PathBuf, work_dir: PathBuf, clock: WallClock, stats: Arc<SpeakerStats>, sink: ResultSink) -> Speakers {
         let messages = Arc::new(messages.to_vec());
         let mut workers = HashMap::new();
-        for s in speakers {
+        for CompiledSpeaker { cfg: s, gate } in speakers {
             let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
             workers.insert(s.id.clone(), tx);
-            let w = Worker { cfg: s.clone(), messages: messages.clone(), base_dir: base_dir.clone(), work_dir: work_dir.clone(), clock, stats: stats.clone(), sink: sink.clone() };
+            let w = Worker { cfg: s.clone(), gate: gate.clone(), messages: messages.clone(), base_dir: base_dir.clone(), work_dir: work_dir.clone(), clock, stats: stats.clone(), sink: sink.clone() };
             tokio::spawn(w.run(rx));
         }
         Speakers { workers: Arc::new(workers), messages, stats, sink, clock }
@@ -266,6 +274,7 @@ impl Speakers {
 /// One speaker's worker: gate, audio (rendered once per message), attempt, report.
 struct Worker {
     cfg: SpeakerCfg,
+    gate: GateParams,
     messages: Arc<Vec<MessageCfg>>,
     base_dir: PathBuf,
     work_dir: PathBuf,
@@ -287,7 +296,7 @@ impl Worker {
             tracing::error!(speaker = %self.cfg.id, "speaker TLS trust cannot be set up: {e}");
         }
         let client = http::Client::new(self.cfg.username.as_deref(), self.cfg.password.as_deref(), Duration::from_secs_f64(self.cfg.timeout_s), tls);
-        let mut gate = Gate::new(&self.cfg);
+        let mut gate = Gate::new(&self.gate);
         let mut rendered: HashMap<String, Arc<audio::Pcm>> = HashMap::new();
         while let Some(req) = rx.recv().await {
             let started = Instant::now();
@@ -400,6 +409,10 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    fn gate(min_interval_s: f64, quiet: &[&str]) -> GateParams {
+        CompiledSpeaker::new(speaker(min_interval_s, quiet), std::path::Path::new(".")).unwrap().gate
+    }
+
     fn speaker(min_interval_s: f64, quiet: &[&str]) -> SpeakerCfg {
         let text = format!(
             "id = \"s\"\nkind = \"webhook\"\nurl = \"http://x/\"\nmin_interval_s = {min_interval_s}\nquiet_hours = [{}]\n",
@@ -410,7 +423,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn gate_keeps_the_minimum_interval_on_tokio_time() {
-        let mut g = Gate::new(&speaker(30.0, &[]));
+        let mut g = Gate::new(&gate(30.0, &[]));
         let wall = Utc.with_ymd_and_hms(2026, 12, 1, 4, 0, 0).unwrap();
         assert!(g.admit(Instant::now(), wall).is_ok());
         tokio::time::advance(Duration::from_secs(29)).await;
@@ -422,7 +435,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn quiet_hours_follow_the_wall_clock_derived_from_tokio_time() {
-        let mut g = Gate::new(&speaker(0.0, &["mon-sun 22:00-07:00"]));
+        let mut g = Gate::new(&gate(0.0, &["mon-sun 22:00-07:00"]));
         // 21:59:30 in +08:00
         let clock = WallClock::starting_at(Utc.with_ymd_and_hms(2026, 12, 1, 13, 59, 30).unwrap());
         assert!(g.admit(Instant::now(), clock.now()).is_ok());

@@ -184,7 +184,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     }
     cfg.cameras[0].looping = true;
     cfg.cameras[0].realtime = true;
-    crate::config::validate(&cfg, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = crate::config::compile(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     println!("hawkeye demo");
     println!("  broker   {broker}");

@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Camera, Config};
+use crate::config::{Camera, Compiled};
 use crate::detect::{Detector, DetectorOptions};
 use crate::camera::{CameraStep, FrameInput};
 use crate::frame_slots::FrameSlots;
@@ -104,7 +104,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let mut untruthed = Vec::new();
     let mut detector: Option<(PathBuf, Detector)> = None;
     for (name, config, video, truth) in cases {
-        let cfg = Config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+        let cfg = crate::config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
         let model = args.model.clone().unwrap_or_else(|| cfg.resolve(&cfg.model.path));
         if detector.as_ref().is_none_or(|(p, _)| *p != model) {
             let opts = DetectorOptions { score_threshold: AP_FLOOR.min(cfg.model.score_threshold), nms_iou: cfg.model.nms_iou, threads: args.threads };
@@ -219,7 +219,7 @@ impl Progress {
 
 /// Decodes the camera's video (lossless, stream time), detects, tracks and evaluates the
 /// zone rules frame by frame; collects detections (for scoring) and rule transitions.
-pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_score: f32, label: &str, duration_hint: Option<f64>) -> anyhow::Result<PipelineRun> {
+pub fn run_pipeline(cfg: &Compiled, mut cam: Camera, det: &mut Detector, rule_score: f32, label: &str, duration_hint: Option<f64>) -> anyhow::Result<PipelineRun> {
     cam.looping = false;
     cam.realtime = false;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -229,7 +229,7 @@ pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_scor
     let ctx = SourceCtx { index: 0, camera: cam.clone(), base_dir: cfg.base_dir.clone(), slots: slots.clone(), health: health.clone(), lossless: true, ring: None, klv: None };
     let task = rt.spawn(source::run_camera(ctx, stop.clone()));
     // the daemon's own per-frame step; only detections at the operating score are tracked
-    let mut step = CameraStep::new(&format!("{}-{}", cfg.device.id, cam.id), &cam, rule_score);
+    let mut step = CameraStep::new(&format!("{}-{}", cfg.device.id, cam.id), &cam, cfg.zones(&cam.id), rule_score);
     let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, elapsed_s: 0.0, duration_s: 0.0 };
     let mut progress = Progress::new(label);
     let t0 = Instant::now();

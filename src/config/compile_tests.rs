@@ -1,0 +1,184 @@
+//! Unit tests of the config compiler: typed values, every error at once, type errors with their
+//! paths. The model is the repository's own (`models/hawkeye_urban.onnx`, classes person, goods,
+//! garbage, water, bicycle, vehicle).
+
+use std::path::Path;
+
+use chrono::TimeZone;
+
+use super::*;
+use crate::rules::ZoneRule;
+
+fn text(zones: &str, rest: &str) -> String {
+    format!(
+        r#"
+[device]
+id = "box-1"
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+[model]
+path = "{}/models/hawkeye_urban.onnx"
+
+[[camera]]
+id = "cam-a"
+url = "rtsp://10.0.0.5/stream"
+{zones}
+{rest}
+"#,
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn zone(id: &str, kind: &str, extra: &str) -> String {
+    format!(
+        "  [[camera.zone]]\n  id = \"{id}\"\n  kind = \"{kind}\"\n  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\n  classes = [\"person\", \"water\", \"garbage\"]\n  dwell_s = 12\n{extra}\n"
+    )
+}
+
+fn errors(text: &str) -> Vec<String> {
+    load_str(text, Path::new("/nonexistent")).expect_err("the config is bad").0
+}
+
+#[test]
+fn every_zone_kind_compiles_to_its_rule_with_its_parameters() {
+    let zones = [
+        zone("shop", "out_of_store", "  grace_s = 3"),
+        zone("bikes", "occupancy", "  min_count = 4"),
+        zone("gate", "loitering", ""),
+        zone("road", "flooding", "  yellow_at = 0.2\n  red_at = 0.5\n  smooth_s = 2"),
+        zone("corner", "dumping", "  min_score = 0.6\n  schedule = [\"mon-fri 07:00-22:00\"]"),
+    ]
+    .concat();
+    let c = load_str(&text(&zones, ""), Path::new("/nonexistent")).unwrap();
+    let z = c.zones("cam-a");
+    assert_eq!(z.len(), 5);
+    assert_eq!(z.iter().map(|z| z.zone.id.as_str()).collect::<Vec<_>>(), ["shop", "bikes", "gate", "road", "corner"]);
+    match &z[0].rule {
+        ZoneRule::Dwell(p) => assert_eq!((p.dwell_s, p.grace_s, p.clear_s), (12.0, 3.0, 10.0)),
+        other => panic!("out_of_store → {other:?}"),
+    }
+    assert!(matches!(&z[1].rule, ZoneRule::Dwell(p) if p.dwell_s == 12.0), "{:?}", z[1].rule);
+    match &z[2].rule {
+        // each person must stay dwell_s; the zone's own presence needs no more
+        ZoneRule::Loitering { dwell_s, presence } => assert_eq!((*dwell_s, presence.dwell_s), (12.0, 0.0)),
+        other => panic!("loitering → {other:?}"),
+    }
+    match &z[3].rule {
+        ZoneRule::Flooding(p) => assert_eq!((p.yellow_at, p.red_at, p.smooth_s, p.min_duration_s), (0.2, 0.5, 2.0, 10.0)),
+        other => panic!("flooding → {other:?}"),
+    }
+    match &z[4].rule {
+        ZoneRule::Dumping(p) => {
+            assert_eq!((p.dwell_s, p.min_score), (12.0, 0.6));
+            assert_eq!(p.waste_classes, ["person", "water", "garbage"]);
+        }
+        other => panic!("dumping → {other:?}"),
+    }
+    // the polygon and the schedule are typed once, here
+    assert!(z[0].polygon.contains(0.5, 0.3) && !z[0].polygon.contains(0.05, 0.8));
+    let monday_noon = chrono::FixedOffset::east_opt(8 * 3600).unwrap().with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap().with_timezone(&chrono::Utc);
+    assert!(z[4].schedule.is_active(monday_noon) && !z[4].schedule.is_active(monday_noon + chrono::Duration::days(5)));
+    assert!(z[0].schedule.is_active(monday_noon + chrono::Duration::days(5)), "no windows: always watched");
+    // the raw config stays reachable for ids, URLs and numbers
+    assert_eq!(c.device.id, "box-1");
+    assert!(c.zones("no-such-camera").is_empty());
+}
+
+#[test]
+fn quiet_hours_compile_to_a_schedule_and_none_means_never_quiet() {
+    let speakers = r#"
+[[speaker]]
+id = "pole"
+kind = "webhook"
+url = "http://10.0.0.9/speak"
+min_interval_s = 45
+quiet_hours = ["mon-sun 22:00-07:00"]
+[[speaker]]
+id = "loud"
+kind = "webhook"
+url = "http://10.0.0.10/speak"
+"#;
+    let c = load_str(&text("", speakers), Path::new("/nonexistent")).unwrap();
+    let s = &c.compiled_speakers;
+    assert_eq!(s.iter().map(|s| s.cfg.id.as_str()).collect::<Vec<_>>(), ["pole", "loud"]);
+    assert_eq!(s[0].gate.min_interval, std::time::Duration::from_secs(45));
+    let at = |h| chrono::FixedOffset::east_opt(8 * 3600).unwrap().with_ymd_and_hms(2026, 11, 23, h, 0, 0).unwrap().with_timezone(&chrono::Utc);
+    let quiet = s[0].gate.quiet_hours.as_ref().expect("quiet hours given");
+    assert!(quiet.is_active(at(23)) && quiet.is_active(at(6)) && !quiet.is_active(at(12)));
+    assert_eq!(s[1].gate.quiet_hours, None, "no quiet_hours: never quiet");
+}
+
+#[test]
+fn type_errors_are_reported_with_their_paths_together_with_every_other_error() {
+    let zones = [
+        zone("z0", "out_of_store", "  grace_s = \"two\""),
+        // dwell_s given twice is a TOML error, so the mistyped one replaces the zone's line
+        zone("z1", "occupancy", "  min_count = -1\n  colour = \"red\"").replace("dwell_s = 12", "dwell_s = \"ten\""),
+        zone("z2", "flooding", "  yellow_at = 0.5\n  red_at = 0.3"),
+    ]
+    .concat();
+    let rest = r#"
+[[speaker]]
+id = "pole"
+kind = "loudhailer"
+url = "http://10.0.0.9/"
+[[message]]
+id = "m"
+text = "请离开"
+volume = "loud"
+"#;
+    let bad = text(&zones, rest).replace("url = \"rtsp://10.0.0.5/stream\"", "url = \"rtsp://10.0.0.5/stream\"\ndetect_fps = \"fast\"\nframe_width = 0");
+    let errs = errors(&bad);
+    let has = |prefix: &str| errs.iter().filter(|e| e.starts_with(prefix)).count();
+    for (prefix, what) in [
+        ("camera[0].zone[1].colour: unknown key", "unknown key"),
+        ("camera[0].detect_fps: invalid type: string \"fast\"", "camera type error"),
+        ("camera[0].zone[0].grace_s: invalid type: string \"two\"", "zone type error"),
+        ("camera[0].zone[1].dwell_s: invalid type: string \"ten\"", "required key mistyped"),
+        ("camera[0].zone[1].min_count: invalid value: integer `-1`", "out of range"),
+        ("speaker[0].kind: unknown variant `loudhailer`", "unknown enum variant"),
+        ("message[0].volume: invalid type: string \"loud\"", "message type error"),
+        ("camera[0].frame_width: 0 must be in 32..7680", "a check of a part that parsed"),
+        ("camera[0].zone[2]: flood levels need", "a check of another zone"),
+    ] {
+        assert_eq!(has(prefix), 1, "{what}: {prefix:?} once in {errs:#?}");
+    }
+    // the stand-ins for mistyped values raise nothing of their own
+    assert_eq!(has("camera[0].zone[1].min_count"), 1, "{errs:#?}");
+    assert_eq!(has("camera[0].detect_fps"), 1, "{errs:#?}");
+    assert_eq!(errs.len(), 9, "{errs:#?}");
+}
+
+#[test]
+fn a_missing_required_key_is_named_once() {
+    let z = zone("z0", "out_of_store", "").replace("  classes = [\"person\", \"water\", \"garbage\"]\n", "");
+    let errs = errors(&text(&z, ""));
+    assert_eq!(errs, ["camera[0].zone[0].classes: missing; this key is required"], "{errs:#?}");
+    let errs = errors(&text("", "").replace("[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n", ""));
+    assert_eq!(errs, ["mqtt: missing; this key is required"], "{errs:#?}");
+}
+
+#[test]
+fn a_table_that_is_not_a_table_stops_the_checks_but_not_the_report() {
+    let errs = errors(&format!("camera = 5\n{}", text("", "").replace("[[camera]]\nid = \"cam-a\"\nurl = \"rtsp://10.0.0.5/stream\"\n", "")));
+    assert!(errs.iter().any(|e| e.starts_with("camera: must be an array of tables")), "{errs:#?}");
+}
+
+#[test]
+fn a_syntax_error_stops_at_its_line() {
+    let errs = errors("[device]\nid = \"x\"\n[mqtt\nurl = 1\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("line 3:"), "{errs:?}");
+}
+
+#[test]
+fn a_zone_or_speaker_compiles_on_its_own() {
+    let z: Zone = toml::from_str(&zone("z", "loitering", "").replace("  [[camera.zone]]\n", "")).unwrap();
+    assert!(matches!(CompiledZone::from_zone(&z).unwrap().rule, ZoneRule::Loitering { .. }));
+    let bad = Zone { schedule: vec!["someday 07:00-08:00".into()], min_count: 0, ..z };
+    let errs = CompiledZone::from_zone(&bad).unwrap_err().0;
+    assert!(errs.iter().any(|e| e.starts_with("zone.schedule: unknown day")) && errs.iter().any(|e| e.starts_with("zone.min_count")), "{errs:?}");
+    let s: SpeakerCfg = toml::from_str("id = \"s\"\nkind = \"webhook\"\nurl = \"http://x/\"\ntimezone = \"Asia/Shanghai\"\nquiet_hours = [\"mon 01:00-02:00\"]\n").unwrap();
+    let errs = CompiledSpeaker::new(s, Path::new(".")).unwrap_err().0;
+    assert!(errs[0].starts_with("speaker.timezone:"), "{errs:?}");
+}
