@@ -182,3 +182,30 @@ fn a_zone_or_speaker_compiles_on_its_own() {
     let errs = CompiledSpeaker::new(s, Path::new(".")).unwrap_err().0;
     assert!(errs[0].starts_with("speaker.timezone:"), "{errs:?}");
 }
+
+#[test]
+fn drone_watches_and_geo_zones_are_read_element_by_element() {
+    let drone = r#"
+pipeline = "ts_klv"
+  [camera.drone]
+  telemetry = "klv"
+  watch = [{ class = "garbage", kind = "dumping" }, { class = "person", kind = "stall", min_score = "high" }]
+  geo_zone = [{ id = "river", polygon = [[29.8, 121.5], [29.9, 121.5], [29.9, 121.6]] }, { id = 7, polygon = [] }]
+"#;
+    let bad = text("", "").replace("url = \"rtsp://10.0.0.5/stream\"\n", &format!("url = \"rtsp://10.0.0.5/stream\"\n{drone}"));
+    let errs = errors(&bad);
+    for e in [
+        "camera[0].drone.watch[1].kind: unknown variant `stall`",
+        "camera[0].drone.watch[1].min_score: invalid type: string \"high\"",
+        "camera[0].drone.geo_zone[1].id: invalid type: integer `7`",
+        "camera[0].drone.geo_zone[1].polygon: needs at least 3",
+    ] {
+        assert_eq!(errs.iter().filter(|l| l.starts_with(e)).count(), 1, "{e:?} once in {errs:#?}");
+    }
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+    // the well-formed ones compile
+    let good = bad.replace(", { class = \"person\", kind = \"stall\", min_score = \"high\" }", "").replace(", { id = 7, polygon = [] }", "");
+    let c = load_str(&good, Path::new("/nonexistent")).unwrap();
+    let d = c.cameras[0].drone.as_ref().unwrap();
+    assert_eq!((d.watches.len(), d.geo_zones.len(), d.geo_zones[0].id.as_str()), (1, 1, "river"));
+}

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use super::validate::{describe_toml_error, toml_path, ConfigErrors};
-use super::{Camera, Config, MessageCfg, SpeakerCfg, Zone};
+use super::{Camera, Config, DroneWatch, GeoZone, MessageCfg, SpeakerCfg, Zone};
 
 /// Deserialization attempts per table before giving up on it (each mistake costs a few).
 const MAX_ATTEMPTS: usize = 400;
@@ -75,9 +75,19 @@ pub(super) fn parse(text: &str, base_dir: &Path) -> Result<Parsed, ConfigErrors>
     for (i, mut t) in cameras.into_iter().enumerate() {
         let path = format!("camera[{i}]");
         let zones = take_tables(&mut t, "zone", &path, &mut p);
+        // a drone's inline arrays of tables, element by element (their paths get indices)
+        let (mut watches, mut geo_zones) = (None, None);
+        if let Some(Value::Table(drone)) = t.get_mut("drone") {
+            watches = take_elements::<DroneWatch>(drone, "watch", &format!("{path}.drone"), &mut p);
+            geo_zones = take_elements::<GeoZone>(drone, "geo_zone", &format!("{path}.drone"), &mut p);
+        }
         let Some(mut cam) = table_as::<Camera>(t, &path, &mut p) else { continue };
         for (j, z) in zones.into_iter().enumerate() {
             cam.zones.extend(table_as::<Zone>(z, &format!("{path}.zone[{j}]"), &mut p));
+        }
+        if let Some(d) = cam.drone.as_mut() {
+            d.watches = watches.unwrap_or(std::mem::take(&mut d.watches));
+            d.geo_zones = geo_zones.unwrap_or(std::mem::take(&mut d.geo_zones));
         }
         config.cameras.push(cam);
     }
@@ -117,6 +127,23 @@ fn take_tables(doc: &mut Table, key: &str, base: &str, p: &mut Parsed) -> Vec<Ta
             Vec::new()
         }
     }
+}
+
+/// Deserializes `table[key]`, when it is an array of tables, element by element at
+/// `base.key[i]`, and leaves an empty array in its place; `None` (and the array left as it is)
+/// for anything else.
+fn take_elements<T: DeserializeOwned>(table: &mut Table, key: &str, base: &str, p: &mut Parsed) -> Option<Vec<T>> {
+    let Some(Value::Array(items)) = table.get(key) else { return None };
+    if !items.iter().all(Value::is_table) {
+        return None;
+    }
+    let Some(Value::Array(items)) = table.insert(key.to_string(), Value::Array(Vec::new())) else { return None };
+    let path = join(base, key);
+    let parsed = items.into_iter().enumerate().filter_map(|(i, v)| match v {
+        Value::Table(t) => table_as::<T>(t, &format!("{path}[{i}]"), p),
+        _ => None,
+    });
+    Some(parsed.collect())
 }
 
 /// Deserializes one table at `path` into `T`, reporting (and standing in for) every mistyped or
