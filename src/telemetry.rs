@@ -84,7 +84,7 @@ pub struct Telemetry {
     /// Evidence retention sweeps.
     pub retention: Arc<crate::evidence::retention::RetentionStats>,
     /// Detector → camera task hand-off, by camera id.
-    pub hand_off: Arc<Mutex<Vec<(String, Arc<crate::camera::CameraCounters>)>>>,
+    pub hand_off: crate::camera::HandOff,
     /// The evidence workers (all cameras).
     pub evidence_workers: Arc<crate::evidence::worker::EvidenceStats>,
 }

@@ -62,6 +62,9 @@ pub struct CameraCounters {
     pub dropped_behind: AtomicU64,
 }
 
+/// Every camera's hand-off counters, by camera id (shared by the wiring and telemetry).
+pub type HandOff = Arc<Mutex<Vec<(String, Arc<CameraCounters>)>>>;
+
 /// What a camera's task needs.
 pub struct CameraCtx {
     pub camera: Camera,
