@@ -132,6 +132,8 @@ impl Telemetry {
                 "deleted_early": self.retention.early.load(Ordering::Relaxed),
                 "kept_undelivered": self.retention.kept_undelivered.load(Ordering::Relaxed),
                 "over_cap_mb": (self.retention.over_cap_bytes.load(Ordering::Relaxed) as f64 / 1048576.0 * 10.0).round() / 10.0,
+                "clock_jumps": self.retention.clock_jumps.load(Ordering::Relaxed),
+                "clock_offset_s": self.retention.clock_offset_s.load(Ordering::Relaxed),
             },
             "flood": self.flood.lock().unwrap().iter().map(|(k, (l, c))| (k.clone(), json!({ "level": l.as_str(), "coverage": (c * 1000.0).round() / 1000.0 }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "mqtt": {
