@@ -1,4 +1,4 @@
-//! The real daemon and a damaged `chain.log`: a run raises alerts; the last byte of chain.log
+//! The real daemon and a damaged `chain.log`: two runs raise alerts; the last byte of chain.log
 //! is damaged (a torn write), the daemon restarts anyway and raises new alerts; garbage is
 //! appended, and again. `hawkeye verify --pubkey … --head-from <saved alerts>` explains both
 //! segment breaks and verifies everything. Then the oldest event deleted, the newest manifest
@@ -65,7 +65,9 @@ fn a_damaged_chain_tail_does_not_keep_the_daemon_down_and_verify_explains_it() {
     let evidence = state.join("evidence");
     let chain = evidence.join("chain.log");
 
-    run_for_alerts(&config, &sub, 2, &dir.path().join("run1.log"));
+    // two runs (one long event each on this footage): the chain continues across a restart
+    run_for_alerts(&config, &sub, 1, &dir.path().join("run1.log"));
+    run_for_alerts(&config, &sub, 1, &dir.path().join("run1b.log"));
     let before = fs::read_to_string(&chain).unwrap();
     assert!(before.lines().count() >= 2, "{before}");
 
@@ -91,6 +93,7 @@ fn a_damaged_chain_tail_does_not_keep_the_daemon_down_and_verify_explains_it() {
     let key = fs::read_to_string(state.join("keys/device.pub")).unwrap().trim().to_string();
 
     let (code, text) = verify(&evidence, &["--pubkey", &key, "--head-from", saved.to_str().unwrap()]);
+    eprintln!("{text}");
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(text.matches("note: segment break after seq").count(), 2, "{text}");
     assert!(text.contains("its line was in the damaged tail") && text.contains("authentic (pinned key)"), "{text}");

@@ -399,7 +399,7 @@ mod tests {
         // a last line whose hash is not its manifest's
         let dir = tempfile::tempdir().unwrap();
         sealed(dir.path(), 2);
-        let text = fs::read_to_string(&log_of(dir.path())).unwrap();
+        let text = fs::read_to_string(log_of(dir.path())).unwrap();
         let bad = format!("{}{}\n", &text[..text.len() - 2], if text.ends_with("0\n") { "1" } else { "0" });
         fs::write(log_of(dir.path()), &bad).unwrap();
         let s = reopen(dir.path());
