@@ -216,7 +216,8 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
 
     // `hawkeye verify` accepts the daemon's evidence directory, and names a tampered snapshot
     let evidence = dir.path().join("state/evidence");
-    let verify = |d: &Path| std::process::Command::new(env!("CARGO_BIN_EXE_hawkeye")).args(["verify", d.to_str().unwrap()]).output().unwrap();
+    let key = std::fs::read_to_string(dir.path().join("state/keys/device.pub")).unwrap();
+    let verify = |d: &Path| std::process::Command::new(env!("CARGO_BIN_EXE_hawkeye")).args(["verify", d.to_str().unwrap(), "--pubkey", key.trim()]).output().unwrap();
     let out = verify(&evidence);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let clean = Path::new(alert["evidence"][0]["path"].as_str().unwrap()).to_path_buf();
@@ -245,7 +246,8 @@ fn rtsp_server_restart_is_survived_and_alerts_resume() {
 
     rtsp.stop();
     let n_before = sub.all().len();
-    let down = sub.wait_for("heartbeat showing the camera down", LONG, |m| {
+    // only heartbeats after the stop count (the first ones, before streaming, say `connecting`)
+    let down = sub.wait_for_after(n_before, "heartbeat showing the camera down", LONG, |m| {
         matches!(camera_state(m).as_deref(), Some("failed" | "stalled" | "connecting"))
     });
     assert!(down.json()["cameras"][0]["last_error"].is_string(), "a down camera reports its last error: {}", down.json());

@@ -8,12 +8,16 @@
 pub mod chain;
 pub mod clip;
 pub mod clock;
+pub mod job;
+pub mod journal;
 pub mod keys;
 pub mod privacy;
+pub mod registry;
 pub mod retention;
 pub mod seal;
 mod snapshot;
 pub mod verify;
+pub mod worker;
 
 pub use clip::{record_clip, write_clip, ClipError, ClipInfo, EncodedRing};
 pub use keys::DeviceKey;

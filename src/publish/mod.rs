@@ -6,6 +6,6 @@ pub mod commands;
 pub mod mqtt;
 pub mod topics;
 
-pub use alert::{rfc3339, Alert, AlertAck, AlertDumper, AlertDumping, AlertObject, EvidenceRef, ManifestRef, ModelRef, ALERT_SCHEMA, SCHEMA_VERSION};
+pub use alert::{rfc3339, Alert, AlertContext, AlertAck, AlertDumper, AlertDumping, AlertObject, EvidenceRef, ManifestRef, ModelRef, ALERT_SCHEMA, SCHEMA_VERSION};
 pub use mqtt::{broker_address, HeartbeatFn, LinkStats, MqttLink, Publisher};
 pub use topics::Topics;
