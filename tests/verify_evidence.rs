@@ -213,6 +213,25 @@ fn removed_oldest_and_newest_events_and_a_truncated_chain_are_found() {
 }
 
 #[test]
+fn a_chain_may_start_after_retired_seqs_only() {
+    let state = tempfile::tempdir().unwrap();
+    let evidence = sealed_events(state.path(), 3);
+    let sealer = Sealer::open(&evidence, DeviceKey::load_or_create(&state.path().join("keys")).unwrap()).unwrap();
+    assert_eq!(sealer.retire("box-cam-zone-0", "expired").unwrap(), 1);
+    // a chain.log compacted past the retired seq still accounts for seq 1
+    let log = evidence.join("chain.log");
+    let text = fs::read_to_string(&log).unwrap();
+    fs::write(&log, text.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let r = pinned(&evidence, Some(head_of(&evidence)));
+    assert!(r.failures.is_empty(), "{r}");
+    assert_eq!((r.retired, r.manifests_ok), (1, 2));
+    // without the retirement record the same chain is missing its start
+    fs::remove_file(evidence.join("retired.log")).unwrap();
+    let r = pinned(&evidence, None);
+    assert!(r.failures.iter().any(|f| f.reason.starts_with("manifest 1 missing")), "{r}");
+}
+
+#[test]
 fn a_damaged_tail_is_moved_aside_and_verify_explains_the_segment() {
     let state = tempfile::tempdir().unwrap();
     let evidence = sealed_events(state.path(), 3);
@@ -238,6 +257,13 @@ fn a_damaged_tail_is_moved_aside_and_verify_explains_the_segment() {
     assert!(r.notes.iter().any(|n| n.contains("manifest 3 (its line was in the damaged tail)")), "{r}");
     // the head the consumers saw before the damage is still in the chain
     assert!(pinned(&evidence, Some(head)).failures.is_empty());
+
+    // retention retires a recovered manifest too (its chain.log line is in the damaged file)
+    let sealer = Sealer::open(&evidence, DeviceKey::load_or_create(&state.path().join("keys")).unwrap()).unwrap();
+    assert!(sealer.repair().is_none(), "a repaired chain opens clean");
+    assert_eq!(sealer.retire("box-cam-zone-2", "expired").unwrap(), 1);
+    let r = pinned(&evidence, None);
+    assert!(r.failures.is_empty() && r.retired == 1 && r.manifests_ok == 4, "{r}");
 
     // a forged marker (say, to hide manifests) does not verify
     let text = fs::read_to_string(&log).unwrap();
