@@ -61,14 +61,24 @@ pub enum Command {
     Synth(crate::tools::synth::SynthArgs),
     /// Print the JSON Schema of the alert message.
     Schema,
-    /// Verify an evidence directory (state_dir/evidence): file hashes, manifest signatures and
-    /// the hash chain; names the first bad file.
+    /// Verify an evidence directory (state_dir/evidence): file hashes, manifest signatures, the
+    /// hash chain and its segments, missing oldest/newest manifests; lists every finding.
+    /// Exit 0: all holds against a pinned key; 1: findings; 2: bad arguments; 3: consistent,
+    /// but checked only against the key stored beside the evidence.
     Verify {
         dir: PathBuf,
-        /// Device public key (64 hex digits; default: DIR/../keys/device.pub, or take it from
-        /// the retained `…/pubkey` topic).
-        #[arg(long)]
+        /// The device's public key, pinned: 64 hex digits or a file holding them, kept outside
+        /// the state_dir (recorded at installation, or from the retained `…/pubkey` topic).
+        /// Without it only DIR/../keys/device.pub is used: "consistent, NOT authenticated".
+        #[arg(long, value_name = "HEX|FILE")]
         pubkey: Option<String>,
+        /// The chain head a consumer saw (an alert's `manifest` seq and sha256): the chain must
+        /// reach it, so removed newest events and truncation show.
+        #[arg(long, value_name = "SEQ:SHA256", conflicts_with = "head_from")]
+        head: Option<String>,
+        /// Take the head from saved alerts (one JSON per line; the highest manifest seq).
+        #[arg(long, value_name = "FILE")]
+        head_from: Option<PathBuf>,
     },
 }
 
@@ -132,7 +142,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::tools::synth::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { dir, pubkey } => Ok(crate::evidence::verify_command(&dir, pubkey.as_deref())),
+        Command::Verify { dir, pubkey, head, head_from } => Ok(crate::evidence::verify_command(&dir, pubkey.as_deref(), head.as_deref(), head_from.as_deref())),
         Command::Schema => {
             println!("{}", crate::publish::ALERT_SCHEMA);
             Ok(ExitCode::SUCCESS)

@@ -149,6 +149,8 @@ impl Telemetry {
                 "deleted_early": self.retention.early.load(Ordering::Relaxed),
                 "kept_undelivered": self.retention.kept_undelivered.load(Ordering::Relaxed),
                 "over_cap_mb": (self.retention.over_cap_bytes.load(Ordering::Relaxed) as f64 / 1048576.0 * 10.0).round() / 10.0,
+                "clock_jumps": self.retention.clock_jumps.load(Ordering::Relaxed),
+                "clock_offset_s": self.retention.clock_offset_s.load(Ordering::Relaxed),
             },
             "flood": self.flood.lock().unwrap().iter().map(|(k, (l, c))| (k.clone(), json!({ "level": l.as_str(), "coverage": (c * 1000.0).round() / 1000.0 }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "mqtt": {
@@ -234,6 +236,7 @@ impl Telemetry {
         );
         family("hawkeye_evidence_store_bytes", "gauge", "Bytes in the evidence store after the last sweep.", vec![(String::new(), r.store_bytes.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_evidence_over_cap_bytes", "gauge", "Bytes over evidence.max_mb that could not be freed (undelivered evidence).", vec![(String::new(), r.over_cap_bytes.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_clock_jumps_total", "counter", "Wall-clock steps of more than 10 min seen by evidence retention (age-based deletion pauses while one lasts).", vec![(String::new(), r.clock_jumps.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_messages_acked_total", "counter", "Outbox messages acknowledged by the broker (PubAck).", vec![(String::new(), link.acked.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_outbox_depth", "gauge", "Messages waiting in the outbox.", vec![(String::new(), link.outbox_depth.load(Ordering::Relaxed) as f64)]);
         family(

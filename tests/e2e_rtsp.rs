@@ -216,7 +216,8 @@ fn rtsp_camera_to_alert_with_snapshots_over_mqtt_then_clean_sigterm() {
 
     // `hawkeye verify` accepts the daemon's evidence directory, and names a tampered snapshot
     let evidence = dir.path().join("state/evidence");
-    let verify = |d: &Path| std::process::Command::new(env!("CARGO_BIN_EXE_hawkeye")).args(["verify", d.to_str().unwrap()]).output().unwrap();
+    let key = std::fs::read_to_string(dir.path().join("state/keys/device.pub")).unwrap();
+    let verify = |d: &Path| std::process::Command::new(env!("CARGO_BIN_EXE_hawkeye")).args(["verify", d.to_str().unwrap(), "--pubkey", key.trim()]).output().unwrap();
     let out = verify(&evidence);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let clean = Path::new(alert["evidence"][0]["path"].as_str().unwrap()).to_path_buf();

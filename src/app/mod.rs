@@ -321,21 +321,9 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
 }
 
 /// Sweeps the evidence store every `sweep_s` (first after 10 s): old and over-cap evidence is
-/// retired, evidence still waiting in the outbox never.
+/// retired, evidence still waiting in the outbox never; age on a clock no wall-clock step moves.
 async fn retention_loop(cfg: crate::config::EvidenceCfg, sealer: Arc<Mutex<Sealer>>, publisher: Publisher, stats: Arc<crate::evidence::retention::RetentionStats>, stop: CancellationToken) {
-    let retain = Duration::from_secs_f64(cfg.retain_days * 86400.0);
-    let max_bytes = cfg.max_mb << 20;
-    let mut next = tokio::time::Instant::now() + Duration::from_secs(10).min(Duration::from_secs_f64(cfg.sweep_s));
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep_until(next) => {}
-        }
-        next = tokio::time::Instant::now() + Duration::from_secs_f64(cfg.sweep_s);
-        let pending = publisher.pending_events();
-        let (sealer, stats) = (sealer.clone(), stats.clone());
-        let _ = tokio::task::spawn_blocking(move || crate::evidence::retention::sweep(&sealer, &pending, retain, max_bytes, &stats)).await;
-    }
+    crate::evidence::retention::run(cfg, sealer, move || publisher.pending_events(), stats, stop).await
 }
 
 fn free_slot(cameras: &[CameraRuntime]) -> usize {

@@ -5,7 +5,9 @@
 //! leave the device; [`retention`] deletes old evidence (never undelivered evidence) and
 //! records each deletion in the chain.
 
+pub mod chain;
 pub mod clip;
+pub mod clock;
 pub mod job;
 pub mod journal;
 pub mod keys;
@@ -19,7 +21,8 @@ pub mod worker;
 
 pub use clip::{record_clip, write_clip, ClipError, ClipInfo, EncodedRing};
 pub use keys::DeviceKey;
+pub use chain::ChainRepair;
 pub use seal::{ManifestInput, SealError, Sealed, Sealer};
 pub use privacy::{MaskReport, Masker, PrivacyError};
 pub use snapshot::{encode_jpeg, EvidenceStore, Snapshot};
-pub use verify::{verify_command, verify_dir, VerifyReport};
+pub use verify::{verify_command, verify_dir, Head, VerifyOptions, VerifyReport};
