@@ -151,6 +151,7 @@ impl Telemetry {
                 "over_cap_mb": (self.retention.over_cap_bytes.load(Ordering::Relaxed) as f64 / 1048576.0 * 10.0).round() / 10.0,
                 "clock_jumps": self.retention.clock_jumps.load(Ordering::Relaxed),
                 "clock_offset_s": self.retention.clock_offset_s.load(Ordering::Relaxed),
+                "chain_head": self.evidence_workers.chain_head.lock().unwrap().as_ref().map(|(seq, sha)| json!({ "seq": seq, "sha256": sha })),
             },
             "flood": self.flood.lock().unwrap().iter().map(|(k, (l, c))| (k.clone(), json!({ "level": l.as_str(), "coverage": (c * 1000.0).round() / 1000.0 }))).collect::<serde_json::Map<String, serde_json::Value>>(),
             "mqtt": {

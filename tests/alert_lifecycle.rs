@@ -19,6 +19,7 @@ use common::mqtt::{Msg, Subscriber};
 
 const LONG: Duration = Duration::from_secs(120);
 const ALERTS: &str = "hawkeye/test-box/alerts";
+const RESULT: &str = "hawkeye/test-box/cmd_result";
 
 fn alerts(sub: &Subscriber, topic: &str) -> Vec<serde_json::Value> {
     sub.all().iter().filter(|m| m.topic == topic).map(Msg::json).collect()
@@ -94,7 +95,7 @@ fn a_crash_between_evidence_and_alert_loses_nothing() {
 fn a_clean_stop_ends_open_events_and_seq_numbers_every_events_messages() {
     let Some(model) = common::model::yolox_nano("a_clean_stop_ends_open_events_and_seq_numbers_every_events_messages") else { return };
     let broker = common::broker::mosquitto();
-    let sub = Subscriber::new(broker.port, ALERTS);
+    let sub = Subscriber::new(broker.port, "hawkeye/test-box/#");
     let dir = tempfile::tempdir().unwrap();
     // events end quickly on their own (clear 0.5 s), so the run sees new, update and end
     let cfg = vtest_config(dir.path(), broker.port, &model, 0.5);
@@ -114,6 +115,11 @@ fn a_clean_stop_ends_open_events_and_seq_numbers_every_events_messages() {
         let ended: Vec<&str> = all.iter().filter(|a| a["state"] == "end").map(|a| a["event_id"].as_str().unwrap()).collect();
         all.iter().filter(|a| a["state"] == "new" && !ended.contains(&a["event_id"].as_str().unwrap())).map(|a| a["event_id"].as_str().unwrap().to_string()).collect()
     };
+    // an operator acknowledges one of them before the stop
+    let acked = open_at_stop[0].clone();
+    send(broker.port, "ack", &format!(r#"{{"event_id": "{acked}", "operator": "officer-7", "request_id": "ack-1"}}"#));
+    let r = sub.wait_for("the ack's reply", LONG, |m| m.topic == RESULT && m.json()["request_id"] == "ack-1").json();
+    assert_eq!(r["ok"], true, "{r}");
     assert!(daemon.signal_and_wait("TERM").success());
     std::thread::sleep(Duration::from_secs(1));
     let all = alerts(&sub, ALERTS);
@@ -135,7 +141,27 @@ fn a_clean_stop_ends_open_events_and_seq_numbers_every_events_messages() {
     let again = Daemon::start_logged(&cfg, &dir.path().join("again.log"));
     std::thread::sleep(Duration::from_secs(3));
     assert!(daemon_log_lacks(&dir.path().join("again.log"), "events left open by an unclean stop"));
+    // the acknowledged event is still known after the restart: a re-check (回头看) reports on
+    // it, numbered after its end and carrying the operator's ack
+    let mark = sub.count();
+    send(broker.port, "recheck", &format!(r#"{{"event_id": "{acked}", "request_id": "recheck-1"}}"#));
+    let r = sub.wait_for_after(mark, "the re-check's reply", LONG, |m| m.topic == RESULT && m.json()["request_id"] == "recheck-1").json();
+    assert_eq!(r["ok"], true, "{r}");
+    let rechecked = sub
+        .wait_for_after(mark, "the re-check's alert", LONG, |m| m.topic == ALERTS && m.json()["event_id"] == acked.as_str() && matches!(m.json()["state"].as_str(), Some("resolved" | "recurred")))
+        .json();
+    let before: u64 = all.iter().filter(|a| a["event_id"] == acked.as_str()).map(|a| a["seq"].as_u64().unwrap()).max().unwrap();
+    assert_eq!(rechecked["seq"].as_u64().unwrap(), before + 1, "{rechecked:#}");
+    assert_eq!(rechecked["ack"]["operator"], "officer-7");
     assert!(again.signal_and_wait("TERM").success());
+}
+
+fn send(port: u16, cmd: &str, payload: &str) {
+    let st = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", &format!("hawkeye/test-box/cmd/{cmd}"), "-m", payload])
+        .status()
+        .unwrap();
+    assert!(st.success());
 }
 
 fn daemon_log_lacks(log: &Path, text: &str) -> bool {

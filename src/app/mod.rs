@@ -136,7 +136,9 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
     let evidence = EvidenceStore::new(&state_dir.join("evidence"));
     let key = DeviceKey::load_or_create(&state_dir.join("keys")).context("evidence signing key")?;
     let public_key = key.public_key_hex();
-    let sealer = Arc::new(Mutex::new(Sealer::open(evidence.dir(), key).context("evidence chain")?));
+    let sealer = Sealer::open(evidence.dir(), key).context("evidence chain")?;
+    let chain_head = sealer.head();
+    let sealer = Arc::new(Mutex::new(sealer));
 
     let slots = Arc::new(FrameSlots::new(MAX_CAMERAS));
     let det_stats = Arc::new(DetectorStats::new(MAX_CAMERAS));
@@ -154,7 +156,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         speakers: speaker_stats.clone(),
         retention: Default::default(),
         hand_off: Default::default(),
-        evidence_workers: Arc::new(EvidenceStats::default()),
+        evidence_workers: Arc::new(EvidenceStats { chain_head: Mutex::new(chain_head), ..Default::default() }),
     });
 
     let heartbeat = {
@@ -389,6 +391,8 @@ fn recover_removed_cameras(shared: &Shared) {
 
 /// Starts a camera's evidence worker, task and source in frame slot `slot`.
 fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<CameraRuntime> {
+    // read before the worker starts (it ends the events a crash left open, which stay known)
+    let earlier: Vec<_> = crate::evidence::registry::Registry::load(&worker::registry_path(&shared.state_dir, &cam.id)).entries();
     let (evidence, worker_thread) = worker::start(worker_ctx(shared, &cam.id, cam.privacy.clone())).context("evidence worker thread")?;
     let health = Arc::new(CameraHealth::new(&cam.id));
     shared.telemetry.cameras.lock().unwrap().push((slot, health.clone()));
@@ -423,6 +427,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<Cam
         flood: shared.telemetry.flood.clone(),
         geo,
         ring: ring.clone(),
+        earlier,
     };
     let task = shared.tasks.spawn(crate::camera::run(ctx, rx, ctl_rx));
     let stop = shared.shutdown.child_token();

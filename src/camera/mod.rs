@@ -82,6 +82,9 @@ pub struct CameraCtx {
     pub geo: Option<Arc<GeoTrack>>,
     /// Encoded main stream for event clips.
     pub ring: Option<Arc<EncodedRing>>,
+    /// Events of earlier runs (the evidence worker's registry), so that `ack` and `recheck`
+    /// still find them after a restart.
+    pub earlier: Vec<crate::evidence::registry::EventEntry>,
 }
 
 impl CameraCtx {
@@ -163,6 +166,16 @@ pub async fn run(ctx: CameraCtx, mut frames: mpsc::Receiver<DetectedFrame>, mut 
     let mut reminders = Reminders::default();
     // clips being recorded (the post-event seconds are still to come): (alert body, result)
     let mut clips: tokio::task::JoinSet<(Alert, Result<ClipInfo, crate::evidence::ClipError>)> = tokio::task::JoinSet::new();
+    let now = chrono::Utc::now();
+    for e in &ctx.earlier {
+        let a = &e.last;
+        let Ok(started) = chrono::DateTime::parse_from_rfc3339(&a.started_at) else { continue };
+        let ack = a.ack.as_ref().and_then(|k| {
+            let at = chrono::DateTime::parse_from_rfc3339(&k.at).ok()?.with_timezone(&chrono::Utc);
+            Some(Ack { operator: k.operator.clone(), note: k.note.clone(), at })
+        });
+        step.restore(&a.event_id, &a.zone_id, started.with_timezone(&chrono::Utc), ack, now);
+    }
     let mut last: Option<Frame> = None;
     let mut ctl_open = true;
     loop {

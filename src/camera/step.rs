@@ -112,6 +112,12 @@ impl CameraStep {
         self.rules.knows(event_id).then(|| self.rules.ack(event_id, ack, ts))
     }
 
+    /// Remembers an event of an earlier run for `ack` and `recheck` (see
+    /// [`CameraRules::restore`]).
+    pub fn restore(&mut self, event_id: &str, zone_id: &str, started_at: DateTime<Utc>, ack: Option<Ack>, now: DateTime<Utc>) -> bool {
+        self.rules.restore(event_id, zone_id, started_at, ack, now)
+    }
+
     /// Re-checks an event now, on the latest frame's tracks: `None` when the event is not this
     /// camera's.
     pub fn recheck_now(&self, event_id: &str) -> Option<Result<Transition, String>> {

@@ -110,6 +110,11 @@ impl Registry {
         self.events.iter().filter(|e| e.open).map(|e| e.last.clone()).collect()
     }
 
+    /// Every remembered event, oldest first.
+    pub fn entries(&self) -> Vec<EventEntry> {
+        self.events.iter().cloned().collect()
+    }
+
     /// A remembered event's latest alert.
     pub fn get(&self, event_id: &str) -> Option<&EventEntry> {
         self.events.iter().find(|e| e.last.event_id == event_id)

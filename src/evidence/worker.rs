@@ -51,6 +51,9 @@ pub struct EvidenceStats {
     pub ended_shutdown: AtomicU64,
     /// Jobs waiting in all workers' queues.
     pub queued: AtomicU64,
+    /// The newest manifest of the chain (seq, sha256): `hawkeye verify --head` checks a copy
+    /// of the evidence against it (the heartbeat carries it).
+    pub chain_head: Mutex<Option<(u64, String)>>,
 }
 
 /// What a worker needs; one per camera.
@@ -152,7 +155,7 @@ impl Worker {
             None
         };
         let file = safe_name(&ctx.camera_id);
-        let registry = Registry::load(&ctx.state_dir.join("events").join(format!("{file}.json")));
+        let registry = Registry::load(&registry_path(&ctx.state_dir, &ctx.camera_id));
         let journal = Journal::new(&ctx.state_dir.join("journal").join(&file));
         let slow = crate::failpoint::value("slow_evidence").and_then(|v| {
             let (cam, ms) = v.split_once(':')?;
@@ -399,6 +402,7 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         let topic = self.ctx.publisher.topics().evidence(&alert.event_id, &format!("manifest-{}", sealed.seq));
         let bytes = std::fs::read(&sealed.manifest_path).map_err(|e| format!("{}: {e}", sealed.manifest_path.display()))?;
+        *self.ctx.stats.chain_head.lock().unwrap() = Some((sealed.seq, sealed.manifest_sha256.clone()));
         let mref = ManifestRef { seq: sealed.seq, sha256: sealed.manifest_sha256, topic: topic.clone(), path: sealed.manifest_path.display().to_string() };
         Ok(((mref, sealed.prev_manifest_sha256, sealed.signature_hex), (topic, bytes)))
     }
@@ -496,6 +500,11 @@ fn draw(rgb: Vec<u8>, w: u32, h: u32, polygon: &[(f32, f32)], boxes: &[MarkedBox
         crate::detect::draw_label(&mut img, bb.x1 as i64, bb.y1 as i64, &b.label, colour, 1);
     }
     img.into_raw()
+}
+
+/// A camera's event registry file, `<state_dir>/events/<camera>.json`.
+pub fn registry_path(state_dir: &Path, camera_id: &str) -> PathBuf {
+    state_dir.join("events").join(format!("{}.json", safe_name(camera_id)))
 }
 
 /// A camera's journal directory name under `<state_dir>/journal` (for tools and tests).

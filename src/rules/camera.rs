@@ -56,6 +56,20 @@ impl CameraRules {
         Ok(())
     }
 
+    /// Remembers an event of an earlier run (the evidence worker keeps them across restarts)
+    /// so that `ack` and `recheck` still find it. Its stream time is unknown: it is placed as
+    /// long before stream time 0 as it started before `now`. Its automatic re-check, if one was
+    /// pending, is not resumed. False when the zone no longer exists or the event is known.
+    pub fn restore(&mut self, event_id: &str, zone_id: &str, started_at: DateTime<Utc>, ack: Option<Ack>, now: DateTime<Utc>) -> bool {
+        let Some(zone) = self.zones.iter().position(|z| z.spec.zone.id == zone_id) else { return false };
+        if self.log.find(event_id).is_some() {
+            return false;
+        }
+        let started_ts = -((now - started_at).num_milliseconds().max(0) as f64 / 1000.0);
+        self.log.push(super::event::EventRecord { event_id: event_id.to_string(), zone, started_ts, started_at, ack, recheck_due: None });
+        true
+    }
+
     /// Events whose automatic re-check is due at stream time `ts` (each returned once).
     pub fn due_rechecks(&mut self, ts: f64) -> Vec<String> {
         let mut due = Vec::new();

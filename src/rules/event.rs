@@ -103,7 +103,7 @@ impl EventLog {
         self.records.iter_mut().find(|e| e.event_id == event_id)
     }
 
-    fn push(&mut self, rec: EventRecord) {
+    pub(super) fn push(&mut self, rec: EventRecord) {
         if self.records.len() == REMEMBERED_EVENTS {
             self.records.pop_front();
         }
