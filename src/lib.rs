@@ -15,7 +15,8 @@
 //!   dumping (left-behind objects, static foreground, the person who brought them) and
 //!   flooding (water coverage graded green / yellow / red).
 //! - [`evidence`]: clean and annotated JPEG snapshots, kept on disk with their sha256.
-//! - [`outbox`]: durable on-disk queue; an entry leaves only on the broker's PubAck.
+//! - [`outbox`]: durable on-disk queue (CRC'd records, index in RAM, large payloads chunked);
+//!   an entry leaves only on the broker's PubAck; [`state_lock`] keeps one daemon per state_dir.
 //! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON.
 //! - [`speaker`]: loudspeaker warnings (Hikvision, Axis, Dahua, ONVIF backchannel, webhook,
 //!   local audio, command) triggered by alerts or `cmd/speak`, rate-limited, with quiet hours.
@@ -42,6 +43,7 @@ pub mod publish;
 pub mod rules;
 pub mod source;
 pub mod speaker;
+pub mod state_lock;
 pub mod telemetry;
 pub mod tools;
 pub mod track;
