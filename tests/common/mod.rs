@@ -13,3 +13,4 @@ pub mod speaker_http;
 pub mod streams;
 pub mod pki;
 pub mod process;
+pub mod tmpfs;
