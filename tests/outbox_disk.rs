@@ -1,5 +1,5 @@
 //! A disk that refuses writes (issue 13: a full or read-only disk lost alerts silently and
-//! `/healthz` stayed 200). The state_dir sits on a small tmpfs made read-only, then full:
+//! `/healthz` stayed 200). The outbox sits on a small tmpfs made read-only, then full:
 //! messages are held in memory and still delivered, `/healthz` answers 503 with the reason, the
 //! heartbeat and `/metrics` flag it, and after recovery everything is on disk and delivered in
 //! order. Real mosquitto, the real daemon, and the real link in-process for a broker outage
@@ -84,7 +84,9 @@ fn a_read_only_then_full_state_dir_is_reported_and_nothing_is_lost() {
     const TEST: &str = "a_read_only_then_full_state_dir_is_reported_and_nothing_is_lost";
     let Some(model) = common::model::yolox_nano(TEST) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(TEST, &dir.path().join("state"), "64m") else { return };
+    // the outbox's own file system: the daemon keeps files open for writing elsewhere in
+    // state_dir (its lock, the evidence chain), which a remount to read-only would refuse
+    let Some(fs) = Tmpfs::mount(TEST, &dir.path().join("state/outbox"), "64m") else { return };
     let broker = common::broker::mosquitto();
     let sub = Subscriber::new(broker.port, "hawkeye/test-box/+");
     let camera = common::config::vtest_camera("cam-file") + &common::config::walkway_zone(1.0, 0.5, 2.0);
