@@ -12,8 +12,7 @@
 //! Broker refusals: an MQTT 3.1.1 broker PubAcks a publish its ACL refuses and drops it. So at
 //! every connect the link publishes a probe to a topic it is subscribed to (`…/cmd/_probe`) and
 //! waits for the echo; without one it holds the outbox (entries stay on disk), reports it, and
-//! probes again every [`REPROBE`]. (MQTT 5 reason codes on PubAck, e.g. 0x87 Not authorized,
-//! would be the better signal per message; rumqttc's v4 client, used here, has none.)
+//! probes again (see [`super::probe`], which also says why MQTT 5 would do better).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -27,6 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::commands::{self, DoneIds};
+use super::probe::{AclProbe, ProbeStep, PROBE_TIMEOUT, REPROBE};
 use super::topics::Topics;
 use crate::config::Mqtt;
 use crate::outbox::{push_blob, BlobRef, Ledger, Outbox, PublishId};
@@ -43,10 +43,6 @@ const WINDOW: u16 = 32;
 const MAX_INCOMING_PACKET: usize = 268_435_455;
 /// Room for the fixed header, topic (at most 64 KiB) and packet id on top of a payload.
 const PACKET_OVERHEAD: usize = 64 * 1024 + 16;
-/// How long the ACL probe waits for its echo.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a refused probe is tried again.
-pub const REPROBE: Duration = Duration::from_secs(15);
 /// How often the outbox retries held messages and syncs deletions.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(2);
 
@@ -175,19 +171,6 @@ fn explain(e: &rumqttc::ConnectionError) -> String {
     }
 }
 
-/// Where the ACL probe stands on the current connection.
-#[derive(Clone, Debug, PartialEq)]
-enum Probe {
-    /// Probing is off (`mqtt.acl_probe = false`): deliver at once.
-    Off,
-    /// Sent `nonce`; the outbox waits for its echo until `deadline`.
-    Waiting { nonce: String, deadline: Instant },
-    /// The broker echoed: deliver.
-    Passed,
-    /// No echo: hold the outbox; probe again at `again`.
-    Refused { again: Instant },
-}
-
 /// The running link: owns rumqttc's event loop, the ledger and the heartbeat timer.
 pub struct MqttLink {
     eventloop: EventLoop,
@@ -205,9 +188,7 @@ pub struct MqttLink {
     /// commands receiver too.
     also: Vec<String>,
     max_payload: usize,
-    probe_enabled: bool,
-    probe: Probe,
-    probes_sent: u64,
+    probe: AclProbe,
     /// Who the broker's ACL must allow, for the refusal message.
     user: String,
     /// Request ids of retained commands already run.
@@ -277,9 +258,7 @@ impl MqttLink {
             retained: Vec::new(),
             also: Vec::new(),
             max_payload,
-            probe_enabled: cfg.acl_probe,
-            probe: Probe::Off,
-            probes_sent: 0,
+            probe: AclProbe::new(cfg.acl_probe),
             user,
             done: DoneIds::in_memory(),
             maintaining: None,
@@ -313,9 +292,9 @@ impl MqttLink {
         Ok(())
     }
 
-    /// True while outbox entries may be sent (connected, and the probe did not fail).
+    /// True while outbox entries may be sent (the probe echoed, or probing is off).
     fn delivering(&self) -> bool {
-        matches!(self.probe, Probe::Off | Probe::Passed)
+        self.probe.delivering()
     }
 
     /// Runs until `shutdown`; then flushes what it can within `flush_deadline`, publishes the
@@ -386,9 +365,8 @@ impl MqttLink {
                             let sub = rumqttc::Subscribe::new(f.clone(), QoS::AtMostOnce);
                             self.eventloop.pending.push_back(Request::Subscribe(sub));
                         }
-                        self.probe = Probe::Off;
-                        if self.probe_enabled {
-                            self.send_probe();
+                        if let Some(token) = self.probe.connected(Instant::now()) {
+                            self.send_probe(token);
                         }
                     }
                     Ok(Event::Incoming(Packet::SubAck(ack))) => {
@@ -464,21 +442,21 @@ impl MqttLink {
         self.maintaining = Some(tokio::task::spawn_blocking(move || ob.maintain()));
     }
 
-    /// Publishes a probe to `…/cmd/_probe`; delivery waits for its echo.
-    fn send_probe(&mut self) {
+    /// Publishes a probe token to `…/cmd/_probe`; delivery waits for its echo.
+    fn send_probe(&mut self, token: String) {
+        // no packet id free: the probe times out and is tried again
         let Some(pkid) = self.ledger.reserve_other() else { return };
-        self.probes_sent += 1;
-        let nonce = format!("{}-{}-{}", std::process::id(), self.probes_sent, uuid::Uuid::new_v4().simple());
-        let mut p = Publish::new(self.topics.probe(), QoS::AtLeastOnce, nonce.clone().into_bytes());
+        let mut p = Publish::new(self.topics.probe(), QoS::AtLeastOnce, token.into_bytes());
         p.pkid = pkid;
         self.eventloop.pending.push_back(Request::Publish(p));
-        self.probe = Probe::Waiting { nonce, deadline: Instant::now() + PROBE_TIMEOUT };
     }
 
     /// Times the probe out (hold and report) and re-probes a refused link.
     fn check_probe(&mut self) {
-        match &self.probe {
-            Probe::Waiting { deadline, .. } if Instant::now() >= *deadline => {
+        match self.probe.tick(Instant::now()) {
+            ProbeStep::Nothing => {}
+            ProbeStep::Send(token) => self.send_probe(token),
+            ProbeStep::TimedOut => {
                 self.stats.probes_failed.fetch_add(1, Ordering::Relaxed);
                 if !self.stats.acl_refused.swap(true, Ordering::Relaxed) {
                     tracing::error!(
@@ -491,23 +469,15 @@ impl MqttLink {
                         REPROBE
                     );
                 }
-                self.probe = Probe::Refused { again: Instant::now() + REPROBE };
             }
-            Probe::Refused { again } if Instant::now() >= *again => self.send_probe(),
-            _ => {}
         }
     }
 
     /// An incoming message: the probe's echo, a command, or a message of an extra subscription.
     fn incoming(&mut self, p: Publish) {
         if p.topic == self.topics.probe() {
-            if let Probe::Waiting { nonce, .. } = &self.probe {
-                if p.payload.as_ref() == nonce.as_bytes() {
-                    if self.stats.acl_refused.swap(false, Ordering::Relaxed) {
-                        tracing::warn!(waiting = self.ledger.pending(), "mqtt: the broker delivers this device's messages again; resuming delivery");
-                    }
-                    self.probe = Probe::Passed;
-                }
+            if self.probe.echo(&p.payload) && self.stats.acl_refused.swap(false, Ordering::Relaxed) {
+                tracing::warn!(waiting = self.ledger.pending(), "mqtt: the broker delivers this device's messages again; resuming delivery");
             }
             return;
         }
