@@ -239,3 +239,38 @@ fn the_outbox_is_shared_by_threads() {
     ob.maintain();
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_producer_stuck_on_the_disk_does_not_block_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let ob = Arc::new(Outbox::open(dir.path()).unwrap());
+    let a = ob.push("t", b"first".to_vec(), false).unwrap();
+    // a FIFO where the next message's temp file goes: the producer's open() blocks until a
+    // reader comes, like a write to a disk that hangs
+    let fifo = dir.path().join(format!("{:020}.tmp", a + 1));
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let producer = {
+        let ob = ob.clone();
+        std::thread::spawn(move || ob.push("h/d/alerts", b"{}".to_vec(), false))
+    };
+    for _ in 0..1000 {
+        if ob.bytes() == 7 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(ob.bytes(), 7, "the producer took its sequence number and is writing");
+    // what the link does (find, read, ack) goes through while the producer waits on the disk
+    assert_eq!(ob.seqs(), vec![a]);
+    assert_eq!(ob.get(a).unwrap().payload, b"first");
+    ob.ack(a).unwrap();
+    assert!(ob.is_empty());
+    assert!(!producer.is_finished(), "the producer was not blocked after all");
+    // let it go on
+    let mut sink = Vec::new();
+    fs::File::open(&fifo).unwrap().read_to_end(&mut sink).unwrap();
+    let seq = producer.join().unwrap().unwrap();
+    assert_eq!(ob.seqs(), vec![seq]);
+}

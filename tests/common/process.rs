@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A child process killed (by its PID) when dropped.
 pub struct Proc(pub Child);
@@ -37,7 +37,7 @@ impl Drop for Proc {
 
 /// `hawkeye run CONFIG` with stdout and stderr captured, waited for at most `timeout`.
 pub fn hawkeye_run_to_end(config: &Path, timeout: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
         .args(["run", config.to_str().unwrap()])
         .env("RUST_LOG", "warn,hawkeye=info")
         .env("NO_COLOR", "1")
@@ -45,15 +45,19 @@ pub fn hawkeye_run_to_end(config: &Path, timeout: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > timeout {
-            let _ = child.kill();
+    let pid = child.id();
+    // read the pipes while waiting (a full pipe would block the child)
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
             panic!("hawkeye run did not end within {timeout:?}");
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    child.wait_with_output().unwrap()
 }
 
 /// `hawkeye run CONFIG` left running (log to the test's stderr), with its PID.
