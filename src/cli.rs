@@ -96,11 +96,15 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             let opts = crate::app::RunOptions { exit_when_sources_end: exit_at_end, lossless: false, config_path: Some(config.clone()) };
-            runtime()?.block_on(async move {
+            let rt = runtime()?;
+            let result = rt.block_on(async move {
                 let shutdown = CancellationToken::new();
                 spawn_signal_handler(shutdown.clone());
                 crate::app::run(cfg, opts, shutdown).await
-            })?;
+            });
+            // a task still stuck after the shutdown deadline must not hold the process
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            result?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Detect { model, manifest, image, out, score, threads } => {
@@ -139,7 +143,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("tokio runtime")
 }
 
-/// Cancels `token` on SIGTERM or SIGINT.
+/// Cancels `token` on SIGTERM or SIGINT; a second signal exits at once (what the outbox and
+/// the journal hold is sent after the next start).
 pub fn spawn_signal_handler(token: CancellationToken) {
     tokio::spawn(async move {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -150,10 +155,16 @@ pub fn spawn_signal_handler(token: CancellationToken) {
             }
         };
         tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down (a second signal exits at once)"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: shutting down (a second signal exits at once)"),
         }
         token.cancel();
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::warn!("second signal: exiting now; undelivered messages stay on disk for the next start");
+        std::process::exit(130);
     });
 }
 

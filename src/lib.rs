@@ -10,11 +10,14 @@
 //! - [`detect`]: ONNX Runtime (`ort`, loaded dynamically) running YOLO-family models;
 //!   manifest, letterbox, decoders for YOLOX / YOLOv5 / YOLOv8 layouts, per-class NMS.
 //! - [`track`]: IoU tracker giving detections stable track ids.
+//! - [`camera`]: a camera's task and its pure per-frame step ([`camera::CameraStep`]: detections
+//!   → tracks → rule transitions), shared by `run` and `eval`.
 //! - [`drone`]: geotags from KLV / DJI OSD telemetry, and events of moving cameras.
 //! - [`rules`]: zones (polygons), dwell with grace gap, clear and cooldown → event transitions;
 //!   dumping (left-behind objects, static foreground, the person who brought them) and
 //!   flooding (water coverage graded green / yellow / red).
-//! - [`evidence`]: clean and annotated JPEG snapshots, kept on disk with their sha256.
+//! - [`evidence`]: the per-camera evidence worker (journal, numbering, pictures, privacy
+//!   masking, sealing, the alert into the outbox), snapshots, clips, seal, verify, retention.
 //! - [`outbox`]: durable on-disk queue (CRC'd records, index in RAM, large payloads chunked);
 //!   an entry leaves only on the broker's PubAck; [`state_lock`] keeps one daemon per state_dir.
 //! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON.
@@ -29,12 +32,14 @@
 //!   levels; `bench` and `demo`.
 
 pub mod app;
+pub mod camera;
 pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod drone;
 pub mod durable;
 pub mod evidence;
+pub mod failpoint;
 pub mod frame;
 pub mod frame_slots;
 pub mod notify;

@@ -83,6 +83,10 @@ pub struct Telemetry {
     pub speakers: Arc<crate::speaker::SpeakerStats>,
     /// Evidence retention sweeps.
     pub retention: Arc<crate::evidence::retention::RetentionStats>,
+    /// Detector → camera task hand-off, by camera id.
+    pub hand_off: Arc<Mutex<Vec<(String, Arc<crate::camera::CameraCounters>)>>>,
+    /// The evidence workers (all cameras).
+    pub evidence_workers: Arc<crate::evidence::worker::EvidenceStats>,
 }
 
 impl Telemetry {
@@ -117,6 +121,10 @@ impl Telemetry {
                 }
                 v["inferred"] = json!(self.detector.inferred(i));
                 v["dropped"] = json!(self.slots.dropped(i));
+                if let Some((_, c)) = self.hand_off.lock().unwrap().iter().find(|(id, _)| Some(id.as_str()) == v["camera_id"].as_str()) {
+                    v["handed"] = json!(c.handed.load(Ordering::Relaxed));
+                    v["dropped_behind"] = json!(c.dropped_behind.load(Ordering::Relaxed));
+                }
                 v
             })
             .collect();
@@ -132,7 +140,16 @@ impl Telemetry {
                 "errors": self.detector.errors.load(Ordering::Relaxed),
                 "mean_ms": if inferences > 0 { (busy as f64 / inferences as f64 / 10.0).round() / 100.0 } else { 0.0 },
             },
-            "alerts_raised": self.alerts.raised.load(Ordering::Relaxed),
+            "alerts_raised": self.evidence_workers.alerts.load(Ordering::Relaxed),
+            "evidence_worker": {
+                "queued": self.evidence_workers.queued.load(Ordering::Relaxed),
+                "alert_errors": self.evidence_workers.alert_errors.load(Ordering::Relaxed),
+                "evidence_errors": self.evidence_workers.evidence_errors.load(Ordering::Relaxed),
+                "behind": self.evidence_workers.behind.load(Ordering::Relaxed),
+                "replayed": self.evidence_workers.replayed.load(Ordering::Relaxed),
+                "ended_restart": self.evidence_workers.ended_restart.load(Ordering::Relaxed),
+                "ended_shutdown": self.evidence_workers.ended_shutdown.load(Ordering::Relaxed),
+            },
             "drone_telemetry_errors": self.alerts.telemetry_errors.load(Ordering::Relaxed),
             "speakers": self.speakers.to_json(),
             "evidence": {
@@ -206,8 +223,18 @@ impl Telemetry {
         rows.push(("_sum".into(), self.detector.busy_us.load(Ordering::Relaxed) as f64 / 1e6));
         rows.push(("_count".into(), count as f64));
         family("hawkeye_inference_seconds", "histogram", "Detector latency per frame (letterbox, inference, decoding, NMS).", rows);
-        family("hawkeye_alerts_raised_total", "counter", "Alert messages written to the outbox.", vec![(String::new(), self.alerts.raised.load(Ordering::Relaxed) as f64)]);
-        family("hawkeye_alert_persist_errors_total", "counter", "Alerts that could not be written to the outbox.", vec![(String::new(), self.alerts.persist_errors.load(Ordering::Relaxed) as f64)]);
+        let ew = &self.evidence_workers;
+        family("hawkeye_alerts_raised_total", "counter", "Alert messages written to the outbox.", vec![(String::new(), ew.alerts.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_alert_persist_errors_total", "counter", "Alerts that could not be written to the outbox.", vec![(String::new(), ew.alert_errors.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_alert_evidence_errors_total", "counter", "Alerts sent without (some of) their pictures (evidence_error says why).", vec![(String::new(), ew.evidence_errors.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_evidence_queue", "gauge", "Jobs waiting in the evidence workers' queues.", vec![(String::new(), ew.queued.load(Ordering::Relaxed) as f64)]);
+        let hand_off = self.hand_off.lock().unwrap().clone();
+        family(
+            "hawkeye_frames_dropped_behind_total",
+            "counter",
+            "Detected frames dropped because the camera's task was behind (the detector never waits).",
+            hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.dropped_behind.load(Ordering::Relaxed) as f64)).collect(),
+        );
         family(
             "hawkeye_commands_total",
             "counter",

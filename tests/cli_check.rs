@@ -118,7 +118,7 @@ fn schema_command_prints_the_alert_schema() {
     let out = hawkeye(&["schema"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["properties"]["schema_version"]["const"], "1.0");
+    assert_eq!(v["properties"]["schema_version"]["const"], "1.1");
 }
 
 #[test]

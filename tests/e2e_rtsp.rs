@@ -245,7 +245,8 @@ fn rtsp_server_restart_is_survived_and_alerts_resume() {
 
     rtsp.stop();
     let n_before = sub.all().len();
-    let down = sub.wait_for("heartbeat showing the camera down", LONG, |m| {
+    // only heartbeats after the stop count (the first ones, before streaming, say `connecting`)
+    let down = sub.wait_for_after(n_before, "heartbeat showing the camera down", LONG, |m| {
         matches!(camera_state(m).as_deref(), Some("failed" | "stalled" | "connecting"))
     });
     assert!(down.json()["cameras"][0]["last_error"].is_string(), "a down camera reports its last error: {}", down.json());

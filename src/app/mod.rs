@@ -1,17 +1,22 @@
-//! `hawkeye run`: wires source → detect → track → rules → evidence → outbox → MQTT for every
-//! camera in the config, answers commands, reloads the config on request, and shuts everything
-//! down cleanly when `shutdown` fires.
+//! `hawkeye run`: wires source → detect → camera task → evidence worker → outbox → MQTT for
+//! every camera in the config, answers commands ([`commands`]), reloads the config on request,
+//! and shuts everything down in two phases when `shutdown` fires.
 //!
 //! Threads and tasks: one GStreamer pipeline per camera (its own streaming threads) feeding
 //! [`FrameSlots`]; one detector thread (ONNX inference is blocking CPU work) taking frames
-//! round-robin; one tokio task per camera for tracking, rules, evidence and the camera's
-//! commands; one MQTT link task; this task, which supervises and handles commands.
+//! round-robin and handing them to the camera tasks with `try_send` (a camera that is behind
+//! loses frames, counted; the detector never waits for it); one tokio task per camera
+//! ([`crate::camera`]: tracking, rules, its commands); one evidence worker thread per camera
+//! ([`crate::evidence::worker`]: pictures, masking, sealing, the alert JSON into the outbox); one
+//! MQTT link task; this task, which supervises and handles commands.
 //!
-//! Cameras live in frame slots (`Frame::camera` is the slot). A reload stops the cameras whose
-//! config changed or that were removed and starts new ones in free slots; cameras whose config
-//! did not change keep streaming and keep their tracker and event state.
+//! Shutdown, two phases: first the graceful order — sources (pipelines to Null) → detector →
+//! camera tasks (their last frames) → evidence workers (open events get `end`, reason
+//! `shutdown`) → MQTT flush — while a reporter logs every [`REPORT_EVERY`] what is still
+//! running; at [`SHUTDOWN_DEADLINE`] whatever is left is abandoned (the outbox and the journal
+//! keep it for the next start). A second SIGTERM/SIGINT exits at once.
 
-mod events;
+mod commands;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -19,38 +24,35 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::camera::{CameraCmd, CameraCounters, CameraCtx, DetectedFrame, FRAME_QUEUE};
 use crate::config::{Camera, Config, TelemetrySource};
-use crate::detect::{self, Detection, Detector, DetectorOptions};
+use crate::detect::{self, Detector, DetectorOptions};
 use crate::drone::GeoTrack;
+use crate::evidence::registry::DeviceSeq;
+use crate::evidence::worker::{self, EvidenceStats, WorkerCtx};
 use crate::evidence::{DeviceKey, EncodedRing, EvidenceStore, Sealer};
-use crate::frame::Frame;
-use crate::outbox::Outbox;
-use crate::publish::commands::{self, Command};
-use crate::publish::{MqttLink, ModelRef, Publisher};
-use crate::rules::Ack;
 use crate::frame_slots::FrameSlots;
+use crate::outbox::Outbox;
+use crate::publish::{AlertContext, ModelRef, MqttLink, Publisher};
 use crate::source::{self, CameraHealth, SourceCtx};
-use crate::speaker::{Origin, ResultSink, SpeakRequest, SpeakerStats, Speakers, WallClock};
+use crate::speaker::{ResultSink, SpeakerStats, Speakers, WallClock};
 use crate::telemetry::{self, AlertStats, DetectorStats, Telemetry};
-use events::{camera_rules, EventCtx};
 
 /// How long the outbox may take to drain at shutdown before the rest waits on disk.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(3);
+/// How long the graceful phase of a shutdown may take in all.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+/// How often a shutdown in progress says what it still waits for.
+pub const REPORT_EVERY: Duration = Duration::from_secs(2);
 /// Byte cap of a camera's encoded clip ring (40 s of a 4 Mbit/s main stream is ~20 MB).
 const CLIP_RING_BYTES: usize = 64 << 20;
 /// Most cameras one daemon runs (frame slots are allocated once).
 pub const MAX_CAMERAS: usize = 64;
-
-/// A frame with its detections, on its way to the camera's rules task.
-struct DetectedFrame {
-    frame: Frame,
-    detections: Vec<Detection>,
-}
 
 /// Options of a run beyond the config.
 #[derive(Clone, Debug, Default)]
@@ -63,39 +65,49 @@ pub struct RunOptions {
     pub config_path: Option<PathBuf>,
 }
 
-/// A command for one camera's rules task; the answer comes back on `reply`.
-enum CameraCmd {
-    Snapshot { reply: oneshot::Sender<Result<serde_json::Value, String>> },
-    Ack { event_id: String, ack: Ack, reply: oneshot::Sender<Option<Result<serde_json::Value, String>>> },
-    Recheck { event_id: String, reply: oneshot::Sender<Option<Result<serde_json::Value, String>>> },
-}
-
 /// One running camera.
 struct CameraRuntime {
     cfg: Camera,
     slot: usize,
     stop: CancellationToken,
     source: JoinHandle<()>,
-    rules: JoinHandle<()>,
+    task: JoinHandle<()>,
+    worker: Option<std::thread::JoinHandle<()>>,
     ctl: mpsc::Sender<CameraCmd>,
 }
+
+/// Where the detector hands a camera's frames.
+#[derive(Clone)]
+struct Route {
+    camera_id: String,
+    tx: mpsc::Sender<DetectedFrame>,
+    counters: Arc<CameraCounters>,
+}
+
+type Routes = Arc<Mutex<Vec<Option<Route>>>>;
 
 /// What every camera shares.
 struct Shared {
     cfg: Config,
     opts: RunOptions,
+    state_dir: PathBuf,
     slots: Arc<FrameSlots>,
-    routes: Arc<Mutex<Vec<Option<mpsc::Sender<DetectedFrame>>>>>,
+    routes: Routes,
     publisher: Publisher,
     evidence: EvidenceStore,
     sealer: Arc<Mutex<Sealer>>,
     model: ModelRef,
+    device_seq: Arc<DeviceSeq>,
+    evidence_stats: Arc<EvidenceStats>,
     alerts: Arc<AlertStats>,
     telemetry: Arc<Telemetry>,
     speakers: Speakers,
     /// Drone positions from DJI OSD, by aircraft serial number (filled by `start_camera`).
     osd: Arc<Mutex<std::collections::HashMap<String, Arc<GeoTrack>>>>,
+    /// Per-camera hand-off counters (by camera id), for telemetry.
+    hand_off: Arc<Mutex<Vec<(String, Arc<CameraCounters>)>>>,
     shutdown: CancellationToken,
+    tasks: TaskTracker,
 }
 
 /// Runs the daemon until `shutdown` is cancelled (or, with `exit_when_sources_end`, until every
@@ -107,6 +119,8 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     if cfg.cameras.len() > MAX_CAMERAS {
         anyhow::bail!("{} cameras configured; one daemon runs at most {MAX_CAMERAS}", cfg.cameras.len());
     }
+    let state_dir = cfg.resolve(&cfg.device.state_dir);
+    std::fs::create_dir_all(&state_dir).with_context(|| format!("state_dir {}", state_dir.display()))?;
     let model_path = cfg.resolve(&cfg.model.path);
     let manifest = cfg.model.manifest.as_ref().map(|m| cfg.resolve(m));
     let detector = Detector::load(
@@ -118,7 +132,6 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let model = ModelRef { name: detector.model_name().to_string(), sha256: detector.model_sha256().to_string() };
     tracing::info!(model = %model.name, classes = detector.class_names().len(), "detector ready");
 
-    let state_dir = cfg.resolve(&cfg.device.state_dir);
     let outbox_dir = state_dir.join("outbox");
     let outbox = Outbox::open_with(&outbox_dir, cfg.outbox.max_mb << 20, cfg.outbox.memory_mb << 20).with_context(|| format!("outbox {}", outbox_dir.display()))?;
     let evidence = EvidenceStore::new(&state_dir.join("evidence"));
@@ -141,6 +154,8 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         flood: Default::default(),
         speakers: speaker_stats.clone(),
         retention: Default::default(),
+        hand_off: Default::default(),
+        evidence_workers: Arc::new(EvidenceStats::default()),
     });
 
     let heartbeat = {
@@ -166,10 +181,11 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         });
         Speakers::start(&cfg.speakers, &cfg.messages, cfg.base_dir.clone(), state_dir.join("speaker"), WallClock::system(), speaker_stats, sink)
     };
+    let tasks = TaskTracker::new();
     let retention_stop = CancellationToken::new();
-    tokio::spawn(retention_loop(cfg.evidence.clone(), sealer.clone(), publisher.clone(), telemetry.retention.clone(), retention_stop.clone()));
+    tasks.spawn(retention_loop(cfg.evidence.clone(), sealer.clone(), publisher.clone(), telemetry.retention.clone(), retention_stop.clone()));
     let link_stop = CancellationToken::new();
-    let link_task = tokio::spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
+    let link_task = tasks.spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
     let telemetry_stop = CancellationToken::new();
     if let Some(addr) = cfg.telemetry.listen.as_deref().filter(|a| !a.is_empty()) {
         match tokio::net::TcpListener::bind(addr).await {
@@ -180,14 +196,14 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
                 if let Err(e) = std::fs::write(state_dir.join("telemetry.addr"), &bound) {
                     tracing::warn!("cannot write {}: {e}", state_dir.join("telemetry.addr").display());
                 }
-                tokio::spawn(telemetry::serve(l, telemetry.clone(), telemetry_stop.clone()));
+                tasks.spawn(telemetry::serve(l, telemetry.clone(), telemetry_stop.clone()));
             }
             // telemetry is not worth stopping the cameras for
             Err(e) => tracing::error!("telemetry: cannot listen on {addr}: {e}; /metrics and /healthz are off"),
         }
     }
 
-    let routes: Arc<Mutex<Vec<Option<mpsc::Sender<DetectedFrame>>>>> = Arc::new(Mutex::new(vec![None; MAX_CAMERAS]));
+    let routes: Routes = Arc::new(Mutex::new(vec![None; MAX_CAMERAS]));
     let det_thread = {
         let slots = slots.clone();
         let det_stats = det_stats.clone();
@@ -201,6 +217,9 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     let mut shared = Shared {
         cfg: cfg.clone(),
         opts: opts.clone(),
+        device_seq: Arc::new(DeviceSeq::open(&state_dir.join("alert.seq"))),
+        evidence_stats: telemetry.evidence_workers.clone(),
+        state_dir: state_dir.clone(),
         slots: slots.clone(),
         routes,
         publisher: publisher.clone(),
@@ -211,12 +230,15 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
         telemetry: telemetry.clone(),
         speakers,
         osd: Default::default(),
+        hand_off: telemetry.hand_off.clone(),
         shutdown: shutdown.clone(),
+        tasks: tasks.clone(),
     };
+    recover_removed_cameras(&shared);
     let mut cameras: Vec<CameraRuntime> = Vec::new();
     for cam in &cfg.cameras {
         let slot = free_slot(&cameras);
-        cameras.push(start_camera(&shared, cam.clone(), slot));
+        cameras.push(start_camera(&shared, cam.clone(), slot).with_context(|| format!("camera {}", cam.id))?);
     }
     publish_camera_list(&shared, &cameras);
     tracing::info!(cameras = cameras.len(), device = %cfg.device.id, "hawkeye running");
@@ -233,7 +255,7 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
             Some((topic, payload)) = command_rx.recv() => {
                 match crate::drone::osd::topic_sn(&topic) {
                     Some(sn) => drone_osd(&shared, sn, &payload),
-                    None => handle_command(&mut shared, &mut cameras, &topic, &payload).await,
+                    None => commands::handle_command(&mut shared, &mut cameras, &topic, &payload).await,
                 }
             }
             _ = check_ended.tick() => {
@@ -246,25 +268,57 @@ pub async fn run(cfg: Config, opts: RunOptions, shutdown: CancellationToken) -> 
     }
 
     crate::notify::notify("STOPPING=1");
-    // Shutdown order: sources (pipelines to Null) → detector → rules (last events) → MQTT flush.
-    for c in &cameras {
-        c.stop.cancel();
+    tasks.close();
+    let stage = Arc::new(Mutex::new(String::from("stopping sources")));
+    let graceful = {
+        let stage = stage.clone();
+        let shared = &shared;
+        async move {
+            let set = |s: String| *stage.lock().unwrap() = s;
+            for c in &cameras {
+                c.stop.cancel();
+            }
+            for c in cameras.iter_mut() {
+                let _ = (&mut c.source).await;
+            }
+            set("stopping the detector".into());
+            slots.close();
+            let _ = tokio::task::spawn_blocking(move || det_thread.join()).await;
+            shared.routes.lock().unwrap().iter_mut().for_each(|r| *r = None);
+            set(format!("camera tasks: {}", cameras.iter().map(|c| c.cfg.id.as_str()).collect::<Vec<_>>().join(", ")));
+            let mut workers = Vec::new();
+            for c in cameras {
+                drop(c.ctl);
+                let _ = c.task.await;
+                workers.extend(c.worker);
+            }
+            set(format!("evidence workers ({} cameras): ending open events", workers.len()));
+            let _ = tokio::task::spawn_blocking(move || workers.into_iter().for_each(|w| drop(w.join()))).await;
+            set("mqtt: flushing the outbox".into());
+            retention_stop.cancel();
+            link_stop.cancel();
+            let _ = link_task.await;
+            telemetry_stop.cancel();
+            tasks.wait().await;
+        }
+    };
+    let reporter = async {
+        let t0 = Instant::now();
+        loop {
+            tokio::time::sleep(REPORT_EVERY).await;
+            tracing::info!(elapsed_s = t0.elapsed().as_secs(), tasks = shared.tasks.len(), "shutdown: waiting for {}", stage.lock().unwrap());
+        }
+    };
+    tokio::select! {
+        _ = graceful => tracing::info!("hawkeye stopped"),
+        _ = reporter => {}
+        _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => {
+            tracing::error!(
+                "shutdown: deadline of {} s passed while waiting for {}; exiting (undelivered alerts stay in the outbox and journal for the next start)",
+                SHUTDOWN_DEADLINE.as_secs(), stage.lock().unwrap()
+            );
+        }
     }
-    for c in cameras.iter_mut() {
-        let _ = (&mut c.source).await;
-    }
-    slots.close();
-    let _ = tokio::task::spawn_blocking(move || det_thread.join()).await;
-    shared.routes.lock().unwrap().iter_mut().for_each(|r| *r = None);
-    for c in cameras {
-        drop(c.ctl);
-        let _ = c.rules.await;
-    }
-    retention_stop.cancel();
-    link_stop.cancel();
-    let _ = link_task.await;
-    telemetry_stop.cancel();
-    tracing::info!("hawkeye stopped");
     Ok(())
 }
 
@@ -310,12 +364,56 @@ fn drone_osd(shared: &Shared, sn: &str, payload: &[u8]) {
     }
 }
 
-/// Starts a camera's source and rules tasks in frame slot `slot`.
-fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
+fn worker_ctx(shared: &Shared, camera_id: &str, privacy: crate::config::PrivacyCfg) -> WorkerCtx {
+    WorkerCtx {
+        camera_id: camera_id.to_string(),
+        privacy,
+        store: shared.evidence.clone(),
+        sealer: shared.sealer.clone(),
+        publisher: shared.publisher.clone(),
+        device_seq: shared.device_seq.clone(),
+        state_dir: shared.state_dir.clone(),
+        stats: shared.evidence_stats.clone(),
+    }
+}
+
+/// Cameras gone from the config may have left unfinished alerts (journal) or open events: a
+/// worker for each does its recovery and stops, so those alerts and `end`s still go out.
+/// Pictures are masked with the default privacy settings.
+fn recover_removed_cameras(shared: &Shared) {
+    let mut ids = std::collections::BTreeSet::new();
+    for d in std::fs::read_dir(shared.state_dir.join("events")).into_iter().flatten().flatten() {
+        if let Some(id) = d.path().file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")) {
+            ids.insert(id.to_string());
+        }
+    }
+    for d in std::fs::read_dir(shared.state_dir.join("journal")).into_iter().flatten().flatten() {
+        if d.path().read_dir().is_ok_and(|mut r| r.next().is_some()) {
+            ids.insert(d.file_name().to_string_lossy().into_owned());
+        }
+    }
+    for id in ids.into_iter().filter(|id| !shared.cfg.cameras.iter().any(|c| worker::journal_dir(&shared.state_dir, &c.id) == worker::journal_dir(&shared.state_dir, id))) {
+        tracing::info!(camera = %id, "camera no longer configured: finishing what it left");
+        match worker::start(worker_ctx(shared, &id, crate::config::PrivacyCfg::default())) {
+            Ok((h, _thread)) => h.send(crate::evidence::job::Job::Stop { reason: "shutdown" }),
+            Err(e) => tracing::error!(camera = %id, "cannot start its evidence worker: {e}"),
+        }
+    }
+}
+
+/// Starts a camera's evidence worker, task and source in frame slot `slot`.
+fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<CameraRuntime> {
+    let (evidence, worker_thread) = worker::start(worker_ctx(shared, &cam.id, cam.privacy.clone())).context("evidence worker thread")?;
     let health = Arc::new(CameraHealth::new(&cam.id));
     shared.telemetry.cameras.lock().unwrap().push((slot, health.clone()));
-    let (tx, rx) = mpsc::channel::<DetectedFrame>(4);
-    shared.routes.lock().unwrap()[slot] = Some(tx);
+    let (tx, rx) = mpsc::channel::<DetectedFrame>(FRAME_QUEUE);
+    let counters = Arc::new(CameraCounters::default());
+    {
+        let mut h = shared.hand_off.lock().unwrap();
+        h.retain(|(id, _)| *id != cam.id);
+        h.push((cam.id.clone(), counters.clone()));
+    }
+    shared.routes.lock().unwrap()[slot] = Some(Route { camera_id: cam.id.clone(), tx, counters });
     let (ctl_tx, ctl_rx) = mpsc::channel(8);
     let geo = cam.drone.as_ref().map(|d| {
         let track = Arc::new(GeoTrack::default());
@@ -325,24 +423,23 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
         track
     });
     let klv = geo.clone().filter(|_| cam.drone.as_ref().is_some_and(|d| d.telemetry == TelemetrySource::Klv));
-    let ctx = EventCtx {
-        geo,
-        alerts: shared.alerts.clone(),
-        flood: shared.telemetry.flood.clone(),
-        cfg: shared.cfg.clone(),
-        camera: cam.clone(),
-        publisher: shared.publisher.clone(),
-        evidence: shared.evidence.clone(),
-        sealer: shared.sealer.clone(),
-        model: shared.model.clone(),
-        speakers: shared.speakers.clone(),
-    };
     // templates with an `encoded` branch (RTSP H.264/H.265) feed a ring for event clips
     let has_encoded = source::launch_string(&cam, &shared.cfg.base_dir).is_ok_and(|l| l.contains(&format!("name={}", source::camera::ENCODED_NAME)));
     let ring = has_encoded.then(|| Arc::new(EncodedRing::new(cam.clip_ring_s, CLIP_RING_BYTES)));
-    let rules = tokio::spawn(camera_rules(ctx, slot, rx, ctl_rx, ring.clone()));
+    let ctx = CameraCtx {
+        camera: cam.clone(),
+        device_id: shared.cfg.device.id.clone(),
+        alert_ctx: AlertContext { device_id: shared.cfg.device.id.clone(), camera_id: cam.id.clone(), location: shared.cfg.device.location.clone(), model: shared.model.clone() },
+        evidence,
+        evidence_dir: shared.evidence.dir().to_path_buf(),
+        speakers: shared.speakers.clone(),
+        flood: shared.telemetry.flood.clone(),
+        geo,
+        ring: ring.clone(),
+    };
+    let task = shared.tasks.spawn(crate::camera::run(ctx, rx, ctl_rx));
     let stop = shared.shutdown.child_token();
-    let source = tokio::spawn(source::run_camera(
+    let source = shared.tasks.spawn(source::run_camera(
         SourceCtx {
             index: slot,
             camera: cam.clone(),
@@ -350,25 +447,29 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> CameraRuntime {
             slots: shared.slots.clone(),
             health,
             lossless: shared.opts.lossless,
-            ring: ring.clone(),
+            ring,
             klv,
         },
         stop.clone(),
     ));
-    CameraRuntime { cfg: cam, slot, stop, source, rules, ctl: ctl_tx }
+    Ok(CameraRuntime { cfg: cam, slot, stop, source, task, worker: Some(worker_thread), ctl: ctl_tx })
 }
 
-/// Stops a camera: pipeline to Null, then its rules task once its last frames are handled.
+/// Stops a camera: pipeline to Null, then its task once its last frames are handled, then its
+/// evidence worker once it has ended the camera's open events.
 async fn stop_camera(shared: &Shared, mut c: CameraRuntime) {
     c.stop.cancel();
     let _ = (&mut c.source).await;
     shared.routes.lock().unwrap()[c.slot] = None;
     drop(c.ctl);
-    let _ = c.rules.await;
+    let _ = c.task.await;
+    if let Some(w) = c.worker.take() {
+        let _ = tokio::task::spawn_blocking(move || w.join()).await;
+    }
     shared.telemetry.cameras.lock().unwrap().retain(|(s, _)| *s != c.slot);
 }
 
-fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, routes: &Mutex<Vec<Option<mpsc::Sender<DetectedFrame>>>>) {
+fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, routes: &Mutex<Vec<Option<Route>>>) {
     loop {
         let Some(frame) = slots.take(Duration::from_millis(200)) else {
             if slots.is_closed() {
@@ -377,15 +478,18 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, r
             continue;
         };
         let t0 = Instant::now();
-        let result = det.detect(&frame.rgb, frame.width, frame.height);
-        match result {
+        match det.detect(&frame.rgb, frame.width, frame.height) {
             Ok(detections) => {
                 stats.record(frame.camera, t0.elapsed().as_micros() as u64);
-                let route = routes.lock().unwrap().get(frame.camera).cloned().flatten();
-                // rules are fast; waiting here only happens if a camera's events back up.
                 // No route: the camera was removed by a reload while this frame was in flight.
-                if let Some(tx) = route {
-                    let _ = tx.blocking_send(DetectedFrame { frame, detections });
+                let Some(route) = routes.lock().unwrap().get(frame.camera).cloned().flatten() else { continue };
+                route.counters.handed.fetch_add(1, Ordering::Relaxed);
+                // never wait for a camera: one that is behind loses this frame, the others don't
+                if let Err(mpsc::error::TrySendError::Full(_)) = route.tx.try_send(DetectedFrame { frame, detections }) {
+                    let n = route.counters.dropped_behind.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n <= 3 || n.is_multiple_of(1000) {
+                        tracing::warn!(camera = %route.camera_id, "camera task behind: detected frame dropped ({n} so far)");
+                    }
                 }
             }
             Err(e) => {
@@ -396,116 +500,4 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, r
             }
         }
     }
-}
-
-/// Parses and carries out one command, and publishes the reply on `cmd_result`.
-async fn handle_command(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>, topic: &str, payload: &[u8]) {
-    let topics = shared.publisher.topics().clone();
-    let Some(name) = commands::command_name(topics.root(), topic) else { return };
-    let (name, request_id, result) = match commands::parse(name, payload) {
-        Err(e) => (e.name.clone(), commands::salvage_request_id(payload), Err(e.message)),
-        Ok(req) => {
-            let name = req.command.name().to_string();
-            let result = match req.command {
-                Command::Snapshot { camera_id } => match cameras.iter().find(|c| c.cfg.id == camera_id) {
-                    None => Err(format!("unknown camera {camera_id:?}")),
-                    Some(c) => {
-                        let (tx, rx) = oneshot::channel();
-                        let _ = c.ctl.send(CameraCmd::Snapshot { reply: tx }).await;
-                        rx.await.unwrap_or_else(|_| Err("camera stopped".into()))
-                    }
-                },
-                Command::Ack { event_id, operator, note } => {
-                    let ack = Ack { operator, note, at: chrono::Utc::now() };
-                    ask_cameras(cameras, &event_id, |reply| CameraCmd::Ack { event_id: event_id.clone(), ack: ack.clone(), reply }).await
-                }
-                Command::Recheck { event_id } => {
-                    ask_cameras(cameras, &event_id, |reply| CameraCmd::Recheck { event_id: event_id.clone(), reply }).await
-                }
-                Command::Reload => reload(shared, cameras).await,
-                Command::Speak { speaker, message, operator } => {
-                    let origin = Origin::Operator { request_id: req.request_id.clone(), operator };
-                    let reply = json!({ "queued": true, "speaker": speaker, "message": message, "result_topic": topics.speaker_result() });
-                    shared.speakers.request(SpeakRequest { speaker, message, origin }).map(|()| reply)
-                }
-            };
-            (name, req.request_id, result)
-        }
-    };
-    let counter = if result.is_ok() { &shared.alerts.commands_ok } else { &shared.alerts.commands_failed };
-    counter.fetch_add(1, Ordering::Relaxed);
-    match &result {
-        Ok(_) => tracing::info!(cmd = %name, "command done"),
-        Err(e) => tracing::warn!(cmd = %name, "command refused: {e}"),
-    }
-    let body = commands::reply(&name, request_id.as_deref(), result);
-    if let Err(e) = shared.publisher.enqueue(&topics.command_result(), body, false) {
-        tracing::error!("cannot queue command reply: {e}");
-    }
-}
-
-/// Asks each camera in turn about an event until one knows it.
-async fn ask_cameras(
-    cameras: &[CameraRuntime],
-    event_id: &str,
-    make: impl Fn(oneshot::Sender<Option<Result<serde_json::Value, String>>>) -> CameraCmd,
-) -> Result<serde_json::Value, String> {
-    for c in cameras {
-        let (tx, rx) = oneshot::channel();
-        if c.ctl.send(make(tx)).await.is_err() {
-            continue;
-        }
-        if let Ok(Some(r)) = rx.await {
-            return r;
-        }
-    }
-    Err(format!("unknown event {event_id:?}"))
-}
-
-/// `cmd/reload`: re-reads the config file; a bad one is refused with all its errors and the
-/// running config stays. Camera and zone changes are applied; changes elsewhere need a restart.
-async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result<serde_json::Value, String> {
-    let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
-    let new = Config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
-    let fixed = |c: &Config| {
-        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages })
-    };
-    let (old_fixed, new_fixed) = (fixed(&shared.cfg), fixed(&new));
-    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "outbox", "telemetry", "evidence", "speaker", "message"]
-        .into_iter()
-        .filter(|k| old_fixed[*k] != new_fixed[*k])
-        .collect();
-    if !needs_restart.is_empty() {
-        return Err(format!("changes to [{}] need a restart; nothing was applied", needs_restart.join("], [")));
-    }
-    if new.cameras.len() > MAX_CAMERAS {
-        return Err(format!("{} cameras configured; at most {MAX_CAMERAS}", new.cameras.len()));
-    }
-    let mut kept = Vec::new();
-    let mut stopped = Vec::new();
-    let mut i = 0;
-    while i < cameras.len() {
-        if new.cameras.contains(&cameras[i].cfg) {
-            kept.push(cameras[i].cfg.id.clone());
-            i += 1;
-        } else {
-            let c = cameras.remove(i);
-            stopped.push(c.cfg.id.clone());
-            stop_camera(shared, c).await;
-        }
-    }
-    shared.cfg = new.clone();
-    let mut started = Vec::new();
-    for cam in &new.cameras {
-        if !cameras.iter().any(|c| c.cfg == *cam) {
-            let slot = free_slot(cameras);
-            started.push(cam.id.clone());
-            cameras.push(start_camera(shared, cam.clone(), slot));
-        }
-    }
-    // keep the config's order for heartbeats and metrics
-    cameras.sort_by_key(|c| new.cameras.iter().position(|n| n.id == c.cfg.id));
-    publish_camera_list(shared, cameras);
-    tracing::info!(?kept, ?stopped, ?started, "config reloaded");
-    Ok(json!({ "kept": kept, "restarted_or_removed": stopped, "started": started }))
 }

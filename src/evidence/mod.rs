@@ -6,12 +6,16 @@
 //! records each deletion in the chain.
 
 pub mod clip;
+pub mod job;
+pub mod journal;
 pub mod keys;
 pub mod privacy;
+pub mod registry;
 pub mod retention;
 pub mod seal;
 mod snapshot;
 pub mod verify;
+pub mod worker;
 
 pub use clip::{record_clip, write_clip, ClipError, ClipInfo, EncodedRing};
 pub use keys::DeviceKey;

@@ -7,6 +7,6 @@ pub mod mqtt;
 pub mod probe;
 pub mod topics;
 
-pub use alert::{rfc3339, Alert, AlertAck, AlertDumper, AlertDumping, AlertObject, EvidenceRef, ManifestRef, ModelRef, ALERT_SCHEMA, SCHEMA_VERSION};
+pub use alert::{rfc3339, Alert, AlertContext, AlertAck, AlertDumper, AlertDumping, AlertObject, EvidenceRef, ManifestRef, ModelRef, ALERT_SCHEMA, SCHEMA_VERSION};
 pub use mqtt::{broker_address, HeartbeatFn, LinkStats, MqttLink, Publisher};
 pub use topics::Topics;

@@ -19,15 +19,40 @@ impl Daemon {
     }
 
     fn spawn(config: &Path, stderr: Stdio) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-            .args(["run", config.to_str().unwrap()])
-            .env("RUST_LOG", "warn,hawkeye=info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start hawkeye");
-        Daemon(Some(child))
+        Self::spawn_env(config, stderr, &[])
+    }
+
+    /// Starts `hawkeye run CONFIG` with extra environment (e.g. `HAWKEYE_FAILPOINTS`); its log
+    /// goes to `log`.
+    pub fn start_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
+        Self::spawn_env(config, std::fs::File::create(log).unwrap().into(), env)
+    }
+
+    fn spawn_env(config: &Path, stderr: Stdio, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hawkeye"));
+        cmd.args(["run", config.to_str().unwrap()]).env("RUST_LOG", "warn,hawkeye=info").env("NO_COLOR", "1").stdout(Stdio::null()).stderr(stderr);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Daemon(Some(cmd.spawn().expect("start hawkeye")))
+    }
+
+    /// Waits (at most `timeout`) for the process to exit by itself; `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            if let Some(st) = self.0.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.0 = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
     /// True while the process runs.

@@ -23,11 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Camera, Config};
 use crate::detect::{Detector, DetectorOptions};
-use crate::rules::CameraRules;
+use crate::camera::{CameraStep, FrameInput};
 use crate::frame_slots::FrameSlots;
 use crate::source::{self, CameraHealth, SourceCtx};
 use crate::tools::synth::truth::Truth;
-use crate::track::{Tracker, TrackerParams};
 use metrics::{AlertRec, Det, DetFrame};
 
 
@@ -229,8 +228,8 @@ pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_scor
     let health = Arc::new(CameraHealth::new(cam.id.clone()));
     let ctx = SourceCtx { index: 0, camera: cam.clone(), base_dir: cfg.base_dir.clone(), slots: slots.clone(), health: health.clone(), lossless: true, ring: None, klv: None };
     let task = rt.spawn(source::run_camera(ctx, stop.clone()));
-    let mut rules = CameraRules::new(&format!("{}-{}", cfg.device.id, cam.id), &cam.zones);
-    let mut tracker = Tracker::new(TrackerParams::default());
+    // the daemon's own per-frame step; only detections at the operating score are tracked
+    let mut step = CameraStep::new(&format!("{}-{}", cfg.device.id, cam.id), &cam, rule_score);
     let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, elapsed_s: 0.0, duration_s: 0.0 };
     let mut progress = Progress::new(label);
     let t0 = Instant::now();
@@ -249,8 +248,8 @@ pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_scor
         };
         idle = Instant::now();
         let detections = det.detect(&f.rgb, f.width, f.height)?;
-        let for_rules: Vec<_> = detections.iter().filter(|d| d.score >= rule_score).cloned().collect();
-        let tracks = tracker.update(&for_rules, f.ts);
+        let out = step.step(FrameInput { ts: f.ts, wall: f.wall, width: f.width, height: f.height, rgb: &f.rgb, fix: None }, &detections);
+        let tracks = out.tracks;
         for t in tracks.iter().filter(|t| t.missed == 0) {
             let span = run.tracks.entry(t.id).or_insert_with(|| TrackSpan { class: t.class.clone(), frames: 0, first: (f.ts, t.bbox), last: (f.ts, t.bbox) });
             span.frames += 1;
@@ -266,8 +265,7 @@ pub fn run_pipeline(cfg: &Config, mut cam: Camera, det: &mut Detector, rule_scor
             })
             .collect();
         run.frames.push(DetFrame { t: f.ts, dets });
-        rules.observe_frame(&f.rgb, f.width, f.height, f.ts);
-        for tr in rules.evaluate(&tracks, f.width, f.height, f.ts, f.wall) {
+        for tr in out.transitions {
             run.alerts.push(AlertRec {
                 kind: tr.kind.as_str().to_string(),
                 zone: tr.zone_id.clone(),

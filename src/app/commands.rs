@@ -1,0 +1,149 @@
+//! Commands from the command centre (`…/cmd/{name}`) and config reload. Every command gets
+//! exactly one reply on `…/cmd_result`, and no command waits for a camera for ever: a camera
+//! that does not answer within [`CAMERA_REPLY_TIMEOUT`] is reported as such.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::{free_slot, publish_camera_list, start_camera, stop_camera, CameraRuntime, Shared, MAX_CAMERAS};
+use crate::camera::CameraCmd;
+use crate::config::Config;
+use crate::publish::commands::{self, Command};
+use crate::rules::Ack;
+use crate::speaker::{Origin, SpeakRequest};
+
+/// How long a command waits for a camera's answer.
+pub const CAMERA_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Parses and carries out one command, and publishes the reply on `cmd_result`.
+pub(super) async fn handle_command(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>, topic: &str, payload: &[u8]) {
+    let topics = shared.publisher.topics().clone();
+    let Some(name) = commands::command_name(topics.root(), topic) else { return };
+    let (name, request_id, result) = match commands::parse(name, payload) {
+        Err(e) => (e.name.clone(), commands::salvage_request_id(payload), Err(e.message)),
+        Ok(req) => {
+            let name = req.command.name().to_string();
+            let result = match req.command {
+                Command::Snapshot { camera_id } => match cameras.iter().find(|c| c.cfg.id == camera_id) {
+                    None => Err(format!("unknown camera {camera_id:?}")),
+                    Some(c) => {
+                        let (tx, rx) = oneshot::channel();
+                        match ask(c, CameraCmd::Snapshot { reply: tx }, rx).await {
+                            Ok(r) => r,
+                            Err(e) => Err(e),
+                        }
+                    }
+                },
+                Command::Ack { event_id, operator, note } => {
+                    let ack = Ack { operator, note, at: chrono::Utc::now() };
+                    ask_cameras(cameras, &event_id, |reply| CameraCmd::Ack { event_id: event_id.clone(), ack: ack.clone(), reply }).await
+                }
+                Command::Recheck { event_id } => ask_cameras(cameras, &event_id, |reply| CameraCmd::Recheck { event_id: event_id.clone(), reply }).await,
+                Command::Reload => reload(shared, cameras).await,
+                Command::Speak { speaker, message, operator } => {
+                    let origin = Origin::Operator { request_id: req.request_id.clone(), operator };
+                    let reply = json!({ "queued": true, "speaker": speaker, "message": message, "result_topic": topics.speaker_result() });
+                    shared.speakers.request(SpeakRequest { speaker, message, origin }).map(|()| reply)
+                }
+            };
+            (name, req.request_id, result)
+        }
+    };
+    let counter = if result.is_ok() { &shared.alerts.commands_ok } else { &shared.alerts.commands_failed };
+    counter.fetch_add(1, Ordering::Relaxed);
+    match &result {
+        Ok(_) => tracing::info!(cmd = %name, "command done"),
+        Err(e) => tracing::warn!(cmd = %name, "command refused: {e}"),
+    }
+    let body = commands::reply(&name, request_id.as_deref(), result);
+    if let Err(e) = shared.publisher.enqueue(&topics.command_result(), body, false) {
+        tracing::error!("cannot queue command reply: {e}");
+    }
+}
+
+/// Sends `cmd` to a camera and waits for its answer, at most [`CAMERA_REPLY_TIMEOUT`].
+async fn ask<T>(c: &CameraRuntime, cmd: CameraCmd, rx: oneshot::Receiver<T>) -> Result<T, String> {
+    let id = &c.cfg.id;
+    tokio::time::timeout(CAMERA_REPLY_TIMEOUT, async {
+        c.ctl.send(cmd).await.map_err(|_| format!("camera {id} stopped"))?;
+        rx.await.map_err(|_| format!("camera {id} stopped"))
+    })
+    .await
+    .unwrap_or_else(|_| Err(format!("camera {id} did not answer within {} s", CAMERA_REPLY_TIMEOUT.as_secs())))
+}
+
+/// Asks each camera in turn about an event until one knows it.
+async fn ask_cameras(
+    cameras: &[CameraRuntime],
+    event_id: &str,
+    make: impl Fn(oneshot::Sender<Option<Result<serde_json::Value, String>>>) -> CameraCmd,
+) -> Result<serde_json::Value, String> {
+    let mut silent = Vec::new();
+    for c in cameras {
+        let (tx, rx) = oneshot::channel();
+        match ask(c, make(tx), rx).await {
+            Ok(Some(r)) => return r,
+            Ok(None) => {}
+            Err(e) => silent.push(e),
+        }
+    }
+    if silent.is_empty() {
+        Err(format!("unknown event {event_id:?}"))
+    } else {
+        Err(format!("unknown event {event_id:?} ({})", silent.join("; ")))
+    }
+}
+
+/// `cmd/reload`: re-reads the config file; a bad one is refused with all its errors and the
+/// running config stays. Camera and zone changes are applied; changes elsewhere need a restart.
+async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result<serde_json::Value, String> {
+    let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
+    let new = Config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
+    let fixed = |c: &Config| {
+        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages })
+    };
+    let (old_fixed, new_fixed) = (fixed(&shared.cfg), fixed(&new));
+    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "outbox", "telemetry", "evidence", "speaker", "message"]
+        .into_iter()
+        .filter(|k| old_fixed[*k] != new_fixed[*k])
+        .collect();
+    if !needs_restart.is_empty() {
+        return Err(format!("changes to [{}] need a restart; nothing was applied", needs_restart.join("], [")));
+    }
+    if new.cameras.len() > MAX_CAMERAS {
+        return Err(format!("{} cameras configured; at most {MAX_CAMERAS}", new.cameras.len()));
+    }
+    let mut kept = Vec::new();
+    let mut stopped = Vec::new();
+    let mut i = 0;
+    while i < cameras.len() {
+        if new.cameras.contains(&cameras[i].cfg) {
+            kept.push(cameras[i].cfg.id.clone());
+            i += 1;
+        } else {
+            let c = cameras.remove(i);
+            stopped.push(c.cfg.id.clone());
+            stop_camera(shared, c).await;
+        }
+    }
+    shared.cfg = new.clone();
+    let mut started = Vec::new();
+    for cam in &new.cameras {
+        if !cameras.iter().any(|c| c.cfg == *cam) {
+            let slot = free_slot(cameras);
+            started.push(cam.id.clone());
+            match start_camera(shared, cam.clone(), slot) {
+                Ok(c) => cameras.push(c),
+                Err(e) => tracing::error!(camera = %cam.id, "cannot start the camera: {e:#}"),
+            }
+        }
+    }
+    // keep the config's order for heartbeats and metrics
+    cameras.sort_by_key(|c| new.cameras.iter().position(|n| n.id == c.cfg.id));
+    publish_camera_list(shared, cameras);
+    tracing::info!(?kept, ?stopped, ?started, "config reloaded");
+    Ok(json!({ "kept": kept, "restarted_or_removed": stopped, "started": started }))
+}
