@@ -66,6 +66,9 @@ pub struct AlertStats {
     pub telemetry_errors: AtomicU64,
 }
 
+/// The detector → camera task hand-off counters, by camera id.
+pub type HandOffCounters = Arc<Mutex<Vec<(String, Arc<crate::camera::CameraCounters>)>>>;
+
 /// Everything telemetry reads, shared by the tasks that write it.
 pub struct Telemetry {
     pub device_id: String,
@@ -84,7 +87,7 @@ pub struct Telemetry {
     /// Evidence retention sweeps.
     pub retention: Arc<crate::evidence::retention::RetentionStats>,
     /// Detector → camera task hand-off, by camera id.
-    pub hand_off: Arc<Mutex<Vec<(String, Arc<crate::camera::CameraCounters>)>>>,
+    pub hand_off: HandOffCounters,
     /// The evidence workers (all cameras).
     pub evidence_workers: Arc<crate::evidence::worker::EvidenceStats>,
 }

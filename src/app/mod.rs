@@ -105,7 +105,7 @@ struct Shared {
     /// Drone positions from DJI OSD, by aircraft serial number (filled by `start_camera`).
     osd: Arc<Mutex<std::collections::HashMap<String, Arc<GeoTrack>>>>,
     /// Per-camera hand-off counters (by camera id), for telemetry.
-    hand_off: Arc<Mutex<Vec<(String, Arc<CameraCounters>)>>>,
+    hand_off: crate::telemetry::HandOffCounters,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
