@@ -177,6 +177,8 @@ pub struct MqttLink {
     ledger: Ledger,
     outbox: Arc<Outbox>,
     wake: mpsc::UnboundedReceiver<u64>,
+    /// Queues the link's own command replies (off its task: a push writes to disk).
+    replies: Publisher,
     topics: Topics,
     stats: Arc<LinkStats>,
     heartbeat_every: Duration,
@@ -250,6 +252,7 @@ impl MqttLink {
             ledger,
             outbox,
             wake: rx,
+            replies: publisher.clone(),
             topics,
             stats: stats.clone(),
             heartbeat_every: Duration::from_secs_f64(cfg.heartbeat_s),
@@ -527,10 +530,12 @@ impl MqttLink {
         tracing::warn!(cmd = %name, retained, "command refused: {why}");
         let name: String = name.chars().take(64).collect();
         let body = commands::reply(&name, request_id.as_deref(), Err(why));
-        match self.outbox.push(&self.topics.command_result(), body, false) {
-            Ok(seq) => self.ledger.add(seq),
-            Err(e) => tracing::error!("cannot queue command reply: {e}"),
-        }
+        let (replies, topic) = (self.replies.clone(), self.topics.command_result());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = replies.enqueue(&topic, body, false) {
+                tracing::error!("cannot queue command reply: {e}");
+            }
+        });
     }
 
     fn send_waiting(&mut self) {
