@@ -18,7 +18,8 @@
 //!   flooding (water coverage graded green / yellow / red).
 //! - [`evidence`]: the per-camera evidence worker (journal, numbering, pictures, privacy
 //!   masking, sealing, the alert into the outbox), snapshots, clips, seal, verify, retention.
-//! - [`outbox`]: durable on-disk queue; an entry leaves only on the broker's PubAck.
+//! - [`outbox`]: durable on-disk queue (CRC'd records, index in RAM, large payloads chunked);
+//!   an entry leaves only on the broker's PubAck; [`state_lock`] keeps one daemon per state_dir.
 //! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON.
 //! - [`speaker`]: loudspeaker warnings (Hikvision, Axis, Dahua, ONVIF backchannel, webhook,
 //!   local audio, command) triggered by alerts or `cmd/speak`, rate-limited, with quiet hours.
@@ -47,6 +48,7 @@ pub mod publish;
 pub mod rules;
 pub mod source;
 pub mod speaker;
+pub mod state_lock;
 pub mod telemetry;
 pub mod tools;
 pub mod track;

@@ -94,6 +94,14 @@ impl Telemetry {
         self.link.lock().unwrap().clone().unwrap_or_default()
     }
 
+    fn outbox_health(&self) -> crate::outbox::OutboxHealth {
+        let link = self.link();
+        match link.outbox.get() {
+            Some(ob) => ob.health(),
+            None => crate::outbox::OutboxHealth { disk_ok: true, disk_errors: 0, disk_error: None, in_memory: 0, in_memory_bytes: 0, lost_in_memory: 0, corrupt: 0 },
+        }
+    }
+
     fn camera_list(&self) -> Vec<(usize, Arc<CameraHealth>)> {
         self.cameras.lock().unwrap().clone()
     }
@@ -101,6 +109,7 @@ impl Telemetry {
     /// The heartbeat published on `…/heartbeat`.
     pub fn heartbeat_json(&self) -> Vec<u8> {
         let link = self.link();
+        let ob = self.outbox_health();
         let cameras: Vec<serde_json::Value> = self
             .camera_list()
             .iter()
@@ -164,6 +173,21 @@ impl Telemetry {
                 "evidence": link.evicted_evidence.load(Ordering::Relaxed),
                 "alerts": link.evicted_alerts.load(Ordering::Relaxed),
             },
+            "outbox": {
+                "disk_ok": ob.disk_ok,
+                "disk_error": ob.disk_error,
+                "disk_errors": ob.disk_errors,
+                "in_memory": ob.in_memory,
+                "in_memory_bytes": ob.in_memory_bytes,
+                "lost_in_memory": ob.lost_in_memory,
+                "corrupt": ob.corrupt,
+            },
+            "broker": {
+                "acl_ok": !link.acl_refused.load(Ordering::Relaxed),
+                "probes_failed": link.probes_failed.load(Ordering::Relaxed),
+                "commands_refused": link.commands_refused.load(Ordering::Relaxed),
+                "retained_skipped": link.retained_skipped.load(Ordering::Relaxed),
+            },
         });
         serde_json::to_vec(&v).unwrap_or_default()
     }
@@ -172,6 +196,7 @@ impl Telemetry {
     pub fn metrics_text(&self) -> String {
         let mut s = String::new();
         let link = self.link();
+        let ob = self.outbox_health();
         let list = self.camera_list();
         let cams: Vec<_> = list.iter().map(|(slot, h)| (*slot, h.snapshot())).collect();
         let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
@@ -219,7 +244,8 @@ impl Telemetry {
             "Commands received on cmd/…, by outcome.",
             vec![
                 ("{result=\"ok\"}".into(), self.alerts.commands_ok.load(Ordering::Relaxed) as f64),
-                ("{result=\"error\"}".into(), self.alerts.commands_failed.load(Ordering::Relaxed) as f64),
+                // refused by the link itself (oversized, retained without request_id) or by the app
+                ("{result=\"error\"}".into(), (self.alerts.commands_failed.load(Ordering::Relaxed) + link.commands_refused.load(Ordering::Relaxed)) as f64),
             ],
         );
         family(
@@ -249,6 +275,14 @@ impl Telemetry {
                 ("{type=\"alert\"}".into(), link.evicted_alerts.load(Ordering::Relaxed) as f64),
             ],
         );
+        family("hawkeye_outbox_disk_ok", "gauge", "0 while the disk refuses outbox writes (messages held in memory).", vec![(String::new(), ob.disk_ok as u8 as f64)]);
+        family("hawkeye_outbox_disk_errors_total", "counter", "Outbox writes the disk refused.", vec![(String::new(), ob.disk_errors as f64)]);
+        family("hawkeye_outbox_in_memory", "gauge", "Outbox messages held in memory because the disk refused them.", vec![(String::new(), ob.in_memory as f64)]);
+        family("hawkeye_outbox_lost_total", "counter", "Messages lost: the disk refused them and the memory bound was reached.", vec![(String::new(), ob.lost_in_memory as f64)]);
+        family("hawkeye_outbox_corrupt_total", "counter", "Outbox records that failed their CRC or length, set aside as .bad.", vec![(String::new(), ob.corrupt as f64)]);
+        family("hawkeye_mqtt_acl_refused", "gauge", "1 while the broker does not echo the device's ACL probe (delivery held).", vec![(String::new(), link.acl_refused.load(Ordering::Relaxed) as u8 as f64)]);
+        family("hawkeye_mqtt_probes_failed_total", "counter", "ACL probes that got no echo from the broker.", vec![(String::new(), link.probes_failed.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_retained_commands_skipped_total", "counter", "Retained commands not run again (their request_id ran before).", vec![(String::new(), link.retained_skipped.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_mqtt_connected", "gauge", "1 while connected to the broker.", vec![(String::new(), link.connected.load(Ordering::Relaxed) as u8 as f64)]);
         family("hawkeye_mqtt_connects_total", "counter", "Successful connections to the broker.", vec![(String::new(), link.connects.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_mqtt_connection_errors_total", "counter", "Failed or lost connections to the broker.", vec![(String::new(), link.connection_errors.load(Ordering::Relaxed) as f64)]);
@@ -256,8 +290,8 @@ impl Telemetry {
         s
     }
 
-    /// `/healthz`: 200 when every camera streams (or has ended) and the broker is connected,
-    /// else 503 naming what is wrong.
+    /// `/healthz`: 200 when every camera streams (or has ended), the broker is connected and
+    /// delivers (ACL probe), and the outbox disk takes writes; else 503 naming what is wrong.
     pub fn healthz(&self) -> (u16, String) {
         let mut problems = Vec::new();
         for (_, h) in self.camera_list() {
@@ -266,8 +300,20 @@ impl Telemetry {
                 problems.push(format!("camera {} is {}", snap.camera_id, snap.state.as_str()));
             }
         }
-        if !self.link().connected.load(Ordering::Relaxed) {
+        let link = self.link();
+        if !link.connected.load(Ordering::Relaxed) {
             problems.push("MQTT broker not connected".to_string());
+        }
+        if link.acl_refused.load(Ordering::Relaxed) {
+            problems.push("the MQTT broker does not deliver what this device publishes (ACL?); delivery is held".to_string());
+        }
+        let ob = self.outbox_health();
+        if !ob.disk_ok {
+            problems.push(format!(
+                "the disk refuses outbox writes ({}); {} message(s) held in memory",
+                ob.disk_error.as_deref().unwrap_or("unknown error"),
+                ob.in_memory
+            ));
         }
         let body = json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems });
         (if problems.is_empty() { 200 } else { 503 }, body.to_string())

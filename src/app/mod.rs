@@ -113,6 +113,7 @@ struct Shared {
 /// Runs the daemon until `shutdown` is cancelled (or, with `exit_when_sources_end`, until every
 /// source has ended).
 pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let _state_lock = crate::state_lock::StateLock::acquire(&cfg.resolve(&cfg.device.state_dir)).map_err(anyhow::Error::msg)?;
     source::init_gstreamer().context("GStreamer")?;
     detect::init_runtime().context("ONNX Runtime")?;
     if cfg.cameras.len() > MAX_CAMERAS {
@@ -132,7 +133,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
     tracing::info!(model = %model.name, classes = detector.class_names().len(), "detector ready");
 
     let outbox_dir = state_dir.join("outbox");
-    let outbox = Outbox::open_bounded(&outbox_dir, cfg.outbox.max_mb << 20).with_context(|| format!("outbox {}", outbox_dir.display()))?;
+    let outbox = Outbox::open_with(&outbox_dir, cfg.outbox.max_mb << 20, cfg.outbox.memory_mb << 20).with_context(|| format!("outbox {}", outbox_dir.display()))?;
     let evidence = EvidenceStore::new(&state_dir.join("evidence"));
     let key = DeviceKey::load_or_create(&state_dir.join("keys")).context("evidence signing key")?;
     let public_key = key.public_key_hex();
@@ -166,6 +167,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
     let (mut link, publisher, link_stats) =
         MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat, |p| cfg.resolve(p)).map_err(anyhow::Error::msg)?;
     let mut command_rx = link.take_commands();
+    link.remember_commands_in(&state_dir).context("state_dir/commands_done")?;
     if cfg.cameras.iter().any(|c| c.drone.as_ref().is_some_and(|d| d.telemetry == TelemetrySource::Osd)) {
         link.subscribe_also(crate::drone::osd::OSD_FILTER);
     }

@@ -79,6 +79,18 @@ pub struct Mqtt {
     pub heartbeat_s: f64,
     #[serde(default = "default_keep_alive_s")]
     pub keep_alive_s: u64,
+    /// Largest payload handed to the broker in one message (KiB); larger ones are chunked.
+    /// Brokers limit packets (EMQX: 1 MB by default); keep this below the broker's limit.
+    #[serde(default = "default_max_payload_kb")]
+    pub max_payload_kb: u64,
+    /// At every connect, check that the broker delivers what this device publishes (an ACL that
+    /// refuses is otherwise invisible with MQTT 3.1.1); hold the outbox while it does not.
+    #[serde(default = "default_true")]
+    pub acl_probe: bool,
+}
+
+fn default_max_payload_kb() -> u64 {
+    256
 }
 
 /// Where `/metrics` and `/healthz` are served.
@@ -136,12 +148,19 @@ pub struct OutboxCfg {
     /// Payload megabytes the outbox may hold while the broker is unreachable.
     #[serde(default = "default_outbox_mb")]
     pub max_mb: u64,
+    /// Megabytes of messages held in memory while the disk refuses writes (read-only, full).
+    #[serde(default = "default_outbox_memory_mb")]
+    pub memory_mb: u64,
 }
 
 impl Default for OutboxCfg {
     fn default() -> Self {
-        OutboxCfg { max_mb: default_outbox_mb() }
+        OutboxCfg { max_mb: default_outbox_mb(), memory_mb: default_outbox_memory_mb() }
     }
+}
+
+fn default_outbox_memory_mb() -> u64 {
+    32
 }
 
 fn default_outbox_mb() -> u64 {

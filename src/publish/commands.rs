@@ -4,6 +4,10 @@
 //!
 //! Payloads are JSON objects; every command may carry a `request_id` (string) that the reply
 //! echoes. An empty payload is accepted where a command needs no arguments (`reload`).
+//!
+//! Retained commands (delivered again by the broker on every subscribe, i.e. every reconnect)
+//! run at most once: only with a `request_id`, and only if that id is not in [`DoneIds`], the
+//! ids already run, remembered on disk. The MQTT link applies this before the app sees them.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -147,11 +151,88 @@ pub fn parse(name: &str, payload: &[u8]) -> Result<Request, CommandError> {
     }
 }
 
+/// Name of the link's ACL probe under `…/cmd/` (never a command; the link consumes it).
+pub const PROBE: &str = "_probe";
+
 /// Best-effort request id from a payload that failed to parse, so even an error reply can be
-/// matched to its request.
+/// matched to its request. A payload too large to parse whole is searched for
+/// `"request_id": "…"` in its first 64 KiB only.
 pub fn salvage_request_id(payload: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
-    v.get("request_id")?.as_str().map(str::to_string)
+    if payload.len() <= MAX_COMMAND_BYTES {
+        let v: Value = serde_json::from_slice(payload).ok()?;
+        return v.get("request_id")?.as_str().map(str::to_string);
+    }
+    let head = &payload[..MAX_COMMAND_BYTES];
+    let at = head.windows(12).position(|w| w == b"\"request_id\"")? + 12;
+    let rest = std::str::from_utf8(&head[at..]).ok().or_else(|| {
+        // cut inside a multi-byte character: use the valid prefix
+        let e = std::str::from_utf8(&head[at..]).unwrap_err().valid_up_to();
+        std::str::from_utf8(&head[at..at + e]).ok()
+    })?;
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    // a JSON string: parse just that token
+    let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    de.next()?.ok().filter(|id| id.len() <= 256)
+}
+
+/// Request ids of retained commands already run, on disk (one per line, newest last), bounded
+/// to the last [`DoneIds::KEEP`].
+#[derive(Debug)]
+pub struct DoneIds {
+    path: Option<std::path::PathBuf>,
+    ids: std::collections::VecDeque<String>,
+    /// Lines in the file (it is compacted when it grows to twice the bound).
+    lines: usize,
+}
+
+impl DoneIds {
+    /// How many ids are remembered.
+    pub const KEEP: usize = 1000;
+
+    /// Ids kept in memory only (a restart forgets them).
+    pub fn in_memory() -> DoneIds {
+        DoneIds { path: None, ids: Default::default(), lines: 0 }
+    }
+
+    /// Loads (or starts) the list in `path`.
+    pub fn open(path: &std::path::Path) -> std::io::Result<DoneIds> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let all: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        let ids = all[all.len().saturating_sub(Self::KEEP)..].iter().map(|s| s.to_string()).collect();
+        Ok(DoneIds { path: Some(path.to_path_buf()), ids, lines: all.len() })
+    }
+
+    /// True when `id` was run before.
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.iter().any(|x| x == id)
+    }
+
+    /// Remembers `id` (before it runs: at most once, even across a crash mid-command).
+    pub fn record(&mut self, id: &str) -> std::io::Result<()> {
+        // one id per line: a request id with a line break could not be told apart
+        let id: String = id.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+        self.ids.push_back(id.clone());
+        while self.ids.len() > Self::KEEP {
+            self.ids.pop_front();
+        }
+        let Some(path) = &self.path else { return Ok(()) };
+        if self.lines + 1 >= 2 * Self::KEEP {
+            let text: String = self.ids.iter().map(|i| format!("{i}\n")).collect();
+            crate::durable::write_file(path, text.as_bytes())?;
+            self.lines = self.ids.len();
+        } else {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            f.write_all(format!("{id}\n").as_bytes())?;
+            f.sync_data()?;
+            self.lines += 1;
+        }
+        Ok(())
+    }
 }
 
 /// The reply JSON for `cmd_result`.
@@ -222,5 +303,32 @@ mod tests {
         let bad: Value = serde_json::from_slice(&reply("ack", None, Err("no such event".into()))).unwrap();
         assert_eq!((bad["ok"].as_bool(), bad["error"].as_str()), (Some(false), Some("no such event")));
         assert_eq!(salvage_request_id(br#"{"request_id":"r2","event_id":3}"#).as_deref(), Some("r2"));
+    }
+
+    #[test]
+    fn request_ids_are_salvaged_from_huge_payloads() {
+        let mut big = br#"{"request_id" : "big-1", "note": ""#.to_vec();
+        big.extend(std::iter::repeat_n(b'x', 17 << 20));
+        big.extend(br#""}"#);
+        assert_eq!(salvage_request_id(&big).as_deref(), Some("big-1"));
+        assert_eq!(salvage_request_id(&vec![b'x'; MAX_COMMAND_BYTES + 1]), None);
+    }
+
+    #[test]
+    fn done_ids_survive_a_restart_and_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("commands_done");
+        let mut d = DoneIds::open(&path).unwrap();
+        assert!(!d.contains("r1"));
+        d.record("r1").unwrap();
+        assert!(d.contains("r1"));
+        assert!(DoneIds::open(&path).unwrap().contains("r1"));
+        for i in 0..2100 {
+            d.record(&format!("n{i}")).unwrap();
+        }
+        let d = DoneIds::open(&path).unwrap();
+        assert!(!d.contains("r1") && !d.contains("n1099"), "only the last 1000 are kept");
+        assert!(d.contains("n1100") && d.contains("n2099"));
+        assert!(std::fs::read_to_string(&path).unwrap().lines().count() < 2 * DoneIds::KEEP);
     }
 }

@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod commands;
 pub mod mqtt;
+pub mod probe;
 pub mod topics;
 
 pub use alert::{rfc3339, Alert, AlertContext, AlertAck, AlertDumper, AlertDumping, AlertObject, EvidenceRef, ManifestRef, ModelRef, ALERT_SCHEMA, SCHEMA_VERSION};

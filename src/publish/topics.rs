@@ -22,9 +22,15 @@ impl Topics {
     pub fn alerts(&self) -> String {
         format!("{}/alerts", self.root)
     }
-    /// QoS 1 binary evidence (JPEG) for one event.
+    /// QoS 1 binary evidence (JPEG, clip) for one event; above `mqtt.max_payload_kb` in chunks
+    /// (`…/index`, `…/chunk/{i}`: see [`crate::outbox::blob`]).
     pub fn evidence(&self, event_id: &str, name: &str) -> String {
         format!("{}/evidence/{event_id}/{name}", self.root)
+    }
+    /// The ACL probe the link publishes to itself at every connect (matched by the commands
+    /// filter, so a device allowed to read only its own commands still receives it).
+    pub fn probe(&self) -> String {
+        format!("{}/cmd/{}", self.root, super::commands::PROBE)
     }
     /// Inbound commands (`…/cmd/ack`, `…/cmd/snapshot`, …); subscribe with this filter.
     pub fn commands_filter(&self) -> String {

@@ -12,3 +12,5 @@ pub mod onvif;
 pub mod speaker_http;
 pub mod streams;
 pub mod pki;
+pub mod process;
+pub mod tmpfs;
