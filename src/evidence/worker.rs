@@ -344,7 +344,8 @@ impl Worker {
             files.push(Picked { snapshot: s, published: true });
         }
         let topics = self.ctx.publisher.topics();
-        alert.evidence = files.iter().filter(|p| p.published).map(|p| evidence_ref(&p.snapshot, topics.evidence(&event, &p.snapshot.name))).collect();
+        let max = self.ctx.publisher.max_payload();
+        alert.evidence = files.iter().filter(|p| p.published).map(|p| evidence_ref(&p.snapshot, topics.evidence(&event, &p.snapshot.name), max)).collect();
         Ok(())
     }
 
@@ -427,6 +428,7 @@ impl Worker {
             width: clip.width,
             height: clip.height,
             topic: topic.clone(),
+            chunks: if privacy_on { 0 } else { chunks_of(bytes.len(), self.ctx.publisher.max_payload()) },
             path: clip.path.display().to_string(),
         }];
         self.registry.assign(&mut alert);
@@ -474,8 +476,14 @@ struct Picked {
     published: bool,
 }
 
-fn evidence_ref(s: &Snapshot, topic: String) -> EvidenceRef {
+/// Chunks a payload of `bytes` goes in (0: one message), as the publisher splits it.
+fn chunks_of(bytes: usize, max_payload: usize) -> u32 {
+    if bytes <= max_payload.max(1) { 0 } else { bytes.div_ceil(max_payload.max(1)) as u32 }
+}
+
+fn evidence_ref(s: &Snapshot, topic: String, max_payload: usize) -> EvidenceRef {
     EvidenceRef {
+        chunks: chunks_of(s.jpeg.len(), max_payload),
         name: s.name.clone(),
         content_type: "image/jpeg".into(),
         sha256: s.sha256.clone(),

@@ -231,6 +231,10 @@ pub struct EvidenceRef {
     pub width: u32,
     pub height: u32,
     pub topic: String,
+    /// 0: one message on `topic`; n > 0: an index on `{topic}/index` and n chunks on
+    /// `{topic}/chunk/{i}` (payloads above `mqtt.max_payload_kb`).
+    #[serde(default)]
+    pub chunks: u32,
     pub path: String,
 }
 
