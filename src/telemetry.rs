@@ -149,6 +149,7 @@ impl Telemetry {
                 "replayed": self.evidence_workers.replayed.load(Ordering::Relaxed),
                 "ended_restart": self.evidence_workers.ended_restart.load(Ordering::Relaxed),
                 "ended_shutdown": self.evidence_workers.ended_shutdown.load(Ordering::Relaxed),
+                "disk_error": self.evidence_workers.disk_error.lock().unwrap().clone(),
             },
             "drone_telemetry_errors": self.alerts.telemetry_errors.load(Ordering::Relaxed),
             "speakers": self.speakers.to_json(),
@@ -314,6 +315,9 @@ impl Telemetry {
                 ob.disk_error.as_deref().unwrap_or("unknown error"),
                 ob.in_memory
             ));
+        }
+        if let Some(e) = self.evidence_workers.disk_error.lock().unwrap().as_ref() {
+            problems.push(format!("evidence store refuses writes: {e} (alerts go out without their pictures)"));
         }
         let body = json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems });
         (if problems.is_empty() { 200 } else { 503 }, body.to_string())

@@ -79,6 +79,12 @@ pub(super) fn run_checks(cfg: &Config, errs: &mut Vec<String>) -> (Vec<CompiledC
             errs.push(format!("telemetry.listen: {l:?} is not host:port (e.g. \"127.0.0.1:9464\" or \"0.0.0.0:9464\")"));
         }
     }
+    if cfg.outbox.memory_mb == 0 {
+        errs.push("outbox.memory_mb: must be at least 1 (messages held while the disk refuses writes)".into());
+    }
+    if !(1..=262_143).contains(&cfg.mqtt.max_payload_kb) {
+        errs.push(format!("mqtt.max_payload_kb: {} must be 1..=262143 (MQTT's packet limit is 256 MiB; brokers often allow 1 MB)", cfg.mqtt.max_payload_kb));
+    }
     if cfg.outbox.max_mb == 0 {
         errs.push("outbox.max_mb: must be at least 1".into());
     }

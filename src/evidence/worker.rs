@@ -54,6 +54,9 @@ pub struct EvidenceStats {
     /// The newest manifest of the chain (seq, sha256): `hawkeye verify --head` checks a copy
     /// of the evidence against it (the heartbeat carries it).
     pub chain_head: Mutex<Option<(u64, String)>>,
+    /// Why the latest evidence could not be saved or sealed (the evidence disk refusing writes);
+    /// cleared by the next evidence saved. `/healthz` reports it.
+    pub disk_error: Mutex<Option<String>>,
 }
 
 /// What a worker needs; one per camera.
@@ -245,12 +248,14 @@ impl Worker {
                 alert.evidence_error = Some(format!("evidence not saved: {e}"));
                 alert.evidence.clear();
                 files.clear();
+                *self.ctx.stats.disk_error.lock().unwrap() = Some(e);
             }
         }
         let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
         if !files.is_empty() {
             match self.seal(&alert, &alert.state.clone(), chrono::Utc::now(), &files) {
                 Ok((seal, manifest)) => {
+                    *self.ctx.stats.disk_error.lock().unwrap() = None;
                     alert.manifest = Some(seal.0);
                     alert.prev_hash = seal.1;
                     alert.signature = Some(seal.2);
@@ -261,6 +266,7 @@ impl Worker {
                     tracing::error!(camera = %self.ctx.camera_id, event = %alert.event_id, "evidence not sealed: {e}; the alert goes without it");
                     alert.evidence_error = Some(format!("evidence not sealed: {e}"));
                     alert.evidence.clear();
+                    *self.ctx.stats.disk_error.lock().unwrap() = Some(e);
                 }
             }
         }
