@@ -489,7 +489,8 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, r
             Err(e) => {
                 let k = stats.errors.fetch_add(1, Ordering::Relaxed);
                 if k < 5 || k.is_multiple_of(1000) {
-                    tracing::error!(camera = frame.camera, "inference failed ({} so far): {e}", k + 1);
+                    let id = routes.lock().unwrap().get(frame.camera).cloned().flatten().map(|r| r.camera_id).unwrap_or_else(|| format!("slot {}", frame.camera));
+                    tracing::error!(camera = %id, "inference failed ({} so far): {e}", k + 1);
                 }
             }
         }
