@@ -3,7 +3,8 @@
 //! # Layout
 //! Modules in the order data flows through them:
 //!
-//! - [`config`]: TOML config, validated as a whole (every error, with its TOML path).
+//! - [`config`]: TOML config compiled once into typed per-stage values (zones with their
+//!   `ZoneRule`, schedules, speaker gates); every error at once, with its TOML path.
 //! - [`source`]: one GStreamer pipeline per camera (templates in `pipelines/`), decoded and
 //!   scaled to RGB inside GStreamer, reconnect with capped exponential backoff, health.
 //! - [`frame_slots`]: latest-frame slot per camera; the shared detector takes them round-robin.
@@ -24,7 +25,7 @@
 //! - [`speaker`]: loudspeaker warnings (Hikvision, Axis, Dahua, ONVIF backchannel, webhook,
 //!   local audio, command) triggered by alerts or `cmd/speak`, rate-limited, with quiet hours.
 //! - [`telemetry`]: counters of every stage as heartbeat JSON, Prometheus `/metrics`, `/healthz`.
-//! - [`notify`]: systemd readiness and watchdog notifications.
+//! - [`notify`]: systemd readiness and watchdog notifications; [`failpoint`]: test hooks.
 //! - [`app`]: wires the stages together for `hawkeye run`; [`cli`] holds the subcommands.
 //! - [`tools`]: apart from the daemon's stages: `synth` renders synthetic street scenarios
 //!   (video, ground truth, camera config) and training sets; `eval` runs source → detect →
