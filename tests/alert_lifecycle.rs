@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::mqtt::{Msg, Subscriber};
+use common::mqtt::{send_command as send, Msg, Subscriber};
 
 const LONG: Duration = Duration::from_secs(120);
 const ALERTS: &str = "hawkeye/test-box/alerts";
@@ -154,14 +154,6 @@ fn a_clean_stop_ends_open_events_and_seq_numbers_every_events_messages() {
     assert_eq!(rechecked["seq"].as_u64().unwrap(), before + 1, "{rechecked:#}");
     assert_eq!(rechecked["ack"]["operator"], "officer-7");
     assert!(again.signal_and_wait("TERM").success());
-}
-
-fn send(port: u16, cmd: &str, payload: &str) {
-    let st = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", &format!("hawkeye/test-box/cmd/{cmd}"), "-m", payload])
-        .status()
-        .unwrap();
-    assert!(st.success());
 }
 
 fn daemon_log_lacks(log: &Path, text: &str) -> bool {

@@ -5,23 +5,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::daemon::Daemon;
-use common::mqtt::{Msg, Subscriber};
+use common::mqtt::{send_command as send, Msg, Subscriber};
 use sha2::{Digest, Sha256};
 
 const LONG: Duration = Duration::from_secs(90);
 const RESULT: &str = "hawkeye/test-box/cmd_result";
-
-fn send(port: u16, cmd: &str, payload: &str) {
-    let st = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", &format!("hawkeye/test-box/cmd/{cmd}"), "-m", payload])
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
 
 fn reply(sub: &Subscriber, request_id: &str) -> serde_json::Value {
     sub.wait_for(&format!("reply to {request_id}"), LONG, |m| m.topic == RESULT && m.json()["request_id"] == request_id).json()

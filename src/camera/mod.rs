@@ -98,6 +98,15 @@ impl CameraCtx {
         track.at(at, d.max_fix_age_s)
     }
 
+    /// The zone's loudspeaker warning for a transition, if its `speak.on` names the state.
+    /// Never waits on the speaker.
+    fn warn(&self, reminders: &mut Reminders, t: &Transition) {
+        let Some(speak) = self.camera.zones.get(t.zone).and_then(|z| z.speak.as_ref()) else { return };
+        if reminders.on_transition(speak, t.zone, &t.event_id, t.state.as_str(), t.ts) {
+            self.request_warning(t.zone, &t.event_id, t.state.as_str());
+        }
+    }
+
     fn request_warning(&self, zone: usize, event_id: &str, state: &str) {
         let Some(z) = self.camera.zones.get(zone) else { return };
         let Some(speak) = &z.speak else { return };
@@ -203,11 +212,7 @@ pub async fn run(ctx: CameraCtx, mut frames: mpsc::Receiver<DetectedFrame>, mut 
                         clips.spawn(async move { (body, record_clip(ring, start, end, out_path, deadline).await) });
                     }
                     ctx.evidence.send(Job::Alert(Box::new(job)));
-                    if let Some(speak) = ctx.camera.zones.get(t.zone).and_then(|z| z.speak.as_ref()) {
-                        if reminders.on_transition(speak, t.zone, &t.event_id, t.state.as_str(), t.ts) {
-                            ctx.request_warning(t.zone, &t.event_id, t.state.as_str());
-                        }
-                    }
+                    ctx.warn(&mut reminders, t);
                 }
                 for (zone, level, coverage) in step.rules().flood_levels() {
                     ctx.flood.lock().unwrap().insert(format!("{cam_id}/{zone}"), (level, coverage));
@@ -249,11 +254,7 @@ pub async fn run(ctx: CameraCtx, mut frames: mpsc::Receiver<DetectedFrame>, mut 
                         let f = last.as_ref().ok_or("no frame from this camera yet")?;
                         let job = alert_job(&ctx, &step, &t, f, step.latest_tracks(), None);
                         ctx.evidence.send(Job::Alert(Box::new(job)));
-                        if let Some(speak) = ctx.camera.zones.get(t.zone).and_then(|z| z.speak.as_ref()) {
-                            if reminders.on_transition(speak, t.zone, &t.event_id, t.state.as_str(), t.ts) {
-                                ctx.request_warning(t.zone, &t.event_id, t.state.as_str());
-                            }
-                        }
+                        ctx.warn(&mut reminders, &t);
                         Ok(json!({ "event_id": event_id, "state": t.state.as_str(), "objects": t.objects.len() }))
                     }));
                     let _ = reply.send(r);

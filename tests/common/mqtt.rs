@@ -115,3 +115,12 @@ impl Subscriber {
         }
     }
 }
+
+/// Publishes command `cmd` (QoS 1) to device `test-box` with mosquitto_pub.
+pub fn send_command(port: u16, cmd: &str, payload: &str) {
+    let st = std::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", &format!("hawkeye/test-box/cmd/{cmd}"), "-m", payload])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
