@@ -176,7 +176,7 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     // a violation shorter than its zone's dwell is not one a correct system reports
     events.extend(actor_events(&s, &zones, &times).into_iter().filter(|e| e.end - e.start >= e.dwell_s));
     events.sort_by(|a, b| a.start.total_cmp(&b.start));
-    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood };
+    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks: Vec::new() };
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");

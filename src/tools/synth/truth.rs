@@ -23,6 +23,19 @@ pub struct Truth {
     pub events: Vec<TruthEvent>,
     /// Flooding zones: the true level over time (a step function; each point holds until the next).
     pub flood: Vec<FloodTimeline>,
+    /// True water masks, one per second of video: what a water segmentation model is scored on.
+    #[serde(default)]
+    pub water_masks: Vec<WaterMaskTruth>,
+}
+
+/// One true water mask: an 8-bit grey PNG at the video's size, 255 where standing water is
+/// visible and 0 elsewhere, for the video frame with index `frame` (stream time `t`). `file` is
+/// relative to the folder that holds `truth.json` (e.g. `water/000120.png`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WaterMaskTruth {
+    pub frame: u64,
+    pub t: f64,
+    pub file: String,
 }
 
 /// Objects visible in one frame.
