@@ -9,6 +9,7 @@
 
 pub mod canvas;
 pub mod dataset;
+pub mod real;
 pub mod render;
 pub mod scenario;
 pub mod scene;
@@ -108,6 +109,9 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     let name = scenario.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let out = out.canonicalize()?;
+    if s.background.is_some() {
+        return real::render(&s, &name, &out, model);
+    }
     let zones = s.parsed_zones().map_err(|e| anyhow::anyhow!("{}: {e}", scenario.display()))?;
     let (w, h) = (s.width, s.height);
     let (wf, hf) = (w as f32, h as f32);
@@ -163,9 +167,22 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     }
     writer.finish()?;
     let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
+    let flood_idx: Vec<usize> = flood_zones.iter().map(|(i, _)| *i).collect();
+    let (events, flood) = truth_events(&s, &zones, &flood_idx, &coverage, &times);
+    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks: Vec::new() };
+    let truth_path = out.join("truth.json");
+    std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
+    let config = out.join("config.toml");
+    std::fs::write(&config, camera_config(&s, &name, &video, model, &out)?)?;
+    Ok(Rendered { video, truth_path, config, truth })
+}
+
+/// Truth events and flood timelines of a rendered scenario: the flooding zones (`flood_zones`,
+/// indices into `zones`) graded on their true `coverage` per frame, and the actors' events.
+fn truth_events(s: &Scenario, zones: &[Zone], flood_zones: &[usize], coverage: &[Vec<f64>], times: &[f64]) -> (Vec<TruthEvent>, Vec<FloodTimeline>) {
     let mut events = Vec::new();
     let mut flood = Vec::new();
-    for (k, (zi, _)) in flood_zones.iter().enumerate() {
+    for (k, zi) in flood_zones.iter().enumerate() {
         let z = &zones[*zi];
         let levels = graded(&coverage[k], z);
         let mut steps: Vec<(f64, String)> = Vec::new();
@@ -177,20 +194,15 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
         // the rule reports a level once it has held level_min_s, on coverage smoothed with time
         // constant smooth_s: that is when a correct alert comes
         let latency_s = z.level_min_s + z.smooth_s;
-        for (a, b) in intervals(&times, levels.iter().map(|l| *l != "green"), s.duration_s).into_iter().filter(|(a, b)| b - a >= z.level_min_s) {
+        for (a, b) in intervals(times, levels.iter().map(|l| *l != "green"), s.duration_s).into_iter().filter(|(a, b)| b - a >= z.level_min_s) {
             events.push(TruthEvent { kind: "flooding".into(), zone: z.id.clone(), start: a, end: b, dwell_s: latency_s });
         }
         flood.push(FloodTimeline { zone: z.id.clone(), levels: steps, latency_s });
     }
     // a violation shorter than its zone's dwell is not one a correct system reports
-    events.extend(actor_events(&s, &zones, &times).into_iter().filter(|e| e.end - e.start >= e.dwell_s));
+    events.extend(actor_events(s, zones, times).into_iter().filter(|e| e.end - e.start >= e.dwell_s));
     events.sort_by(|a, b| a.start.total_cmp(&b.start));
-    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks: Vec::new() };
-    let truth_path = out.join("truth.json");
-    std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
-    let config = out.join("config.toml");
-    std::fs::write(&config, camera_config(&s, &name, &video, model, &out)?)?;
-    Ok(Rendered { video, truth_path, config, truth })
+    (events, flood)
 }
 
 /// The true level of a flooding zone frame by frame: its thresholds applied to the true
@@ -352,7 +364,7 @@ mod tests {
         let s: Scenario = toml::from_str(&text).unwrap();
         let zones = s.parsed_zones().unwrap();
         let times: Vec<f64> = (0..700).map(|i| i as f64 / 10.0).collect();
-        let ev = actor_events(&s, &zones, &times);
+        let ev = actor_events(s, zones, times);
         // the fifth bike arrives at 23 s; two leave at 55 s and 58 s: below 5 from 58 s
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!((ev[0].kind.as_str(), ev[0].start, ev[0].end), ("occupancy", 23.0, 58.0));

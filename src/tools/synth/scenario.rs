@@ -31,6 +31,9 @@ pub struct Scenario {
     pub detect_fps: f64,
     #[serde(default)]
     pub scene: SceneEffects,
+    /// Draw the actors onto a real video instead of the drawn street ([`super::real`]).
+    #[serde(default)]
+    pub background: Option<Background>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<toml::Table>,
     #[serde(default, rename = "actor")]
@@ -85,6 +88,22 @@ fn default_noise() -> f32 {
 }
 fn default_bitrate() -> u32 {
     1500
+}
+
+/// A real video under the actors: frames `start_frame..=end_frame`, played forwards and
+/// backwards in turn (ping-pong) so that the people in it never jump.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Background {
+    /// `vtest` or `tree` (Debian's opencv-doc samples) or a path to a video file.
+    pub video: String,
+    pub start_frame: u32,
+    /// Last frame used (inclusive).
+    pub end_frame: u32,
+    /// Ground plane `[k, c]`: a standing person whose feet are at normalised height `y` is
+    /// `k * y + c` frame heights tall. Measured values are built in for `vtest`.
+    #[serde(default)]
+    pub ground: Option<[f32; 2]>,
 }
 
 /// Something that happens in the scene.
@@ -195,6 +214,9 @@ impl Scenario {
         }
         if let Err(msg) = self.parsed_zones() {
             e.push(msg);
+        }
+        if let Some(b) = &self.background {
+            e.extend(super::real::problems(self, b));
         }
         let point = |e: &mut Vec<String>, place: String, p: [f32; 2]| {
             if !(-0.5..=1.5).contains(&p[0]) || !(0.0..=1.0).contains(&p[1]) {
