@@ -364,7 +364,7 @@ mod tests {
         let s: Scenario = toml::from_str(&text).unwrap();
         let zones = s.parsed_zones().unwrap();
         let times: Vec<f64> = (0..700).map(|i| i as f64 / 10.0).collect();
-        let ev = actor_events(s, zones, times);
+        let ev = actor_events(&s, &zones, &times);
         // the fifth bike arrives at 23 s; two leave at 55 s and 58 s: below 5 from 58 s
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!((ev[0].kind.as_str(), ev[0].start, ev[0].end), ("occupancy", 23.0, 58.0));

@@ -743,9 +743,9 @@ mod tests {
     #[test]
     fn vtest_ground_plane_matches_measured_people() {
         let g = GroundPlane { k: VTEST_GROUND[0], c: VTEST_GROUND[1] };
-        // measured means at 768×576: ~71 px at y 225, ~106 px at y 375
-        assert!((g.person_px(225.0, 576) - 71.0).abs() < 3.0, "{}", g.person_px(225.0, 576));
-        assert!((g.person_px(375.0, 576) - 106.0).abs() < 3.0, "{}", g.person_px(375.0, 576));
+        // measured means at 768×576 (see VTEST_GROUND): 72 px at y 200–250, 106 px at y 350–400
+        assert!((g.person_px(225.0, 576) - 72.0).abs() < 4.0, "{}", g.person_px(225.0, 576));
+        assert!((g.person_px(375.0, 576) - 106.0).abs() < 4.0, "{}", g.person_px(375.0, 576));
         // the law scales with the frame: half the size at half the resolution
         assert!((g.person_px(187.5, 288) * 2.0 - g.person_px(375.0, 576)).abs() < 0.01);
     }

@@ -48,6 +48,10 @@ pub struct DetectionReport {
     pub classes: Vec<ClassDetection>,
     /// Mean AP over the classes that have truth boxes.
     pub map: Option<f64>,
+    /// Detections (in paired frames, any score) whose model class maps to no truth class
+    /// ([`truth_class`]): not scored.
+    #[serde(default)]
+    pub unscored_dets: usize,
     #[serde(skip)]
     pub(super) samples: BTreeMap<String, ClassSamples>,
 }
@@ -85,11 +89,12 @@ pub fn detection_report(truth: &Truth, frames: &[DetFrame], iou: f32, score_thr:
 /// Detection report pooled over several scenarios: detections of all of them are ranked together
 /// for AP. Each detector frame is paired with the nearest truth frame within half a frame period
 /// (others are skipped, and only paired frames' truth boxes count); within a frame a detection
-/// matches a truth box of the same class with IoU ≥ `iou` (greedy, see `greedy_match`).
+/// matches a truth box of the class its model class maps to ([`truth_class`]) with IoU ≥ `iou`
+/// (greedy, see `greedy_match`); rows are truth classes.
 /// Precision / recall are those of the detections scoring at least `score_thr`.
 pub fn detection_report_multi(runs: &[(&Truth, &[DetFrame])], iou: f32, score_thr: f32) -> DetectionReport {
     let mut samples: BTreeMap<String, ClassSamples> = BTreeMap::new();
-    let (mut matched, mut skipped) = (0, 0);
+    let (mut matched, mut skipped, mut unscored) = (0, 0, 0);
     for &(truth, frames) in runs {
         // every class present in the truth gets a row, evaluated frames or not
         for b in truth.frames.iter().flat_map(|f| &f.boxes) {
@@ -102,12 +107,12 @@ pub fn detection_report_multi(runs: &[(&Truth, &[DetFrame])], iou: f32, score_th
         skipped += sk;
         for (ti, di) in pairs {
             let (ft, df) = (&truth.frames[ti], &frames[di]);
-            let classes: BTreeSet<&str> =
-                ft.boxes.iter().map(|b| b.class.as_str()).chain(df.dets.iter().map(|d| d.class.as_str())).collect();
+            let scored: Vec<(&str, f32, [f32; 4])> = df.dets.iter().filter_map(|d| truth_class(&d.class).map(|c| (c, d.score, d.bbox))).collect();
+            unscored += df.dets.len() - scored.len();
+            let classes: BTreeSet<&str> = ft.boxes.iter().map(|b| b.class.as_str()).chain(scored.iter().map(|d| d.0)).collect();
             for c in classes {
                 let gts: Vec<[f32; 4]> = ft.boxes.iter().filter(|b| b.class == c).map(|b| b.bbox).collect();
-                let dets: Vec<(f32, [f32; 4])> =
-                    df.dets.iter().filter(|d| d.class == c).map(|d| (d.score, d.bbox)).collect();
+                let dets: Vec<(f32, [f32; 4])> = scored.iter().filter(|d| d.0 == c).map(|d| (d.1, d.2)).collect();
                 let m = greedy_match(&gts, &dets, iou);
                 let s = samples.entry(c.to_string()).or_default();
                 s.n_gt += gts.len();
@@ -115,7 +120,7 @@ pub fn detection_report_multi(runs: &[(&Truth, &[DetFrame])], iou: f32, score_th
             }
         }
     }
-    build_detection(samples, iou, score_thr, matched, skipped)
+    build_detection(samples, iou, score_thr, matched, skipped, unscored)
 }
 
 pub(super) fn build_detection(
@@ -124,6 +129,7 @@ pub(super) fn build_detection(
     score_thr: f32,
     frames_matched: usize,
     frames_skipped: usize,
+    unscored_dets: usize,
 ) -> DetectionReport {
     let names = ordered_names(&CLASSES, samples.keys().map(String::as_str));
     let empty = ClassSamples::default();
@@ -131,7 +137,7 @@ pub(super) fn build_detection(
         names.iter().map(|c| class_detection(c, samples.get(c).unwrap_or(&empty), score_thr)).collect();
     let aps: Vec<f64> = classes.iter().filter_map(|c| c.ap).collect();
     let map = (!aps.is_empty()).then(|| aps.iter().sum::<f64>() / aps.len() as f64);
-    DetectionReport { iou, score_thr, frames_matched, frames_skipped, classes, map, samples }
+    DetectionReport { iou, score_thr, frames_matched, frames_skipped, classes, map, unscored_dets, samples }
 }
 
 fn class_detection(class: &str, s: &ClassSamples, score_thr: f32) -> ClassDetection {

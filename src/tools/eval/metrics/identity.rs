@@ -49,7 +49,7 @@ pub fn id_switches(truth: &Truth, frames: &[DetFrame], iou_thr: f32) -> IdReport
         }
         let overlap = |g: usize, k: usize| {
             let (b, d) = (&boxes[g], &dets[k]);
-            if d.track_id.is_some() && d.class == b.class {
+            if d.track_id.is_some() && truth_class(&d.class) == Some(b.class.as_str()) {
                 Some(iou(&d.bbox, &b.bbox)).filter(|&v| v >= iou_thr)
             } else {
                 None

@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::tools::synth::truth::Truth;
 
+mod classes;
 mod detection;
 mod events;
 mod flood;
 mod identity;
 mod report;
 
+pub use classes::*;
 pub use detection::*;
 pub use events::*;
 pub use flood::*;

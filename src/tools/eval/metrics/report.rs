@@ -40,7 +40,7 @@ impl Report {
     pub fn merge(reports: &[Report]) -> Report {
         let Some(first) = reports.first() else { return Report::default() };
         let mut samples: BTreeMap<String, ClassSamples> = BTreeMap::new();
-        let (mut fm, mut fs) = (0, 0);
+        let (mut fm, mut fs, mut un) = (0, 0, 0);
         let mut ids: BTreeMap<String, ClassIds> = BTreeMap::new();
         let (mut matches, mut false_alarms, mut missed) = (Vec::new(), Vec::new(), Vec::new());
         let mut kind_names: Vec<&str> = Vec::new();
@@ -53,6 +53,7 @@ impl Report {
             }
             fm += r.detection.frames_matched;
             fs += r.detection.frames_skipped;
+            un += r.detection.unscored_dets;
             for c in &r.ids.classes {
                 let e = ids
                     .entry(c.class.clone())
@@ -81,7 +82,7 @@ impl Report {
         let kinds = ordered_names(&EVENT_KINDS, kind_names.into_iter());
         Report {
             scenario: format!("all ({} scenarios)", reports.len()),
-            detection: build_detection(samples, first.detection.iou, first.detection.score_thr, fm, fs),
+            detection: build_detection(samples, first.detection.iou, first.detection.score_thr, fm, fs, un),
             ids: ids_from_classes(first.ids.iou, id_classes),
             events: build_events(first.events.onset_tolerance_s, &kinds, matches, false_alarms, missed),
             flood: if reports.iter().any(|r| !r.flood.is_empty()) { vec![flood] } else { Vec::new() },
@@ -96,8 +97,8 @@ impl Report {
         let _ = writeln!(s, "== {} ==", self.scenario);
         let _ = writeln!(
             s,
-            "detection: IoU >= {:.2}, P/R at score >= {:.2}; {} frames evaluated, {} skipped",
-            d.iou, d.score_thr, d.frames_matched, d.frames_skipped
+            "detection: IoU >= {:.2}, P/R at score >= {:.2}; {} frames evaluated, {} skipped; rows are truth classes (vehicle = car, bus, truck), {} detections of other classes not scored",
+            d.iou, d.score_thr, d.frames_matched, d.frames_skipped, d.unscored_dets
         );
         let _ = writeln!(
             s,

@@ -137,17 +137,17 @@ fn low_iou_is_fp_and_fn() {
 #[test]
 fn class_mismatch_is_fn_for_one_and_fp_for_the_other() {
     let t = truth(vec![vec![("person", 1, A)]]);
-    let f = dframes(vec![vec![det("vehicle", 0.9, A, None), det("car", 0.6, B, None)]]);
+    let f = dframes(vec![vec![det("vehicle", 0.9, A, None), det("car", 0.6, B, None), det("chair", 0.7, A, None)]]);
     let r = detection_report(&t, &f, 0.5, 0.3);
     let p = class(&r, "person");
     assert_eq!((p.gt, p.tp, p.fn_, p.ap), (1, 0, 1, Some(0.0)));
+    // COCO's car is scored as hawkeye's vehicle
     let v = class(&r, "vehicle");
-    assert_eq!((v.gt, v.dets, v.fp, v.ap), (0, 1, 1, None));
+    assert_eq!((v.gt, v.dets, v.fp, v.ap), (0, 2, 2, None));
     assert_eq!(v.precision, 0.0);
-    // a class name outside the model's set still shows up, after the model classes
-    let c = class(&r, "car");
-    assert_eq!((c.fp, c.ap), (1, None));
-    assert_eq!(r.classes.last().unwrap().class, "car");
+    // a class no truth class maps to is not scored, only counted
+    assert!(r.classes.iter().all(|c| c.class != "car" && c.class != "chair"));
+    assert_eq!(r.unscored_dets, 1);
     // mAP only over classes with truth
     assert_eq!(r.map, Some(0.0));
     let json = serde_json::to_value(&r).unwrap();
