@@ -10,6 +10,7 @@
 
 pub mod metrics;
 pub mod plot;
+pub mod teacher;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -62,6 +63,18 @@ pub struct EvalArgs {
     /// Inference threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Teacher check: run the shipped model (--model, default models/hawkeye_urban.onnx) and
+    /// this COCO model on real footage (--clip) and report how many of the teacher's persons and
+    /// vehicles the shipped model finds, and its urban detections per frame.
+    #[arg(long, conflicts_with_all = ["scenarios", "config"])]
+    pub teacher: Option<PathBuf>,
+    /// Teacher check footage, repeatable: FILE or FILE:FIRST-LAST (frames, inclusive; `vtest`
+    /// and `tree` name Debian's samples). Default: vtest 0-399, vtest 400-794, tree 0-33, tree 34-67.
+    #[arg(long = "clip", requires = "teacher")]
+    pub clips: Vec<String>,
+    /// Teacher check: use every N-th frame of each clip.
+    #[arg(long, default_value_t = 10, requires = "teacher")]
+    pub every: usize,
 }
 
 /// Lowest detector score kept for the AP computation.
@@ -83,6 +96,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     source::init_gstreamer()?;
     crate::detect::init_runtime()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    if let Some(t) = &args.teacher {
+        return teacher_check(args, t);
+    }
     let mut cases: Vec<(String, PathBuf, Option<PathBuf>, Option<PathBuf>)> = Vec::new();
     if let Some(dir) = &args.scenarios {
         for (name, config, video, truth) in scenario_cases(dir, &args.out, args.model.as_deref())? {
@@ -154,6 +170,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&json, serde_json::to_vec_pretty(&doc)?)?;
         println!("report: {}", json.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hawkeye eval --teacher`: prints the teacher check and writes it to report.json.
+fn teacher_check(args: &EvalArgs, teacher_model: &Path) -> anyhow::Result<ExitCode> {
+    let clips = if args.clips.is_empty() { teacher::Clip::defaults()? } else { args.clips.iter().map(|c| teacher::Clip::parse(c)).collect::<anyhow::Result<Vec<_>>>()? };
+    let model = args.model.clone().unwrap_or_else(crate::tools::synth::default_model);
+    let report = teacher::run_check(&model, teacher_model, &clips, args.every, args.score, args.threads)?;
+    print!("{}", report.print_table());
+    let json = args.out.join("report.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&serde_json::json!({ "teacher": report }))?)?;
+    println!("report: {}", json.display());
     Ok(ExitCode::SUCCESS)
 }
 
