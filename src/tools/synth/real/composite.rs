@@ -118,6 +118,7 @@ pub(super) fn mean_rgb(rgb: &[u8], w: u32, h: u32, b: [i32; 4]) -> [f32; 3] {
 impl Layer {
     /// The cut-out scaled to a person's height at ground point `(fx, fy)` (pixels), area
     /// averaged, blurred 3×3, its colours matched to the background there.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn place(id: u32, class: &'static str, cut: &(u32, u32, Vec<[f32; 4]>, f32), fx: f32, fy: f32, ground: &GroundPlane, median: &[u8], w: u32, h: u32) -> Layer {
         let (cw, ch, src, person) = cut;
         let s = ground.person_px(fy, h) / person;
