@@ -169,7 +169,7 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
     let flood_idx: Vec<usize> = flood_zones.iter().map(|(i, _)| *i).collect();
     let (events, flood) = truth_events(&s, &zones, &flood_idx, &coverage, &times);
-    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks: Vec::new() };
+    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks: Vec::new(), labelled: None };
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");

@@ -26,6 +26,10 @@ pub struct Truth {
     /// True water masks, one per second of video: what a water segmentation model is scored on.
     #[serde(default)]
     pub water_masks: Vec<WaterMaskTruth>,
+    /// The classes the frame boxes label, when not all: on a real background the video's own
+    /// people and traffic have no boxes, so detections of them are not scored. `None`: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labelled: Option<Vec<String>>,
 }
 
 /// One true water mask: an 8-bit grey PNG at the video's size, 255 where standing water is

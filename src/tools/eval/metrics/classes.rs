@@ -61,4 +61,22 @@ mod tests {
         assert_eq!(r.unscored_dets, 1);
         assert!(r.classes.iter().all(|c| c.class != "chair" && c.class != "car"));
     }
+
+    #[test]
+    fn classes_the_truth_does_not_label_are_not_scored() {
+        use crate::tools::eval::metrics::{detection_report, Det, DetFrame};
+        use crate::tools::synth::truth::{FrameTruth, Truth, TruthBox};
+        let bag = [10.0, 10.0, 30.0, 30.0];
+        let boxes = vec![TruthBox { class: "garbage".into(), id: 1, bbox: bag }];
+        let truth = Truth { fps: 10.0, frames: vec![FrameTruth { t: 0.0, boxes }], labelled: Some(vec!["goods".into(), "garbage".into()]), ..Default::default() };
+        let det = |class: &str, b| Det { class: class.into(), score: 0.9, bbox: b, track_id: None };
+        // a real passer-by and a real car: right or wrong, no truth says
+        let frames = [DetFrame { t: 0.0, dets: vec![det("garbage", bag), det("person", [50.0, 0.0, 70.0, 60.0]), det("car", [100.0, 0.0, 200.0, 60.0])] }];
+        let r = detection_report(&truth, &frames, 0.5, 0.3);
+        assert_eq!(r.unscored_dets, 2);
+        let person = r.classes.iter().find(|c| c.class == "person").unwrap();
+        assert_eq!((person.dets, person.fp), (0, 0));
+        let g = r.classes.iter().find(|c| c.class == "garbage").unwrap();
+        assert_eq!((g.tp, g.fp), (1, 0));
+    }
 }

@@ -90,7 +90,8 @@ pub fn detection_report(truth: &Truth, frames: &[DetFrame], iou: f32, score_thr:
 /// for AP. Each detector frame is paired with the nearest truth frame within half a frame period
 /// (others are skipped, and only paired frames' truth boxes count); within a frame a detection
 /// matches a truth box of the class its model class maps to ([`truth_class`]) with IoU ≥ `iou`
-/// (greedy, see `greedy_match`); rows are truth classes.
+/// (greedy, see `greedy_match`); rows are truth classes. Detections of a class the truth does
+/// not label (`Truth::labelled`) are not scored either.
 /// Precision / recall are those of the detections scoring at least `score_thr`.
 pub fn detection_report_multi(runs: &[(&Truth, &[DetFrame])], iou: f32, score_thr: f32) -> DetectionReport {
     let mut samples: BTreeMap<String, ClassSamples> = BTreeMap::new();
@@ -107,7 +108,9 @@ pub fn detection_report_multi(runs: &[(&Truth, &[DetFrame])], iou: f32, score_th
         skipped += sk;
         for (ti, di) in pairs {
             let (ft, df) = (&truth.frames[ti], &frames[di]);
-            let scored: Vec<(&str, f32, [f32; 4])> = df.dets.iter().filter_map(|d| truth_class(&d.class).map(|c| (c, d.score, d.bbox))).collect();
+            let labelled = |c: &str| truth.labelled.as_ref().is_none_or(|l| l.iter().any(|x| x == c));
+            let scored: Vec<(&str, f32, [f32; 4])> =
+                df.dets.iter().filter_map(|d| truth_class(&d.class).filter(|c| labelled(c)).map(|c| (c, d.score, d.bbox))).collect();
             unscored += df.dets.len() - scored.len();
             let classes: BTreeSet<&str> = ft.boxes.iter().map(|b| b.class.as_str()).chain(scored.iter().map(|d| d.0)).collect();
             for c in classes {

@@ -387,7 +387,7 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path) -> anyhow::Res
     writer.finish()?;
     let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
     let (events, flood) = super::truth_events(s, &zones, &flood_idx, &coverage, &times);
-    let truth = Truth { name: name.to_string(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks };
+    let truth = Truth { name: name.to_string(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: Some(vec!["goods".into(), "garbage".into()]) };
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");
