@@ -173,10 +173,14 @@ impl Layer {
         let bg_l = luma(bg).max(1.0);
         let gain = (bg_l / obj_l.max(1.0)).powf(0.4).clamp(0.7, 1.3);
         let cast = bg.map(|v| (v / bg_l).powf(0.3));
-        for p in &mut px {
+        for (j, p) in px.iter_mut().enumerate() {
             let l = luma([p[0], p[1], p[2]]);
+            // overcast light falls from above: tops a little brighter than the sides near the
+            // ground, which the object itself shades
+            let v = (j as i32 / bw) as f32 / bh as f32;
+            let shade = 1.08 - 0.22 * v;
             for k in 0..3 {
-                p[k] = ((l + (p[k] - l) * 0.55) * gain * cast[k]).max(0.0);
+                p[k] = ((l + (p[k] - l) * 0.55) * gain * cast[k] * shade).max(0.0);
             }
         }
         Layer { id, class, x0, y0, w: bw, h: bh, base: fy, px, ref_mean: luma(bg) }
