@@ -313,7 +313,7 @@ pub(super) fn draw_wet(p: &Puddle, mirror: bool, t: f32, src: &[u8], smooth: &[u
                 // reflection shows more of what stands behind), displaced by moving ripples
                 let (xf, yf) = (x as f32, y as f32);
                 let rx = xf + 1.6 * (0.35 * yf + 2.6 * t).sin();
-                let ry = top - (yf - top) * 1.6 + 1.2 * (0.23 * xf + 1.9 * t).sin();
+                let ry = top - (yf - top) * 1.3 + 1.2 * (0.23 * xf + 1.9 * t).sin();
                 let sample = |yy: f32| {
                     let (sx, sy) = ((rx.round() as i32).clamp(0, wi - 1), (yy.round() as i32).clamp(0, hi - 1));
                     let j = ((sy * wi + sx) * 3) as usize;
@@ -323,8 +323,8 @@ pub(super) fn draw_wet(p: &Puddle, mirror: bool, t: f32, src: &[u8], smooth: &[u
                 let sky = [176.0, 184.0, 194.0];
                 let tint = [0.95, 0.98, 1.04];
                 [0, 1, 2].map(|k| {
-                    let refl = 0.5 * (r0[k] + r1[k]) * 0.8 + sky[k] * 0.2;
-                    (0.35 * ground[k] * 0.6 + 0.65 * refl * 0.8) * tint[k]
+                    let refl = 0.5 * (r0[k] + r1[k]) * 0.75 + sky[k] * 0.25;
+                    (0.45 * ground[k] * 0.6 + 0.55 * refl * 0.72) * tint[k]
                 })
             } else {
                 // wet ground: darker and a little smoother, nothing reflected
