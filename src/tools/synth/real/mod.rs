@@ -63,7 +63,7 @@ pub fn find_video(name: &str) -> anyhow::Result<PathBuf> {
         other => PathBuf::from(other),
     };
     if !p.is_file() {
-        bail!("background video {name:?}: {} not found (Debian's samples come with opencv-doc: run scripts/setup.sh)", p.display());
+        bail!("video {name:?}: {} not found (vtest and tree are Debian's opencv-doc samples: run scripts/setup.sh)", p.display());
     }
     Ok(p)
 }
@@ -186,7 +186,7 @@ struct Plate {
 
 impl Plate {
     fn load(b: &Background, w: u32, h: u32) -> anyhow::Result<Plate> {
-        let path = find_video(&b.video)?;
+        let path = find_video(&b.video).map_err(|e| anyhow::anyhow!("[background] {e}"))?;
         let (a, z) = (b.start_frame as usize, b.end_frame as usize);
         let mut frames = Vec::with_capacity(z - a + 1);
         let n = decode_each(&path, Some((w, h)), |i, rgb, _, _| {
