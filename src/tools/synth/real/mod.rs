@@ -102,6 +102,9 @@ pub fn problems(s: &Scenario, b: &Background) -> Vec<String> {
     if s.scene.rain.is_some() {
         e.push("scene.rain: rain is drawn for the drawn street only".into());
     }
+    if s.scene.shake_px > 0.0 {
+        e.push("scene.shake_px: a real background is not shaken (its water masks would not follow)".into());
+    }
     for (i, a) in s.actors.iter().enumerate() {
         let kind = match a {
             Actor::Pedestrian { .. } => "pedestrian",
