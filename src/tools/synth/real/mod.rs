@@ -454,4 +454,36 @@ mod tests {
         assert!(p.iter().any(|m| m.starts_with("actor[0]")), "{p:?}");
         assert!(find_video("/no/such/video.avi").unwrap_err().to_string().contains("not found"));
     }
+
+    #[test]
+    fn the_real_suite_keeps_to_the_evaluation_footage() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let seeds_of = |dir: &str| -> Vec<(std::path::PathBuf, Scenario)> {
+            let mut v: Vec<_> = std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+            v.sort();
+            v.into_iter().map(|p| (p.clone(), Scenario::load(&p).unwrap_or_else(|e| panic!("{e}")))).collect()
+        };
+        let real = seeds_of("tests/scenarios_real");
+        let drawn: Vec<u64> = seeds_of("tests/scenarios").iter().map(|(_, s)| s.seed).collect();
+        let (mut oos, mut dumping) = (0, 0);
+        let mut seeds = std::collections::BTreeSet::new();
+        for (p, s) in &real {
+            let b = s.background.as_ref().unwrap_or_else(|| panic!("{}: no [background]", p.display()));
+            // vtest.avi frames 0–399 are training backgrounds; tree.avi has no ground
+            assert_eq!(b.video, "vtest", "{}", p.display());
+            assert!(b.start_frame >= 400 && b.end_frame <= 794, "{}", p.display());
+            assert!((40.0..=90.0).contains(&s.duration_s), "{}", p.display());
+            assert!(seeds.insert(s.seed) && !drawn.contains(&s.seed), "{}: seed {} used before", p.display(), s.seed);
+            let times: Vec<f64> = (0..(s.duration_s * s.fps as f64) as usize).map(|i| i as f64 / s.fps as f64).collect();
+            for e in super::super::actor_events(s, &s.parsed_zones().unwrap(), &times).iter().filter(|e| e.end - e.start >= e.dwell_s) {
+                match e.kind.as_str() {
+                    "out_of_store" => oos += 1,
+                    "dumping" => dumping += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(real.len() >= 10, "{} scenarios", real.len());
+        assert!(oos >= 10 && dumping >= 10, "{oos} out-of-store and {dumping} dumping events");
+    }
 }
