@@ -164,14 +164,14 @@ impl Layer {
         }
         let x0 = (fx - (bw as f32) * 0.5).round() as i32;
         let y0 = (fy - (oh + 1) as f32).round() as i32;
-        // colour matching: less saturated than the renderer's cartoon colours, brightness moved
-        // towards the local background's, and the scene's colour cast
+        // colour matching: somewhat less saturated than the renderer's cartoon colours, lit as
+        // brightly as the ground around it (its mean against a mid grey; the object's own
+        // brightness is kept, so a white bag stays white on grey concrete), and the scene's
+        // colour cast
         let around = [x0 - bw / 2, y0, x0 + bw + bw / 2, y0 + bh + bh / 4];
         let bg = mean_rgb(median, w, h, around);
-        let (sa, sl) = px.iter().fold((0f32, 0f32), |(sa, sl), p| (sa + p[3], sl + luma([p[0], p[1], p[2]])));
-        let obj_l = if sa > 0.0 { sl / sa } else { 128.0 };
         let bg_l = luma(bg).max(1.0);
-        let gain = (bg_l / obj_l.max(1.0)).powf(0.4).clamp(0.7, 1.3);
+        let gain = (bg_l / 128.0).powf(0.5).clamp(0.75, 1.3);
         let cast = bg.map(|v| (v / bg_l).powf(0.3));
         for (j, p) in px.iter_mut().enumerate() {
             let l = luma([p[0], p[1], p[2]]);
@@ -180,7 +180,7 @@ impl Layer {
             let v = (j as i32 / bw) as f32 / bh as f32;
             let shade = 1.08 - 0.22 * v;
             for k in 0..3 {
-                p[k] = ((l + (p[k] - l) * 0.55) * gain * cast[k] * shade).max(0.0);
+                p[k] = ((l + (p[k] - l) * 0.8) * gain * cast[k] * shade).max(0.0);
             }
         }
         Layer { id, class, x0, y0, w: bw, h: bh, base: fy, px, ref_mean: luma(bg) }
