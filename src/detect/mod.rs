@@ -19,6 +19,7 @@ pub mod letterbox;
 pub mod manifest;
 pub mod nms;
 pub mod runtime;
+pub mod segment;
 mod types;
 pub mod yolo;
 
@@ -27,6 +28,7 @@ pub use cli_detect::detect_command;
 pub use detector::{Detector, DetectorOptions};
 pub use error::DetectError;
 pub use letterbox::{Letterbox, Letterboxer};
-pub use manifest::{builtin_manifests, Alignment, ColorOrder, Layout, Manifest, ManifestError};
+pub use manifest::{builtin_manifests, Alignment, ColorOrder, Layout, Manifest, ManifestError, ModelKind};
 pub use runtime::init_runtime;
+pub use segment::{Segmenter, WaterMask};
 pub use types::{BBox, Detection};
