@@ -30,5 +30,5 @@ pub use error::DetectError;
 pub use letterbox::{Letterbox, Letterboxer};
 pub use manifest::{builtin_manifests, Alignment, ColorOrder, Layout, Manifest, ManifestError, ModelKind};
 pub use runtime::init_runtime;
-pub use segment::{Segmenter, WaterMask};
+pub use segment::{Segmenter, WaterMask, WaterSchedule};
 pub use types::{BBox, Detection};

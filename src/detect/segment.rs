@@ -120,6 +120,36 @@ pub fn mask_to_frame(prob: &[f32], mw: usize, mh: usize, input_w: u32, input_h: 
     WaterMask { width: g.frame_width, height: g.frame_height, data }
 }
 
+/// When a camera's next water mask is due: at most `fps` masks per second of stream time.
+/// Pure; the detector thread of `hawkeye run` and `hawkeye eval` share it, so eval measures
+/// the rate the daemon runs at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaterSchedule {
+    every_s: f64,
+    last: Option<f64>,
+}
+
+impl WaterSchedule {
+    /// A schedule of `fps` masks per second (0 or less: never).
+    pub fn new(fps: f64) -> WaterSchedule {
+        WaterSchedule { every_s: if fps > 0.0 { 1.0 / fps } else { f64::INFINITY }, last: None }
+    }
+
+    /// Whether a frame at stream time `ts` gets a mask; if so, it counts as the last one. The
+    /// first frame gets one; a stream that starts again (time goes back) starts again too.
+    pub fn due(&mut self, ts: f64) -> bool {
+        if !self.every_s.is_finite() {
+            return false;
+        }
+        // 1 ms of slack: frame times that are sums of frame intervals fall just short
+        let due = self.last.is_none_or(|l| ts < l || ts - l >= self.every_s - 1e-3);
+        if due {
+            self.last = Some(ts);
+        }
+        due
+    }
+}
+
 /// A loaded water segmentation model ready to run on frames.
 pub struct Segmenter {
     session: Session,
@@ -263,6 +293,27 @@ mod tests {
         let tri = Polygon::new(&[[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
         let c = m.coverage(&tri);
         assert!((c - 0.75).abs() < 0.04, "{c}");
+    }
+
+    #[test]
+    fn the_schedule_keeps_the_rate_on_stream_time() {
+        let mut s = WaterSchedule::new(1.0);
+        // 5 fps frames whose times are sums of 0.2 s (falling just short of whole seconds)
+        let mut ts = 0.0;
+        let mut due = Vec::new();
+        for _ in 0..26 {
+            if s.due(ts) {
+                due.push((ts * 10.0_f64).round() / 10.0);
+            }
+            ts += 0.2;
+        }
+        assert_eq!(due, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        // dropped frames: the next frame after the interval gets it
+        assert!(!s.due(5.5) && s.due(6.3) && !s.due(7.0) && s.due(7.4));
+        // a restarted stream starts again at once
+        assert!(s.due(0.1));
+        let mut never = WaterSchedule::new(0.0);
+        assert!(!never.due(0.0) && !never.due(100.0));
     }
 
     #[test]
