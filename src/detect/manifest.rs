@@ -156,8 +156,8 @@ pub enum ManifestError {
         known: String,
     },
     #[error(
-        "model {model} is a {actual} (manifest {origin} says kind = \"{actual}\"), but a \
-         {expected} is expected here; give a {expected} model"
+        "model {model} is a {actual} model (manifest {origin} says kind = \"{actual}\"), but a \
+         {expected} model is expected here"
     )]
     WrongKind {
         model: PathBuf,
@@ -444,6 +444,41 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("yolov9"), "{e}");
+    }
+
+    #[test]
+    fn a_segmentation_manifest_needs_no_layout_and_kinds_are_told_apart() {
+        let seg = "name='w'\nkind='segmentation'\ninput_width=416\ninput_height=416\n\
+                   color='bgr'\nletterbox='top_left'\nclasses=['water']\n";
+        let m = Manifest::from_toml_str(seg, "w.toml").unwrap();
+        assert_eq!(m.kind, ModelKind::Segmentation);
+        // a detector still has to name its layout
+        let e = Manifest::from_toml_str(&seg.replace("kind='segmentation'\n", ""), "d.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("d.toml") && e.contains("layout"), "{e}");
+        // a mask has one class
+        let e = Manifest::from_toml_str(&seg.replace("['water']", "['water', 'smoke']"), "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("one class"), "{e}");
+        let e = Manifest::from_toml_str(&seg.replace("segmentation", "mask"), "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mask"), "{e}");
+        // the wrong kind is named with both kinds, the model and the manifest
+        let e = m
+            .expect_kind(ModelKind::Detector, Path::new("models/w.onnx"), "models/w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("models/w.onnx is a segmentation")
+                && e.contains("models/w.toml")
+                && e.contains("a detector model is expected"),
+            "{e}"
+        );
+        assert!(m.expect_kind(ModelKind::Segmentation, Path::new("w"), "w").is_ok());
+        assert_eq!(builtin_manifests()[0].kind, ModelKind::Detector);
     }
 
     #[test]

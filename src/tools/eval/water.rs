@@ -79,9 +79,11 @@ pub struct WaterScore {
     pub iou: Option<f64>,
     /// Mean IoU of the scored frames that show water in either mask.
     pub mean_frame_iou: Option<f64>,
-    /// Sum and count behind `mean_frame_iou`.
+    /// Scored frames that show water in either mask.
+    pub frames_with_water: u64,
+    /// Sum of their IoUs (behind `mean_frame_iou`).
+    #[serde(skip)]
     frame_iou_sum: f64,
-    frames_with_water: u64,
 }
 
 impl WaterScore {
