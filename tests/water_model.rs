@@ -241,6 +241,8 @@ fn in_the_daemon_only_the_camera_with_a_flooding_zone_runs_masks() {
     });
     println!("{}", String::from_utf8_lossy(&red.payload));
     let beat = beats.wait_for("a heartbeat after the red level", Duration::from_secs(10), |m| m.json()["cameras"].as_array().is_some_and(|c| c.iter().any(|c| c["water_masks"].as_u64().unwrap_or(0) >= 5)));
+    // the rise went through yellow (the `new` alert waits for its pictures, so it may come later)
+    alerts.wait_for("a yellow flood level", Duration::from_secs(20), |m| m.json()["level"] == "yellow");
     let status = daemon.signal_and_wait("TERM");
     assert!(status.success(), "{status:?}");
     let v = beat.json();
@@ -252,5 +254,5 @@ fn in_the_daemon_only_the_camera_with_a_flooding_zone_runs_masks() {
     // about one mask per second of video, never one per detected frame
     let (masks, handed) = (flooded["water_masks"].as_u64().unwrap(), flooded["handed"].as_u64().unwrap());
     assert!(masks >= 5 && masks * 3 <= handed + 3, "{masks} masks for {handed} frames");
-    assert!(alerts.all().iter().any(|m| m.json()["level"] == "yellow"), "no yellow level before red");
+
 }

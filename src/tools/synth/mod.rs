@@ -112,7 +112,9 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
 
 /// Renders `scenario` into `out` (created): `video.mp4`, `truth.json`, the true water masks
 /// (`water/NNNNNN.png`, one per second) and `config.toml` (a file camera on the video with the
-/// scenario's zones, detecting with `model`, and with `[water]` = `water` when given).
+/// scenario's zones, detecting with `model`, and with `[water]` = `water` when given). The true
+/// flood coverage of a flooding zone is measured on the true water mask's pixels inside its
+/// polygon (no longer on the puddles' boxes), frame by frame.
 pub fn render_scenario_with(scenario: &Path, out: &Path, model: &Path, water: Option<&Path>) -> anyhow::Result<Rendered> {
     let s = Scenario::load(scenario)?;
     let name = scenario.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
