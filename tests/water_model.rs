@@ -227,29 +227,38 @@ fn in_the_daemon_only_the_camera_with_a_flooding_zone_runs_masks() {
         };
         format!("\n[[camera]]\nid = \"{id}\"\nurl = \"{}\"\npipeline = \"file\"\nrealtime = true\ndetect_fps = 5\nframe_width = 640\n  [camera.privacy]\n  faces = false\n  plates = false\n{zone}", video.display())
     };
-    let cams = format!("{}{}", camera("flooded", true), camera("plain", false));
+    // a third camera whose masks all fail (failpoint): counted, and the others carry on
+    let cams = format!("{}{}{}", camera("flooded", true), camera("plain", false), camera("failing", true));
     let config = common::config::write(dir.path(), broker.port, &urban, &cams);
     let text = std::fs::read_to_string(&config).unwrap().replace("[telemetry]", &format!("[water]\nmodel = \"{}\"\nfps = 1.0\n\n[telemetry]", water.display()));
     std::fs::write(&config, text).unwrap();
 
     let alerts = common::mqtt::Subscriber::new(broker.port, "hawkeye/test-box/alerts");
     let beats = common::mqtt::Subscriber::new(broker.port, "hawkeye/test-box/heartbeat");
-    let daemon = common::daemon::Daemon::start(&config);
+    let log = dir.path().join("hawkeye.log");
+    let daemon = common::daemon::Daemon::start_env(&config, &log, &[("HAWKEYE_FAILPOINTS", "fail_water_mask=failing")]);
     let red = alerts.wait_for("a red flood level", Duration::from_secs(60), |m| {
         let v = m.json();
         v["kind"] == "flooding" && v["level"] == "red"
     });
     println!("{}", String::from_utf8_lossy(&red.payload));
-    let beat = beats.wait_for("a heartbeat after the red level", Duration::from_secs(10), |m| m.json()["cameras"].as_array().is_some_and(|c| c.iter().any(|c| c["water_masks"].as_u64().unwrap_or(0) >= 5)));
+    let counted = |m: &common::mqtt::Msg, id: &str, key: &str| m.json()["cameras"].as_array().and_then(|c| c.iter().find(|c| c["camera_id"] == id).and_then(|c| c[key].as_u64())).unwrap_or(0);
+    let beat = beats.wait_for("a heartbeat with 5 masks and 5 failures", Duration::from_secs(10), |m| counted(m, "flooded", "water_masks") >= 5 && counted(m, "failing", "water_mask_failures") >= 5);
     // the rise went through yellow (the `new` alert waits for its pictures, so it may come later)
     alerts.wait_for("a yellow flood level", Duration::from_secs(20), |m| m.json()["level"] == "yellow");
     let status = daemon.signal_and_wait("TERM");
     assert!(status.success(), "{status:?}");
     let v = beat.json();
     let cam = |id: &str| v["cameras"].as_array().unwrap().iter().find(|c| c["camera_id"] == id).unwrap_or_else(|| panic!("no camera {id} in {v}")).clone();
-    let (flooded, plain) = (cam("flooded"), cam("plain"));
-    println!("flooded: {flooded}\nplain: {plain}");
+    let (flooded, plain, failing) = (cam("flooded"), cam("plain"), cam("failing"));
+    println!("flooded: {flooded}\nplain: {plain}\nfailing: {failing}");
     assert_eq!(plain["water_masks"].as_u64(), Some(0), "{plain}");
+    assert_eq!(plain["water_mask_failures"].as_u64(), Some(0), "{plain}");
+    assert_eq!(failing["water_masks"].as_u64(), Some(0), "{failing}");
+    assert!(failing["water_mask_failures"].as_u64().unwrap() >= 5, "{failing}");
+    assert!(failing["handed"].as_u64().unwrap() >= 25, "the failing camera's frames stopped: {failing}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("water mask failed") && log.contains("failing"), "failures are not logged:\n{log}");
     assert_eq!(flooded["water_mask_failures"].as_u64(), Some(0), "{flooded}");
     // about one mask per second of video, never one per detected frame
     let (masks, handed) = (flooded["water_masks"].as_u64().unwrap(), flooded["handed"].as_u64().unwrap());

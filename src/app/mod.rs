@@ -533,7 +533,12 @@ fn water_mask(seg: &mut Segmenter, schedule: &mut Option<(String, f64, WaterSche
     if !sched.due(frame.ts) {
         return None;
     }
-    match seg.segment(&frame.rgb, frame.width, frame.height) {
+    let result = if crate::failpoint::value("fail_water_mask") == Some(route.camera_id.as_str()) {
+        Err(crate::detect::DetectError::Inference("failpoint fail_water_mask".into()))
+    } else {
+        seg.segment(&frame.rgb, frame.width, frame.height)
+    };
+    match result {
         Ok(mask) => {
             route.counters.water_masks.fetch_add(1, Ordering::Relaxed);
             Some(mask)
