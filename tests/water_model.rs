@@ -256,7 +256,8 @@ fn in_the_daemon_only_the_camera_with_a_flooding_zone_runs_masks() {
     assert_eq!(plain["water_mask_failures"].as_u64(), Some(0), "{plain}");
     assert_eq!(failing["water_masks"].as_u64(), Some(0), "{failing}");
     assert!(failing["water_mask_failures"].as_u64().unwrap() >= 5, "{failing}");
-    assert!(failing["handed"].as_u64().unwrap() >= 25, "the failing camera's frames stopped: {failing}");
+    // its frames go on as the others' do
+    assert!(failing["handed"].as_u64().unwrap() + 10 >= flooded["handed"].as_u64().unwrap(), "the failing camera's frames stopped: {failing}");
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(log.contains("water mask failed") && log.contains("failing"), "failures are not logged:\n{log}");
     assert_eq!(flooded["water_mask_failures"].as_u64(), Some(0), "{flooded}");
