@@ -8,6 +8,8 @@
 //! - [`yolo`]: pure decoders for the YOLOX, YOLOv5 and YOLOv8 output layouts.
 //! - [`nms`]: per-class non-maximum suppression.
 //! - [`detector`]: [`Detector`] ties the above together around an `ort` session.
+//! - [`segment`]: [`Segmenter`], the water model (manifest `kind = "segmentation"`): a frame's
+//!   [`WaterMask`] and the share of a zone polygon that is water.
 //! - [`annotate`]: boxes, labels and zone outlines drawn on images.
 //! - [`cli_detect`]: `hawkeye detect` on one image file.
 

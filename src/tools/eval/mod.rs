@@ -5,7 +5,8 @@
 //! the tracker and the zone rules exactly as in `hawkeye run`, only without MQTT: the rules'
 //! transitions are collected instead of published. So a 60 s scenario takes as long as its
 //! frames take to decode and detect, and the result does not depend on machine load.
-//! [`metrics`] scores detections, track ids, events and flood levels; [`plot`] draws the
+//! [`metrics`] scores detections, track ids, events and flood levels; [`water`] runs the water
+//! model as the daemon does and scores its masks against the true ones; [`plot`] draws the
 //! truth-vs-alerts timeline.
 
 pub mod metrics;
