@@ -2,7 +2,9 @@
 //! same code as the scenario videos, for training hawkeye's own detector.
 //!
 //! Layout: `images/{train,val}/NNNNNN.jpg`, `labels/{train,val}/NNNNNN.txt` (one
-//! `class cx cy w h` line per object, normalised), `classes.txt`. Every tenth picture is `val`.
+//! `class cx cy w h` line per object, normalised), `masks/{train,val}/NNNNNN.png` (the visible
+//! standing water, 255 = water, from the object-id layer), `classes.txt`. Every tenth picture
+//! is `val`.
 
 use std::io::Write;
 use std::path::Path;
@@ -83,6 +85,7 @@ pub fn write_dataset(out: &Path, n: usize, seed: u64, width: u32, height: u32) -
     for split in ["train", "val"] {
         std::fs::create_dir_all(out.join("images").join(split))?;
         std::fs::create_dir_all(out.join("labels").join(split))?;
+        std::fs::create_dir_all(out.join("masks").join(split))?;
     }
     std::fs::write(out.join("classes.txt"), CLASSES.join("\n") + "\n")?;
     let (w, h) = (width as f32, height as f32);
@@ -96,6 +99,8 @@ pub fn write_dataset(out: &Path, n: usize, seed: u64, width: u32, height: u32) -
         sprites.clear();
         random_scene(&mut rng, w, h, &mut ground, &mut sprites);
         let boxes = painter.paint(&ground, &mut sprites, rng.range(0.0, 100.0));
+        let water_ids: Vec<u32> = ground.iter().filter_map(|g| if let Ground::Water { id, .. } = g { Some(*id) } else { None }).collect();
+        let mask: Vec<u8> = painter.canvas.ids.iter().map(|id| if water_ids.contains(id) { 255 } else { 0 }).collect();
         let mut fx = Effects::new(rng.next_u64());
         if rng.chance(0.15) {
             fx.rain(&mut painter.canvas);
@@ -115,6 +120,7 @@ pub fn write_dataset(out: &Path, n: usize, seed: u64, width: u32, height: u32) -
         let file = std::fs::File::create(out.join("images").join(split).join(format!("{name}.jpg")))?;
         let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), quality);
         enc.encode_image(&img).context("JPEG")?;
+        image::GrayImage::from_raw(width, height, mask).context("mask size")?.save(out.join("masks").join(split).join(format!("{name}.png")))?;
         let mut labels = std::io::BufWriter::new(std::fs::File::create(out.join("labels").join(split).join(format!("{name}.txt")))?);
         for b in shifted(&boxes, dx, dy, w, h) {
             let Some(ci) = CLASSES.iter().position(|c| *c == b.class) else { continue };

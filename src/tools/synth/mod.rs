@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod render;
 pub mod scenario;
 pub mod scene;
+pub mod sprites;
 pub mod truth;
 pub mod video;
 
@@ -38,7 +39,10 @@ pub struct SynthArgs {
     /// Write a YOLO-format training set of this many random pictures instead.
     #[arg(long)]
     pub dataset: Option<usize>,
-    /// Seed of the dataset.
+    /// Write this many cut-outs of goods and garbage (RGBA PNG) for compositing instead.
+    #[arg(long)]
+    pub sprites: Option<usize>,
+    /// Seed of the dataset or the cut-outs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Model the generated config points at (default: hawkeye's own, models/hawkeye_urban.onnx).
@@ -52,6 +56,11 @@ pub struct SynthArgs {
 
 /// Runs `hawkeye synth`.
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.sprites {
+        let (goods, garbage) = sprites::write_sprites(&args.out, n, args.seed)?;
+        println!("sprites {}: {goods} goods, {garbage} garbage", args.out.display());
+        return Ok(());
+    }
     if let Some(n) = args.dataset {
         let (train, val) = dataset::write_dataset(&args.out, n, args.seed, 640, 360)?;
         println!("dataset {}: {train} train + {val} val pictures, classes {}", args.out.display(), truth::CLASSES.join(", "));
