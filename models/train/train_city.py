@@ -452,7 +452,7 @@ def write_manifests(out, det_path, water_path):
                 "# The urban head's 3549 rows follow the teacher's, hence the stride list twice.\n"
                 f'name = "hawkeye_urban"\nlayout = "yolox"\n{common}strides = [8, 16, 32, 8, 16, 32]\n'
                 f'sha256 = "{sha256(det_path)}"\nsource = "models/train/ (fine-tuned from YOLOX-nano, Megvii, Apache-2.0)"\n'
-                f"classes = {toml_list(coco_classes() + URBAN)}\n")
+                f"classes = {toml_list(coco_classes() + [URBAN[i] for i in NEW])}\n")
     with open(os.path.join(out, "hawkeye_water.toml"), "w") as f:
         f.write("# hawkeye's water segmentation: the YOLOX-nano trunk (Megvii, Apache-2.0) up to its stride-8/16 head\n"
                 "# stems, plus a small decoder trained by models/train/. Output [1, 1, 104, 104]: water probability\n"
