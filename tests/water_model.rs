@@ -233,19 +233,17 @@ fn in_the_daemon_only_the_camera_with_a_flooding_zone_runs_masks() {
     let text = std::fs::read_to_string(&config).unwrap().replace("[telemetry]", &format!("[water]\nmodel = \"{}\"\nfps = 1.0\n\n[telemetry]", water.display()));
     std::fs::write(&config, text).unwrap();
 
-    let alerts = common::mqtt::Subscriber::new(broker.port, "hawkeye/test-box/alerts");
-    let beats = common::mqtt::Subscriber::new(broker.port, "hawkeye/test-box/heartbeat");
+    // one subscriber (two would share a client id and push each other off the broker)
+    let sub = common::mqtt::Subscriber::new(broker.port, "hawkeye/test-box/#");
+    let is_alert = |m: &common::mqtt::Msg| m.topic == "hawkeye/test-box/alerts";
     let log = dir.path().join("hawkeye.log");
     let daemon = common::daemon::Daemon::start_env(&config, &log, &[("HAWKEYE_FAILPOINTS", "fail_water_mask=failing")]);
-    let red = alerts.wait_for("a red flood level", Duration::from_secs(60), |m| {
-        let v = m.json();
-        v["kind"] == "flooding" && v["level"] == "red"
-    });
+    let red = sub.wait_for("a red flood level", Duration::from_secs(60), |m| is_alert(m) && m.json()["kind"] == "flooding" && m.json()["level"] == "red");
     println!("{}", String::from_utf8_lossy(&red.payload));
-    let counted = |m: &common::mqtt::Msg, id: &str, key: &str| m.json()["cameras"].as_array().and_then(|c| c.iter().find(|c| c["camera_id"] == id).and_then(|c| c[key].as_u64())).unwrap_or(0);
-    let beat = beats.wait_for("a heartbeat with 5 masks and 5 failures", Duration::from_secs(10), |m| counted(m, "flooded", "water_masks") >= 5 && counted(m, "failing", "water_mask_failures") >= 5);
+    let counted = |m: &common::mqtt::Msg, id: &str, key: &str| (m.topic == "hawkeye/test-box/heartbeat").then(|| m.json()).and_then(|v| v["cameras"].as_array().and_then(|c| c.iter().find(|c| c["camera_id"] == id).and_then(|c| c[key].as_u64()))).unwrap_or(0);
+    let beat = sub.wait_for("a heartbeat with 5 masks and 5 failures", Duration::from_secs(10), |m| counted(m, "flooded", "water_masks") >= 5 && counted(m, "failing", "water_mask_failures") >= 5);
     // the rise went through yellow (the `new` alert waits for its pictures, so it may come later)
-    alerts.wait_for("a yellow flood level", Duration::from_secs(20), |m| m.json()["level"] == "yellow");
+    sub.wait_for("a yellow flood level", Duration::from_secs(20), |m| is_alert(m) && m.json()["level"] == "yellow");
     let status = daemon.signal_and_wait("TERM");
     assert!(status.success(), "{status:?}");
     let v = beat.json();
