@@ -31,10 +31,16 @@ pub enum Command {
     /// Check a config file (every error with its TOML path, type errors included) and prove
     /// the model runs (one inference on a blank frame); print a summary.
     Check { config: PathBuf },
-    /// Detect objects in an image; prints JSON, optionally writes an annotated image.
+    /// Detect objects (and with --water, water) in an image; prints JSON, optionally writes an
+    /// annotated image.
     Detect {
+        /// Detector model (a segmentation model here is taken as --water).
+        #[arg(long, required_unless_present = "water")]
+        model: Option<PathBuf>,
+        /// Water segmentation model: its mask is drawn translucent blue on --out, and the
+        /// water share of the picture is printed.
         #[arg(long)]
-        model: PathBuf,
+        water: Option<PathBuf>,
         /// Model manifest (default: next to the model, or built in by the model's sha256).
         #[arg(long)]
         manifest: Option<PathBuf>,
@@ -118,10 +124,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             result?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Detect { model, manifest, image, out, score, threads } => {
+        Command::Detect { model, water, manifest, image, out, score, threads } => {
             crate::detect::init_runtime()?;
             let opts = crate::detect::DetectorOptions { score_threshold: score, nms_iou: 0.45, threads };
-            let v = crate::detect::detect_command(&model, manifest.as_deref(), &image, out.as_deref(), opts)?;
+            let v = crate::detect::cli_detect::detect_and_segment(model.as_deref(), manifest.as_deref(), water.as_deref(), &image, out.as_deref(), opts)?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -203,6 +209,14 @@ pub fn check(path: &Path) -> ExitCode {
             errs.push(e);
         }
     }
+    // the water model likewise, unless its file or manifest is already reported
+    if let Some(cfg) = compiled.as_ref().map(|c| c.raw.clone()).or_else(|| Config::parse(&text, &base).ok().map(|(c, _)| c)) {
+        if cfg.water.is_some() && !errs.iter().any(|e| e.starts_with("water.model") || e.starts_with("water.manifest")) {
+            if let Err(e) = probe_water(&cfg) {
+                errs.push(e);
+            }
+        }
+    }
     match compiled {
         Some(cfg) if errs.is_empty() => {
             print!("{}", summary(&cfg));
@@ -226,6 +240,20 @@ pub fn probe_model(cfg: &Config) -> Result<(), String> {
     let (w, h) = (det.manifest().input_width, det.manifest().input_height);
     let blank = vec![0u8; w as usize * h as usize * 3];
     det.detect(&blank, w, h).map_err(|e| format!("model.path: {} loads but an inference on a blank {w}x{h} frame fails: {e}", model.display()))?;
+    Ok(())
+}
+
+/// Loads the `[water]` model with ONNX Runtime and computes one mask of a blank frame of its
+/// input size; `Err` is one line starting with `water.model`.
+pub fn probe_water(cfg: &Config) -> Result<(), String> {
+    let Some(w) = &cfg.water else { return Ok(()) };
+    let model = cfg.resolve(&w.model);
+    crate::detect::init_runtime().map_err(|e| format!("water.model: ONNX Runtime cannot start, so {} cannot be run: {e}", model.display()))?;
+    let manifest = w.manifest.as_ref().map(|m| cfg.resolve(m));
+    let mut seg = crate::detect::Segmenter::load(&model, manifest.as_deref(), 1).map_err(|e| format!("water.model: ONNX Runtime cannot load {}: {e}", model.display()))?;
+    let (iw, ih) = (seg.manifest().input_width, seg.manifest().input_height);
+    let blank = vec![0u8; iw as usize * ih as usize * 3];
+    seg.segment(&blank, iw, ih).map_err(|e| format!("water.model: {} loads but a mask of a blank {iw}x{ih} frame fails: {e}", model.display()))?;
     Ok(())
 }
 
@@ -265,6 +293,10 @@ pub fn summary(cfg: &Config) -> String {
         Err(e) => {
             let _ = writeln!(s, "model    {} ({e})", model.display());
         }
+    }
+    if let Some(w) = &cfg.water {
+        let flooding: Vec<&str> = cfg.cameras.iter().filter(|c| cfg.water_rate(c) > 0.0).map(|c| c.id.as_str()).collect();
+        let _ = writeln!(s, "water    {} ({} masks/s for cameras with flooding zones: {})", cfg.resolve(&w.model).display(), w.fps, if flooding.is_empty() { "none".to_string() } else { flooding.join(", ") });
     }
     let _ = writeln!(s, "cameras  {}", cfg.cameras.len());
     for c in &cfg.cameras {

@@ -5,6 +5,7 @@
 //! - `crash_after_evidence`: abort the process once an alert's evidence is saved and sealed,
 //!   before the alert is queued (the window where a crash used to lose the `new`).
 //! - `slow_evidence=<camera_id>:<ms>`: the evidence worker of that camera sleeps `ms` per job.
+//! - `fail_water_mask=<camera_id>`: every water mask of that camera fails.
 
 use std::sync::OnceLock;
 

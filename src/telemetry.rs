@@ -124,6 +124,8 @@ impl Telemetry {
                 if let Some((_, c)) = self.hand_off.lock().unwrap().iter().find(|(id, _)| Some(id.as_str()) == v["camera_id"].as_str()) {
                     v["handed"] = json!(c.handed.load(Ordering::Relaxed));
                     v["dropped_behind"] = json!(c.dropped_behind.load(Ordering::Relaxed));
+                    v["water_masks"] = json!(c.water_masks.load(Ordering::Relaxed));
+                    v["water_mask_failures"] = json!(c.water_mask_failures.load(Ordering::Relaxed));
                 }
                 v
             })
@@ -238,6 +240,18 @@ impl Telemetry {
             "counter",
             "Detected frames dropped because the camera's task was behind (the detector never waits).",
             hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.dropped_behind.load(Ordering::Relaxed) as f64)).collect(),
+        );
+        family(
+            "hawkeye_water_masks_total",
+            "counter",
+            "Water masks computed for a camera's flooding zones (the water model, at [water] fps).",
+            hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.water_masks.load(Ordering::Relaxed) as f64)).collect(),
+        );
+        family(
+            "hawkeye_water_mask_failures_total",
+            "counter",
+            "Water masks that failed (logged; zones keep their last coverage).",
+            hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.water_mask_failures.load(Ordering::Relaxed) as f64)).collect(),
         );
         family(
             "hawkeye_commands_total",

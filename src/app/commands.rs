@@ -103,10 +103,10 @@ async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result
     let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
     let new = crate::config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
     let fixed = |c: &Config| {
-        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages })
+        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "water": c.water, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages })
     };
     let (old_fixed, new_fixed) = (fixed(&shared.cfg), fixed(&new));
-    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "outbox", "telemetry", "evidence", "speaker", "message"]
+    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "water", "outbox", "telemetry", "evidence", "speaker", "message"]
         .into_iter()
         .filter(|k| old_fixed[*k] != new_fixed[*k])
         .collect();

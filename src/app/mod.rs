@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::camera::{CameraCmd, CameraCounters, CameraCtx, DetectedFrame, FRAME_QUEUE};
 use crate::config::{Camera, Compiled, TelemetrySource};
-use crate::detect::{self, Detector, DetectorOptions};
+use crate::detect::{self, Detector, DetectorOptions, Segmenter, WaterSchedule};
 use crate::drone::GeoTrack;
 use crate::evidence::registry::DeviceSeq;
 use crate::evidence::worker::{self, EvidenceStats, WorkerCtx};
@@ -82,6 +82,9 @@ struct Route {
     camera_id: String,
     tx: mpsc::Sender<DetectedFrame>,
     counters: Arc<CameraCounters>,
+    /// Water masks per second for this camera (0: none, it has no flooding zone or there is
+    /// no water model).
+    water_fps: f64,
 }
 
 type Routes = Arc<Mutex<Vec<Option<Route>>>>;
@@ -131,6 +134,16 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
     .with_context(|| format!("model {}", model_path.display()))?;
     let model = ModelRef { name: detector.model_name().to_string(), sha256: detector.model_sha256().to_string() };
     tracing::info!(model = %model.name, classes = detector.class_names().len(), "detector ready");
+    // loaded whenever configured (a reload may add flooding zones); it runs only for cameras
+    // that have some
+    let segmenter = match &cfg.water {
+        Some(w) => {
+            let path = cfg.resolve(&w.model);
+            let manifest = w.manifest.as_ref().map(|m| cfg.resolve(m));
+            Some(Segmenter::load(&path, manifest.as_deref(), cfg.model.threads).with_context(|| format!("water model {}", path.display()))?)
+        }
+        None => None,
+    };
 
     let outbox_dir = state_dir.join("outbox");
     let outbox = Outbox::open_with(&outbox_dir, cfg.outbox.max_mb << 20, cfg.outbox.memory_mb << 20).with_context(|| format!("outbox {}", outbox_dir.display()))?;
@@ -212,7 +225,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         let routes = routes.clone();
         std::thread::Builder::new()
             .name("detector".into())
-            .spawn(move || detector_loop(detector, &slots, &det_stats, &routes))
+            .spawn(move || detector_loop(detector, segmenter, &slots, &det_stats, &routes))
             .context("detector thread")?
     };
 
@@ -405,7 +418,8 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<Cam
         h.retain(|(id, _)| *id != cam.id);
         h.push((cam.id.clone(), counters.clone()));
     }
-    shared.routes.lock().unwrap()[slot] = Some(Route { camera_id: cam.id.clone(), tx, counters });
+    let water_fps = shared.cfg.water_rate(&cam);
+    shared.routes.lock().unwrap()[slot] = Some(Route { camera_id: cam.id.clone(), tx, counters, water_fps });
     let (ctl_tx, ctl_rx) = mpsc::channel(8);
     let geo = cam.drone.as_ref().map(|d| {
         let track = Arc::new(GeoTrack::default());
@@ -463,7 +477,15 @@ async fn stop_camera(shared: &Shared, mut c: CameraRuntime) {
     shared.telemetry.cameras.lock().unwrap().retain(|(s, _)| *s != c.slot);
 }
 
-fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, routes: &Mutex<Vec<Option<Route>>>) {
+/// The detector thread: frames round-robin from the slots, detections, and for cameras with
+/// mask-driven flooding zones a water mask when one is due. The mask runs here, in the same
+/// thread, rather than in its own: both models are blocking CPU work on the same cores, so a
+/// second thread would only make them compete (and slow detection); at ~1 mask a second per
+/// camera it costs a small share of the detector's time, and a frame's mask and detections
+/// reach the camera together.
+fn detector_loop(mut det: Detector, mut seg: Option<Segmenter>, slots: &FrameSlots, stats: &DetectorStats, routes: &Mutex<Vec<Option<Route>>>) {
+    // per slot: the camera and rate it was scheduled for, and its schedule
+    let mut schedules: Vec<Option<(String, f64, WaterSchedule)>> = vec![None; MAX_CAMERAS];
     loop {
         let Some(frame) = slots.take(Duration::from_millis(200)) else {
             if slots.is_closed() {
@@ -477,9 +499,13 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, r
                 stats.record(frame.camera, t0.elapsed().as_micros() as u64);
                 // No route: the camera was removed by a reload while this frame was in flight.
                 let Some(route) = routes.lock().unwrap().get(frame.camera).cloned().flatten() else { continue };
+                let water = match seg.as_mut().filter(|_| route.water_fps > 0.0) {
+                    Some(seg) => water_mask(seg, &mut schedules[frame.camera], &route, &frame),
+                    None => None,
+                };
                 route.counters.handed.fetch_add(1, Ordering::Relaxed);
                 // never wait for a camera: one that is behind loses this frame, the others don't
-                if let Err(mpsc::error::TrySendError::Full(_)) = route.tx.try_send(DetectedFrame { frame, detections }) {
+                if let Err(mpsc::error::TrySendError::Full(_)) = route.tx.try_send(DetectedFrame { frame, detections, water }) {
                     let n = route.counters.dropped_behind.fetch_add(1, Ordering::Relaxed) + 1;
                     if n <= 3 || n.is_multiple_of(1000) {
                         tracing::warn!(camera = %route.camera_id, "camera task behind: detected frame dropped ({n} so far)");
@@ -493,6 +519,36 @@ fn detector_loop(mut det: Detector, slots: &FrameSlots, stats: &DetectorStats, r
                     tracing::error!(camera = %id, "inference failed ({} so far): {e}", k + 1);
                 }
             }
+        }
+    }
+}
+
+/// The frame's water mask when the camera's schedule says one is due; a failure is logged and
+/// counted, and the frame goes on without one (the zones keep their last coverage).
+fn water_mask(seg: &mut Segmenter, schedule: &mut Option<(String, f64, WaterSchedule)>, route: &Route, frame: &crate::frame::Frame) -> Option<crate::detect::WaterMask> {
+    if schedule.as_ref().is_none_or(|(id, fps, _)| *id != route.camera_id || *fps != route.water_fps) {
+        *schedule = Some((route.camera_id.clone(), route.water_fps, WaterSchedule::new(route.water_fps)));
+    }
+    let (_, _, sched) = schedule.as_mut()?;
+    if !sched.due(frame.ts) {
+        return None;
+    }
+    let result = if crate::failpoint::value("fail_water_mask") == Some(route.camera_id.as_str()) {
+        Err(crate::detect::DetectError::Inference("failpoint fail_water_mask".into()))
+    } else {
+        seg.segment(&frame.rgb, frame.width, frame.height)
+    };
+    match result {
+        Ok(mask) => {
+            route.counters.water_masks.fetch_add(1, Ordering::Relaxed);
+            Some(mask)
+        }
+        Err(e) => {
+            let n = route.counters.water_mask_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if n <= 5 || n.is_multiple_of(1000) {
+                tracing::warn!(camera = %route.camera_id, "water mask failed ({n} so far): {e}");
+            }
+            None
         }
     }
 }

@@ -40,6 +40,9 @@ pub use step::{CameraStep, FrameInput, StepOutput};
 pub struct DetectedFrame {
     pub frame: Frame,
     pub detections: Vec<Detection>,
+    /// The water mask of this frame, when one was due (cameras with flooding zones and a
+    /// `[water]` model, at its low rate).
+    pub water: Option<crate::detect::WaterMask>,
 }
 
 /// Frames that may wait for a camera's task; more are dropped (and counted) by the detector.
@@ -60,6 +63,10 @@ pub struct CameraCounters {
     pub handed: AtomicU64,
     /// Frames dropped because the camera's task was behind.
     pub dropped_behind: AtomicU64,
+    /// Water masks computed for this camera.
+    pub water_masks: AtomicU64,
+    /// Water masks that failed (logged; the frame still goes on with its detections).
+    pub water_mask_failures: AtomicU64,
 }
 
 /// Every camera's hand-off counters, by camera id (shared by the wiring and telemetry).
@@ -193,6 +200,9 @@ pub async fn run(ctx: CameraCtx, mut frames: mpsc::Receiver<DetectedFrame>, mut 
                 let Some(df) = df else { break };
                 let f = &df.frame;
                 let fix = ctx.fix_for(f);
+                if let Some(mask) = &df.water {
+                    step.observe_water(mask);
+                }
                 let out = step.step(FrameInput { ts: f.ts, wall: f.wall, width: f.width, height: f.height, rgb: &f.rgb, fix: fix.as_ref() }, &df.detections);
                 if let Some(h) = history.as_mut().filter(|h| h.wants(f.ts)) {
                     match crate::evidence::encode_jpeg(&f.rgb, f.width, f.height) {

@@ -106,6 +106,17 @@ impl CameraStep {
         StepOutput { tracks, transitions }
     }
 
+    /// Feeds a water mask of the frame about to be stepped (see [`CameraRules::observe_water`]):
+    /// the mask-driven flooding zones hold its coverage until the next mask.
+    pub fn observe_water(&mut self, mask: &crate::detect::WaterMask) {
+        self.rules.observe_water(mask);
+    }
+
+    /// Whether this camera has flooding zones driven by water masks.
+    pub fn wants_water(&self) -> bool {
+        self.rules.wants_water()
+    }
+
     /// An operator's acknowledgement: `None` when the event is not this camera's.
     pub fn ack(&mut self, event_id: &str, ack: Ack) -> Option<Result<(), String>> {
         let ts = self.latest.as_ref().map_or(0.0, |l| l.ts);

@@ -209,3 +209,50 @@ pipeline = "ts_klv"
     let d = c.cameras[0].drone.as_ref().unwrap();
     assert_eq!((d.watches.len(), d.geo_zones.len(), d.geo_zones[0].id.as_str()), (1, 1, "river"));
 }
+
+/// A stand-in water model: any file with a segmentation manifest beside it (the compiler reads
+/// manifests only; `hawkeye check` runs the model).
+fn water_model(dir: &Path) -> std::path::PathBuf {
+    let m = dir.join("w.onnx");
+    std::fs::write(&m, b"stand-in").unwrap();
+    std::fs::write(
+        dir.join("w.toml"),
+        "name = 'w'\nkind = 'segmentation'\ninput_width = 416\ninput_height = 416\ncolor = 'bgr'\nletterbox = 'top_left'\nclasses = ['water']\n",
+    )
+    .unwrap();
+    m
+}
+
+#[test]
+fn a_water_model_drives_flooding_zones_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = water_model(dir.path());
+    let road = "  [[camera.zone]]\n  id = \"road\"\n  kind = \"flooding\"\n  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\n  classes = [\"water\"]\n  dwell_s = 0\n";
+    let water = format!("[water]\nmodel = \"{}\"\nfps = 0.5\n", w.display());
+    let c = load_str(&text(road, &water), Path::new("/nonexistent")).unwrap();
+    assert!(matches!(&c.zones("cam-a")[0].rule, ZoneRule::Flooding(p) if p.from_mask), "{:?}", c.zones("cam-a")[0].rule);
+    assert_eq!(c.water_rate(&c.cameras[0]), 0.5);
+    // without [water]: boxes, as before; and no masks for the camera
+    let c = load_str(&text(road, ""), Path::new("/nonexistent")).unwrap();
+    assert!(matches!(&c.zones("cam-a")[0].rule, ZoneRule::Flooding(p) if !p.from_mask));
+    assert_eq!(c.water_rate(&c.cameras[0]), 0.0);
+    // a camera without flooding zones gets no masks even with [water]
+    let shop = zone("shop", "out_of_store", "");
+    let c = load_str(&text(&shop, &water), Path::new("/nonexistent")).unwrap();
+    assert_eq!(c.water_rate(&c.cameras[0]), 0.0);
+
+    // with a water model, a flooding zone's classes are the water model's
+    let e = errors(&text(&road.replace("[\"water\"]", "[\"puddle\"]"), &water));
+    assert!(e.iter().any(|l| l.starts_with("camera[0].zone[0].classes[0]: \"puddle\" is not a class")), "{e:?}");
+    // a missing model, the detector as the water model, a bad rate, an orphan water_fps
+    let missing = water.replace("w.onnx", "nope.onnx");
+    let e = errors(&text(road, &missing));
+    assert!(e.iter().any(|l| l.starts_with("water.model: water model file") && l.contains("nope.onnx")), "{e:?}");
+    let urban = format!("{}/models/hawkeye_urban.onnx", env!("CARGO_MANIFEST_DIR"));
+    let e = errors(&text(road, &format!("[water]\nmodel = \"{urban}\"\n")));
+    assert!(e.iter().any(|l| l.starts_with("water.model:") && l.contains("is a detector") && l.contains("a segmentation model is expected")), "{e:?}");
+    let e = errors(&text(road, &water.replace("fps = 0.5", "fps = 0")));
+    assert!(e.iter().any(|l| l.starts_with("water.fps:")), "{e:?}");
+    let e = errors(&text(&format!("water_fps = 2.0\n{road}"), ""));
+    assert!(e.iter().any(|l| l.starts_with("camera[0].water_fps: set, but no [water]")), "{e:?}");
+}

@@ -24,6 +24,10 @@ pub struct Config {
     pub device: Device,
     pub mqtt: Mqtt,
     pub model: Model,
+    /// The water segmentation model that drives flooding zones (absent: flooding zones use
+    /// the detector's water-class boxes).
+    #[serde(default)]
+    pub water: Option<WaterCfg>,
     #[serde(default)]
     pub outbox: OutboxCfg,
     #[serde(default)]
@@ -181,6 +185,24 @@ pub struct Model {
     pub threads: usize,
 }
 
+/// `[water]`: a segmentation model (manifest `kind = "segmentation"`) whose mask gives the
+/// water coverage of flooding zones. It runs only for cameras with flooding zones, at `fps`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct WaterCfg {
+    /// The `.onnx` file (relative to the config file).
+    pub model: PathBuf,
+    /// Manifest TOML; default: next to the model with extension `.toml`.
+    pub manifest: Option<PathBuf>,
+    /// Masks per second per camera (water rises slowly; a camera may override it with
+    /// `water_fps`).
+    #[serde(default = "default_water_fps")]
+    pub fps: f64,
+}
+
+fn default_water_fps() -> f64 {
+    1.0
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct Camera {
     pub id: String,
@@ -192,6 +214,9 @@ pub struct Camera {
     pub pipeline: String,
     #[serde(default = "default_detect_fps")]
     pub detect_fps: f64,
+    /// Water masks per second for this camera's flooding zones (default: `[water] fps`).
+    #[serde(default)]
+    pub water_fps: Option<f64>,
     /// Width the frames are scaled to (inside GStreamer, before colour conversion).
     #[serde(default = "default_frame_width")]
     pub frame_width: u32,
@@ -475,6 +500,15 @@ pub fn resolve_path(base_dir: &Path, p: &Path) -> PathBuf {
 }
 
 impl Config {
+    /// Water masks per second for `cam`: 0 when no water model is configured or the camera has
+    /// no flooding zone (then no mask is ever computed for it).
+    pub fn water_rate(&self, cam: &Camera) -> f64 {
+        match &self.water {
+            Some(w) if cam.zones.iter().any(|z| z.kind == ZoneKind::Flooding) => cam.water_fps.unwrap_or(w.fps),
+            _ => 0.0,
+        }
+    }
+
     /// Parses TOML text without checking it. Unknown keys are returned (not fatal here) so that
     /// [`validate`] can report them together with every other mistake; `Err` lists syntax and
     /// type errors (all of them, each with its path).

@@ -99,6 +99,7 @@ pub(super) fn run_checks(cfg: &Config, errs: &mut Vec<String>) -> (Vec<CompiledC
         errs.push(format!("evidence.sweep_s: {} must be at least 1", ev.sweep_s));
     }
     let classes = check_model(cfg, errs);
+    let water_classes = check_water(cfg, errs);
     if cfg.cameras.is_empty() {
         errs.push("camera: at least one [[camera]] is required".into());
     }
@@ -109,7 +110,7 @@ pub(super) fn run_checks(cfg: &Config, errs: &mut Vec<String>) -> (Vec<CompiledC
         if !cam_ids.insert(cam.id.as_str()) {
             errs.push(format!("{path}.id: duplicate camera id {:?}", cam.id));
         }
-        cameras.push(check_camera(cfg, cam, &path, classes.as_deref(), errs));
+        cameras.push(check_camera(cfg, cam, &path, classes.as_deref(), water_classes.as_deref(), errs));
     }
     let speakers = super::speaker::check(cfg, errs);
     (cameras, speakers)
@@ -229,13 +230,48 @@ fn check_model(cfg: &Config, errs: &mut Vec<String>) -> Option<Vec<String>> {
     }
 }
 
-fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String]>, errs: &mut Vec<String>) -> CompiledCamera {
+/// Checks `[water]`: the model file exists and its manifest is a segmentation model's. Returns
+/// its class names (what flooding zones name as their classes) when they could be read. The
+/// model itself is run by `hawkeye check` (`cli::probe_water`).
+fn check_water(cfg: &Config, errs: &mut Vec<String>) -> Option<Vec<String>> {
+    let w = cfg.water.as_ref()?;
+    if !(w.fps > 0.0 && w.fps <= 30.0) {
+        errs.push(format!("water.fps: {} must be in (0, 30] (masks per second per camera; 1 is plenty for rising water)", w.fps));
+    }
+    let path = cfg.resolve(&w.model);
+    if !path.is_file() {
+        errs.push(format!("water.model: water model file {} does not exist", path.display()));
+        return None;
+    }
+    let manifest = w.manifest.as_ref().map(|p| cfg.resolve(p));
+    let found = crate::detect::manifest::file_sha256(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .and_then(|sha| crate::detect::Manifest::find_with_hash(&path, manifest.as_deref(), &sha).map_err(|e| e.to_string()))
+        .and_then(|(m, origin)| m.expect_kind(crate::detect::ModelKind::Segmentation, &path, &origin).map(|()| m).map_err(|e| e.to_string()));
+    match found {
+        Ok(man) => Some(man.classes),
+        Err(e) => {
+            let key = if w.manifest.is_some() { "water.manifest" } else { "water.model" };
+            errs.push(format!("{key}: {e}"));
+            None
+        }
+    }
+}
+
+fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String]>, water_classes: Option<&[String]>, errs: &mut Vec<String>) -> CompiledCamera {
     check_id(&cam.id, &format!("{path}.id"), errs);
     if let Err(e) = crate::source::launch_string(cam, &cfg.base_dir) {
         errs.push(format!("{path}.pipeline: {e}"));
     }
     if !(cam.detect_fps > 0.0 && cam.detect_fps <= 120.0) {
         errs.push(format!("{path}.detect_fps: {} must be in (0, 120]", cam.detect_fps));
+    }
+    if let Some(f) = cam.water_fps {
+        if !(f > 0.0 && f <= 30.0) {
+            errs.push(format!("{path}.water_fps: {f} must be in (0, 30]"));
+        } else if cfg.water.is_none() {
+            errs.push(format!("{path}.water_fps: set, but no [water] model is configured"));
+        }
     }
     if !(32..=7680).contains(&cam.frame_width) {
         errs.push(format!("{path}.frame_width: {} must be in 32..7680", cam.frame_width));
@@ -266,7 +302,16 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
         if !zone_ids.insert(z.id.as_str()) {
             errs.push(format!("{zp}.id: duplicate zone id {:?} in camera {:?}", z.id, cam.id));
         }
-        zones.extend(check_zone(z, &zp, classes, errs));
+        // with a water model, a flooding zone's classes are the water model's and its
+        // coverage comes from the model's masks
+        let water = cfg.water.is_some() && z.kind == ZoneKind::Flooding;
+        let zone_classes = if water { water_classes } else { classes };
+        zones.extend(check_zone(z, &zp, zone_classes, errs).map(|mut c| {
+            if let ZoneRule::Flooding(p) = &mut c.rule {
+                p.from_mask = water;
+            }
+            c
+        }));
     }
     super::drone::check(cam, path, classes, errs);
     CompiledCamera { id: cam.id.clone(), zones }
@@ -375,6 +420,8 @@ fn zone_rule(z: &Zone) -> ZoneRule {
             hysteresis: z.hysteresis,
             min_duration_s: z.level_min_s,
             smooth_s: z.smooth_s,
+            // set by the camera's check when a water model is configured
+            from_mask: false,
         }),
         ZoneKind::Dumping => ZoneRule::Dumping(DumpingParams {
             dwell_s: z.dwell_s,

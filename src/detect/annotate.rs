@@ -213,6 +213,25 @@ pub fn draw_polygon(img: &mut RgbImage, points_px: &[(f32, f32)], colour: Rgb<u8
     }
 }
 
+/// Colour of the water overlay, and how much of it shows over the picture.
+const WATER_TINT: [f32; 3] = [30.0, 110.0, 255.0];
+const WATER_ALPHA: f32 = 0.45;
+
+/// Tints the water pixels of `mask` (same size as `img`; otherwise nothing is drawn) with a
+/// translucent blue, so what is under the water stays visible.
+pub fn overlay_water(img: &mut RgbImage, mask: &super::segment::WaterMask) {
+    if img.dimensions() != (mask.width, mask.height) {
+        return;
+    }
+    for (px, wet) in img.pixels_mut().zip(&mask.data) {
+        if *wet != 0 {
+            for (c, t) in px.0.iter_mut().zip(WATER_TINT) {
+                *c = (*c as f32 * (1.0 - WATER_ALPHA) + t * WATER_ALPHA).round() as u8;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

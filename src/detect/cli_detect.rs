@@ -1,13 +1,16 @@
-//! `hawkeye detect`: run the detector on one image file and describe what it found as JSON,
-//! optionally writing an annotated JPEG.
+//! `hawkeye detect`: run the detector and/or the water model on one image file and describe
+//! what they found as JSON, optionally writing an annotated JPEG (boxes, and the water mask as
+//! a translucent blue overlay).
 
 use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::annotate::draw_detections;
+use super::annotate::{draw_detections, overlay_water};
 use super::detector::{Detector, DetectorOptions};
 use super::error::DetectError;
+use super::manifest::{Manifest, ModelKind};
+use super::segment::Segmenter;
 
 /// JPEG quality of annotated images.
 const JPEG_QUALITY: u8 = 90;
@@ -22,6 +25,21 @@ pub fn detect_command(
     out: Option<&Path>,
     opts: DetectorOptions,
 ) -> Result<Value, DetectError> {
+    detect_and_segment(Some(model), manifest, None, image, out, opts)
+}
+
+/// `hawkeye detect` in full: the detector `model` (with `manifest`) and/or the water model
+/// `water`. A `model` whose manifest says `kind = "segmentation"` is taken as the water model.
+/// The JSON gains `water: {model: {name, sha256}, share}` (share of the picture that is
+/// water); `out` shows the mask as a translucent blue overlay under the boxes.
+pub fn detect_and_segment(
+    model: Option<&Path>,
+    manifest: Option<&Path>,
+    water: Option<&Path>,
+    image: &Path,
+    out: Option<&Path>,
+    opts: DetectorOptions,
+) -> Result<Value, DetectError> {
     let read_err = |reason: String| DetectError::ImageRead {
         path: image.to_path_buf(),
         reason,
@@ -29,16 +47,36 @@ pub fn detect_command(
     if !image.is_file() {
         return Err(read_err("no such file".to_string()));
     }
-    // Load the model before decoding the image so model errors come first and cheaply.
-    let mut detector = Detector::load(model, manifest, opts)?;
+    // a segmentation model given as --model is the water model (when --water is not given)
+    let (model, water) = match (model, water) {
+        (Some(m), None) if m.is_file() && Manifest::find(m, manifest).is_ok_and(|x| x.kind == ModelKind::Segmentation) => (None, Some(m)),
+        other => other,
+    };
+    if model.is_none() && water.is_none() {
+        return Err(read_err("give a model (--model) and/or a water model (--water)".to_string()));
+    }
+    // Load the models before decoding the image so model errors come first and cheaply.
+    let mut detector = model.map(|m| Detector::load(m, manifest, opts)).transpose()?;
+    let water_manifest = if model.is_none() { manifest } else { None };
+    let mut segmenter = water.map(|w| Segmenter::load(w, water_manifest, opts.threads)).transpose()?;
     let img = image::open(image)
         .map_err(|e| read_err(e.to_string()))?
         .to_rgb8();
     let (width, height) = img.dimensions();
-    let detections = detector.detect(img.as_raw(), width, height)?;
+    let detections = match detector.as_mut() {
+        Some(d) => d.detect(img.as_raw(), width, height)?,
+        None => Vec::new(),
+    };
+    let mask = match segmenter.as_mut() {
+        Some(s) => Some(s.segment(img.as_raw(), width, height)?),
+        None => None,
+    };
 
     if let Some(out) = out {
         let mut annotated = img;
+        if let Some(m) = &mask {
+            overlay_water(&mut annotated, m);
+        }
         draw_detections(&mut annotated, &detections);
         write_jpeg(&annotated, out)?;
     }
@@ -55,13 +93,22 @@ pub fn detect_command(
             })
         })
         .collect();
-    Ok(json!({
+    let mut v = json!({
         "image": image.display().to_string(),
         "width": width,
         "height": height,
-        "model": { "name": detector.model_name(), "sha256": detector.model_sha256() },
-        "detections": dets,
-    }))
+    });
+    if let Some(d) = &detector {
+        v["model"] = json!({ "name": d.model_name(), "sha256": d.model_sha256() });
+        v["detections"] = json!(dets);
+    }
+    if let (Some(s), Some(m)) = (&segmenter, &mask) {
+        v["water"] = json!({
+            "model": { "name": s.model_name(), "sha256": s.model_sha256() },
+            "share": (m.share() * 10000.0).round() / 10000.0,
+        });
+    }
+    Ok(v)
 }
 
 /// Writes an RGB image as JPEG.

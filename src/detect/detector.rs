@@ -8,11 +8,11 @@ use ort::value::{TensorElementType, TensorRef};
 
 use super::error::DetectError;
 use super::letterbox::{Letterbox, Letterboxer};
-use super::manifest::{file_sha256, one_line, Manifest};
+use super::manifest::{one_line, Manifest, ModelKind};
 use super::nms::nms_per_class;
-use super::runtime::environment;
+use super::runtime::{check_input, load_model, LoadedModel};
 use super::types::Detection;
-use super::yolo::{decode, format_shape, Candidate, DecodeSpec};
+use super::yolo::{decode, Candidate, DecodeSpec};
 
 /// Upper bound on detections kept per frame after NMS.
 const MAX_DETECTIONS: usize = 300;
@@ -76,30 +76,12 @@ impl Detector {
         manifest: Option<&Path>,
         opts: DetectorOptions,
     ) -> Result<Detector, DetectError> {
-        if !model.is_file() {
-            return Err(DetectError::ModelNotFound(model.to_path_buf()));
-        }
-        let sha256 = file_sha256(model).map_err(|source| DetectError::ModelRead {
-            path: model.to_path_buf(),
-            source,
-        })?;
-        let (manifest, manifest_origin) = Manifest::find_with_hash(model, manifest, &sha256)?;
-        let env = environment()?;
-        let load_err = |e: &dyn std::fmt::Display| DetectError::ModelLoad {
-            path: model.to_path_buf(),
-            reason: one_line(&e.to_string()),
-        };
-        let session = Session::builder(&env)
-            .map_err(|e| load_err(&e))?
-            .with_intra_threads(opts.threads.max(1))
-            .map_err(|e| load_err(&e))?
-            // Spinning workers only pay off on an otherwise idle machine; beside GStreamer
-            // decoding on a 2-core box they steal its CPU and, measured, double inference time.
-            .with_intra_op_spinning(false)
-            .map_err(|e| load_err(&e))?
-            .commit_from_file(model)
-            .map_err(|e| load_err(&e))?;
-
+        let LoadedModel {
+            session,
+            manifest,
+            manifest_origin,
+            sha256,
+        } = load_model(model, manifest, ModelKind::Detector, opts.threads)?;
         let spec = DecodeSpec::from_manifest(&manifest);
         let input_name = check_io(&session, &manifest, &spec, model)?;
         let letterboxer = Letterboxer::new(&manifest);
@@ -268,35 +250,7 @@ fn check_io(
         path: model.to_path_buf(),
         problem,
     };
-    let [input] = session.inputs() else {
-        return Err(mismatch(format!(
-            "has {} inputs; hawkeye runs single-input detectors",
-            session.inputs().len()
-        )));
-    };
-    if input.dtype().tensor_type() != Some(TensorElementType::Float32) {
-        return Err(mismatch(format!(
-            "input {} is not a float32 tensor",
-            input.name()
-        )));
-    }
-    let shape: &[i64] = input.dtype().tensor_shape().map_or(&[], |s| s);
-    let want = [
-        1,
-        3,
-        manifest.input_height as i64,
-        manifest.input_width as i64,
-    ];
-    let fits = shape.len() == 4 && shape.iter().zip(want).all(|(g, w)| *g < 0 || *g == w);
-    if !fits {
-        return Err(mismatch(format!(
-            "input {} has shape {} but manifest {} says {}",
-            input.name(),
-            format_shape(shape),
-            manifest.name,
-            format_shape(&want)
-        )));
-    }
+    let input_name = check_input(session, manifest, model)?;
     let Some(output) = session.outputs().first() else {
         return Err(mismatch("has no outputs".to_string()));
     };
@@ -312,7 +266,7 @@ fn check_io(
             path: model.to_path_buf(),
             source,
         })?;
-    Ok(input.name().to_string())
+    Ok(input_name)
 }
 
 #[cfg(test)]

@@ -268,6 +268,7 @@ mod tests {
     fn manifest(w: u32, h: u32, color: ColorOrder, align: Alignment, scale: f32) -> Manifest {
         Manifest {
             name: "t".into(),
+            kind: Default::default(),
             layout: Layout::Yolov8,
             input_width: w,
             input_height: h,

@@ -59,12 +59,38 @@ pub enum Alignment {
     Center,
 }
 
+/// What a model computes: boxes of objects, or a per-pixel mask of stuff (water).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Boxes with classes (the default when a manifest names no kind).
+    #[default]
+    Detector,
+    /// One output `[1, 1, Hm, Wm]` of probabilities 0..1 over the letterboxed input.
+    Segmentation,
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModelKind::Detector => "detector",
+            ModelKind::Segmentation => "segmentation",
+        })
+    }
+}
+
 /// A model manifest as written in TOML.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Short model name reported in alerts (`model.name`).
     pub name: String,
+    /// `detector` (absent) or `segmentation`.
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// Output layout of a detector; a segmentation manifest leaves it out (the stand-in
+    /// `yolox` is never used for it).
+    #[serde(default = "default_layout")]
     pub layout: Layout,
     pub input_width: u32,
     pub input_height: u32,
@@ -90,6 +116,9 @@ pub struct Manifest {
     pub source: Option<String>,
 }
 
+fn default_layout() -> Layout {
+    Layout::Yolox
+}
 fn default_scale() -> f32 {
     1.0
 }
@@ -127,6 +156,16 @@ pub enum ManifestError {
         known: String,
     },
     #[error(
+        "model {model} is a {actual} model (manifest {origin} says kind = \"{actual}\"), but a \
+         {expected} model is expected here"
+    )]
+    WrongKind {
+        model: PathBuf,
+        origin: String,
+        expected: ModelKind,
+        actual: ModelKind,
+    },
+    #[error(
         "manifest {origin} is for a model with sha256 {expected}, but {model} has sha256 {actual}"
     )]
     HashMismatch {
@@ -144,8 +183,39 @@ impl Manifest {
             origin: origin.to_string(),
             message: one_line(&e.to_string()),
         })?;
+        // `layout` has a stand-in for segmentation manifests; a detector must still name it
+        let names_layout = text
+            .parse::<toml::Table>()
+            .is_ok_and(|t| t.contains_key("layout"));
+        if m.kind == ModelKind::Detector && !names_layout {
+            return Err(ManifestError::Parse {
+                origin: origin.to_string(),
+                message: "missing field `layout` (a detector needs it: yolox, yolov5 or yolov8)"
+                    .to_string(),
+            });
+        }
         m.validate(origin)?;
         Ok(m)
+    }
+
+    /// `Ok` when this manifest describes a model of `kind`; else an error naming the model
+    /// file, the manifest and both kinds.
+    pub fn expect_kind(
+        &self,
+        kind: ModelKind,
+        model: &Path,
+        origin: &str,
+    ) -> Result<(), ManifestError> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(ManifestError::WrongKind {
+                model: model.to_path_buf(),
+                origin: origin.to_string(),
+                expected: kind,
+                actual: self.kind,
+            })
+        }
     }
 
     /// Reads, parses and validates a manifest file.
@@ -178,7 +248,13 @@ impl Manifest {
         if self.classes.iter().any(|c| c.trim().is_empty()) {
             problems.push("classes contains an empty name".to_string());
         }
-        if self.layout == Layout::Yolox {
+        if self.kind == ModelKind::Segmentation && self.classes.len() != 1 {
+            problems.push(format!(
+                "a segmentation model has one class (its mask), not {:?}",
+                self.classes
+            ));
+        }
+        if self.kind == ModelKind::Detector && self.layout == Layout::Yolox {
             if self.strides.is_empty() || self.strides.contains(&0) {
                 problems.push(format!(
                     "strides {:?} must be non-empty and positive",
@@ -368,6 +444,41 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("yolov9"), "{e}");
+    }
+
+    #[test]
+    fn a_segmentation_manifest_needs_no_layout_and_kinds_are_told_apart() {
+        let seg = "name='w'\nkind='segmentation'\ninput_width=416\ninput_height=416\n\
+                   color='bgr'\nletterbox='top_left'\nclasses=['water']\n";
+        let m = Manifest::from_toml_str(seg, "w.toml").unwrap();
+        assert_eq!(m.kind, ModelKind::Segmentation);
+        // a detector still has to name its layout
+        let e = Manifest::from_toml_str(&seg.replace("kind='segmentation'\n", ""), "d.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("d.toml") && e.contains("layout"), "{e}");
+        // a mask has one class
+        let e = Manifest::from_toml_str(&seg.replace("['water']", "['water', 'smoke']"), "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("one class"), "{e}");
+        let e = Manifest::from_toml_str(&seg.replace("segmentation", "mask"), "w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mask"), "{e}");
+        // the wrong kind is named with both kinds, the model and the manifest
+        let e = m
+            .expect_kind(ModelKind::Detector, Path::new("models/w.onnx"), "models/w.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("models/w.onnx is a segmentation")
+                && e.contains("models/w.toml")
+                && e.contains("a detector model is expected"),
+            "{e}"
+        );
+        assert!(m.expect_kind(ModelKind::Segmentation, Path::new("w"), "w").is_ok());
+        assert_eq!(builtin_manifests()[0].kind, ModelKind::Detector);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`yolo`]: pure decoders for the YOLOX, YOLOv5 and YOLOv8 output layouts.
 //! - [`nms`]: per-class non-maximum suppression.
 //! - [`detector`]: [`Detector`] ties the above together around an `ort` session.
+//! - [`segment`]: [`Segmenter`], the water model (manifest `kind = "segmentation"`): a frame's
+//!   [`WaterMask`] and the share of a zone polygon that is water.
 //! - [`annotate`]: boxes, labels and zone outlines drawn on images.
 //! - [`cli_detect`]: `hawkeye detect` on one image file.
 
@@ -19,6 +21,7 @@ pub mod letterbox;
 pub mod manifest;
 pub mod nms;
 pub mod runtime;
+pub mod segment;
 mod types;
 pub mod yolo;
 
@@ -27,6 +30,7 @@ pub use cli_detect::detect_command;
 pub use detector::{Detector, DetectorOptions};
 pub use error::DetectError;
 pub use letterbox::{Letterbox, Letterboxer};
-pub use manifest::{builtin_manifests, Alignment, ColorOrder, Layout, Manifest, ManifestError};
+pub use manifest::{builtin_manifests, Alignment, ColorOrder, Layout, Manifest, ManifestError, ModelKind};
 pub use runtime::init_runtime;
+pub use segment::{Segmenter, WaterMask, WaterSchedule};
 pub use types::{BBox, Detection};

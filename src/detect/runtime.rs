@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::TensorElementType;
 
 use super::error::DetectError;
-use super::manifest::one_line;
+use super::manifest::{file_sha256, one_line, Manifest, ModelKind};
+use super::yolo::format_shape;
 
 /// Relative location the setup script installs the library to.
 const DEPS_LIB: &str = ".deps/onnxruntime/libonnxruntime.so";
@@ -42,6 +45,100 @@ pub(crate) fn environment() -> Result<Environment, DetectError> {
     let env = load(&path)?;
     *slot = Some(env.clone());
     Ok(env)
+}
+
+/// A model file opened in the process's environment, with its manifest.
+pub(crate) struct LoadedModel {
+    pub(crate) session: Session,
+    pub(crate) manifest: Manifest,
+    /// Where the manifest came from: a file path or `built-in:<file>`.
+    pub(crate) manifest_origin: String,
+    pub(crate) sha256: String,
+}
+
+/// Opens `model` (a detector or a segmentation model, as `kind` says) with its manifest
+/// (explicit, beside the model, or built in by sha256): the one place sessions are built, so
+/// both kinds of model run with the same environment and settings. A manifest of the other
+/// kind is refused before the model is loaded.
+pub(crate) fn load_model(
+    model: &Path,
+    manifest: Option<&Path>,
+    kind: ModelKind,
+    threads: usize,
+) -> Result<LoadedModel, DetectError> {
+    if !model.is_file() {
+        return Err(DetectError::ModelNotFound(model.to_path_buf()));
+    }
+    let sha256 = file_sha256(model).map_err(|source| DetectError::ModelRead {
+        path: model.to_path_buf(),
+        source,
+    })?;
+    let (manifest, manifest_origin) = Manifest::find_with_hash(model, manifest, &sha256)?;
+    manifest.expect_kind(kind, model, &manifest_origin)?;
+    let env = environment()?;
+    let load_err = |e: &dyn std::fmt::Display| DetectError::ModelLoad {
+        path: model.to_path_buf(),
+        reason: one_line(&e.to_string()),
+    };
+    let session = Session::builder(&env)
+        .map_err(|e| load_err(&e))?
+        .with_intra_threads(threads.max(1))
+        .map_err(|e| load_err(&e))?
+        // Spinning workers only pay off on an otherwise idle machine; beside GStreamer
+        // decoding on a 2-core box they steal its CPU and, measured, double inference time.
+        .with_intra_op_spinning(false)
+        .map_err(|e| load_err(&e))?
+        .commit_from_file(model)
+        .map_err(|e| load_err(&e))?;
+    Ok(LoadedModel {
+        session,
+        manifest,
+        manifest_origin,
+        sha256,
+    })
+}
+
+/// Checks the session's single float input `[1, 3, H, W]` against the manifest's input size;
+/// returns the input's name.
+pub(crate) fn check_input(
+    session: &Session,
+    manifest: &Manifest,
+    model: &Path,
+) -> Result<String, DetectError> {
+    let mismatch = |problem: String| DetectError::ModelMismatch {
+        path: model.to_path_buf(),
+        problem,
+    };
+    let [input] = session.inputs() else {
+        return Err(mismatch(format!(
+            "has {} inputs; hawkeye runs single-input models",
+            session.inputs().len()
+        )));
+    };
+    if input.dtype().tensor_type() != Some(TensorElementType::Float32) {
+        return Err(mismatch(format!(
+            "input {} is not a float32 tensor",
+            input.name()
+        )));
+    }
+    let shape: &[i64] = input.dtype().tensor_shape().map_or(&[], |s| s);
+    let want = [
+        1,
+        3,
+        manifest.input_height as i64,
+        manifest.input_width as i64,
+    ];
+    let fits = shape.len() == 4 && shape.iter().zip(want).all(|(g, w)| *g < 0 || *g == w);
+    if !fits {
+        return Err(mismatch(format!(
+            "input {} has shape {} but manifest {} says {}",
+            input.name(),
+            format_shape(shape),
+            manifest.name,
+            format_shape(&want)
+        )));
+    }
+    Ok(input.name().to_string())
 }
 
 /// Loads the library at `path` and builds the environment, turning panics inside `ort` (it

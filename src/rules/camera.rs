@@ -47,6 +47,20 @@ impl CameraRules {
         }
     }
 
+    /// Feeds a water mask (frame pixels) to the mask-driven flooding zones; each holds the
+    /// coverage it measures until the next mask. Call it before [`CameraRules::evaluate`].
+    pub fn observe_water(&mut self, mask: &crate::detect::WaterMask) {
+        for z in self.zones.iter_mut() {
+            z.rule.observe_water(&z.spec, mask);
+        }
+    }
+
+    /// Whether any zone of this camera takes its coverage from water masks (only then are
+    /// masks worth computing for it).
+    pub fn wants_water(&self) -> bool {
+        self.zones.iter().any(|z| z.rule.wants_water())
+    }
+
     /// Records an operator's acknowledgement of one of this camera's events at stream time
     /// `ts`; schedules the zone's automatic re-check when it has `recheck_after_s`.
     pub fn ack(&mut self, event_id: &str, ack: Ack, ts: f64) -> Result<(), String> {

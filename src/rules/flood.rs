@@ -1,6 +1,6 @@
-//! Road flooding: the share of a road segment covered by water detections, smoothed over time,
-//! graded green / yellow / red with hysteresis and a minimum duration before a level changes.
-//! Pure logic.
+//! Road flooding: the share of a road segment covered by water (the water model's mask, or
+//! without one the water-class boxes), smoothed over time, graded green / yellow / red with
+//! hysteresis and a minimum duration before a level changes. Pure logic.
 
 use serde::Serialize;
 
@@ -38,6 +38,9 @@ pub struct FloodParams {
     pub min_duration_s: f64,
     /// Time constant of the exponential smoothing of coverage.
     pub smooth_s: f64,
+    /// Coverage comes from the water segmentation model's mask (a `[water]` model is
+    /// configured) instead of water-class boxes.
+    pub from_mask: bool,
 }
 
 /// Samples per side of the grid that measures coverage.
@@ -46,6 +49,17 @@ const GRID: usize = 48;
 /// Fraction of `polygon` (normalised) covered by the union of `boxes` (pixels of a `w`×`h`
 /// frame), measured on a grid of sample points inside the polygon.
 pub fn coverage(polygon: &Polygon, boxes: &[BBox], w: u32, h: u32) -> f64 {
+    coverage_where(polygon, |x, y| {
+        let (px, py) = ((x * w as f64) as f32, (y * h as f64) as f32);
+        boxes.iter().any(|b| px >= b.x1 && px <= b.x2 && py >= b.y1 && py <= b.y2)
+    })
+}
+
+/// Share of the sample points inside `polygon` where `is_wet(x, y)` (normalised coordinates)
+/// holds: a `GRID`×`GRID` grid over the polygon's bounding box, points outside the polygon
+/// left out. Boxes and water masks are measured on the same points, so their coverages agree
+/// where they cover the same ground.
+pub fn coverage_where(polygon: &Polygon, is_wet: impl Fn(f64, f64) -> bool) -> f64 {
     let pts = polygon.points();
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
     for &(x, y) in pts {
@@ -60,8 +74,7 @@ pub fn coverage(polygon: &Polygon, boxes: &[BBox], w: u32, h: u32) -> f64 {
                 continue;
             }
             inside += 1;
-            let (px, py) = ((x * w as f64) as f32, (y * h as f64) as f32);
-            if boxes.iter().any(|b| px >= b.x1 && px <= b.x2 && py >= b.y1 && py <= b.y2) {
+            if is_wet(x, y) {
                 wet += 1;
             }
         }
@@ -160,7 +173,7 @@ impl Flood {
 mod tests {
     use super::*;
 
-    const P: FloodParams = FloodParams { yellow_at: 0.2, red_at: 0.5, hysteresis: 0.05, min_duration_s: 3.0, smooth_s: 0.0 };
+    const P: FloodParams = FloodParams { yellow_at: 0.2, red_at: 0.5, hysteresis: 0.05, min_duration_s: 3.0, smooth_s: 0.0, from_mask: false };
 
     #[test]
     fn coverage_of_a_segment() {

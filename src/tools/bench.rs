@@ -58,6 +58,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         url: args.input.display().to_string(),
         pipeline: "file".into(),
         detect_fps: 1000.0,
+        water_fps: None,
         frame_width: args.width,
         looping: true,
         realtime: false,

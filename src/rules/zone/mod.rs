@@ -90,6 +90,18 @@ impl RuleState {
         }
     }
 
+    /// Feeds a new water mask to a mask-driven flooding zone (other zones ignore it).
+    pub(super) fn observe_water(&mut self, spec: &CompiledZone, mask: &crate::detect::WaterMask) {
+        if let RuleState::Flooding(f) = self {
+            f.observe_water(spec, mask);
+        }
+    }
+
+    /// Whether this is a flooding zone whose coverage comes from water masks.
+    pub(super) fn wants_water(&self) -> bool {
+        matches!(self, RuleState::Flooding(f) if f.wants_water())
+    }
+
     /// Whether this is a dumping zone (which needs the static-foreground detector).
     pub(super) fn wants_frames(&self) -> bool {
         matches!(self, RuleState::Dumping(_))

@@ -5,12 +5,14 @@
 //! the tracker and the zone rules exactly as in `hawkeye run`, only without MQTT: the rules'
 //! transitions are collected instead of published. So a 60 s scenario takes as long as its
 //! frames take to decode and detect, and the result does not depend on machine load.
-//! [`metrics`] scores detections, track ids, events and flood levels; [`plot`] draws the
+//! [`metrics`] scores detections, track ids, events and flood levels; [`water`] runs the water
+//! model as the daemon does and scores its masks against the true ones; [`plot`] draws the
 //! truth-vs-alerts timeline.
 
 pub mod metrics;
 pub mod plot;
 pub mod teacher;
+pub mod water;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -23,7 +25,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Camera, Compiled};
-use crate::detect::{Detector, DetectorOptions};
+use crate::detect::{Detector, DetectorOptions, Segmenter};
 use crate::camera::{CameraStep, FrameInput};
 use crate::frame_slots::FrameSlots;
 use crate::source::{self, CameraHealth, SourceCtx};
@@ -54,6 +56,11 @@ pub struct EvalArgs {
     /// Model to use instead of the config's.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Water segmentation model: rendered scenario configs get it as `[water]` (default:
+    /// models/hawkeye_water.onnx when it exists), and it is scored on the true water masks
+    /// (instead of the config's `[water]` model).
+    #[arg(long)]
+    pub water: Option<PathBuf>,
     /// Operating score for detection precision/recall (AP uses every score down to 0.05).
     #[arg(long, default_value_t = 0.3)]
     pub score: f32,
@@ -89,6 +96,8 @@ pub struct PipelineRun {
     pub decoded: u64,
     pub elapsed_s: f64,
     pub duration_s: f64,
+    /// Water masks run and their scores against the true masks (empty without a water model).
+    pub water: water::WaterScore,
 }
 
 /// Runs `hawkeye eval`; exit 0 when every scenario could be evaluated.
@@ -101,7 +110,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let mut cases: Vec<(String, PathBuf, Option<PathBuf>, Option<PathBuf>)> = Vec::new();
     if let Some(dir) = &args.scenarios {
-        for (name, config, video, truth) in scenario_cases(dir, &args.out, args.model.as_deref())? {
+        for (name, config, video, truth) in scenario_cases(dir, &args.out, args.model.as_deref(), args.water.as_deref())? {
             cases.push((name, config, Some(video), Some(truth)));
         }
     } else {
@@ -119,6 +128,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::new();
     let mut untruthed = Vec::new();
     let mut detector: Option<(PathBuf, Detector)> = None;
+    let mut segmenter: Option<(PathBuf, Segmenter)> = None;
+    let mut water_scores = Vec::new();
     for (name, config, video, truth) in cases {
         let cfg = crate::config::load(&config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
         let model = args.model.clone().unwrap_or_else(|| cfg.resolve(&cfg.model.path));
@@ -132,9 +143,26 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         if let Some(v) = &video {
             cam.url = v.display().to_string();
         }
+        let truth_dir = truth.as_ref().and_then(|t| t.parent().map(Path::to_path_buf)).unwrap_or_default();
         let truth = truth.map(|t| Truth::load(&t)).transpose()?;
         let hint = truth.as_ref().map(|t| t.duration_s);
-        let run = run_pipeline(&cfg, cam, det, cfg.model.score_threshold, &name, hint)?;
+        // the water model runs where the rules take masks, or where there are masks to score
+        let water_model = args.water.clone().or_else(|| cfg.water.as_ref().map(|w| cfg.resolve(&w.model)));
+        let rules_fps = cfg.water_rate(&cam);
+        let wants_water = rules_fps > 0.0 || truth.as_ref().is_some_and(|t| !t.water_masks.is_empty());
+        let water_run = match water_model.filter(|_| wants_water) {
+            Some(wm) => {
+                if segmenter.as_ref().is_none_or(|(p, _)| *p != wm) {
+                    let manifest = cfg.water.as_ref().filter(|w| args.water.is_none() && w.manifest.is_some()).and_then(|w| w.manifest.as_ref().map(|m| cfg.resolve(m)));
+                    segmenter = Some((wm.clone(), Segmenter::load(&wm, manifest.as_deref(), args.threads).with_context(|| format!("water model {}", wm.display()))?));
+                }
+                let seg = &mut segmenter.as_mut().expect("loaded above").1;
+                Some(water::WaterRun::new(seg, rules_fps, truth.as_ref().map(|t| (t, truth_dir.as_path()))))
+            }
+            None => None,
+        };
+        let mut run = run_pipeline_with(&cfg, cam, det, water_run, cfg.model.score_threshold, &name, hint)?;
+        run.water.scenario = name.clone();
         println!(
             "\n== {name}: {} frames detected in {:.1} s ({:.0} frames/s, {:.0}× real time), {} alert transitions",
             run.decoded,
@@ -148,6 +176,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 let mut report = metrics::Report::compute(&truth, &run.frames, &run.alerts, &params);
                 report.scenario = name.clone();
                 print!("{}", report.print_table());
+                if run.water.truth_masks > 0 {
+                    print!("{}", run.water.print_line());
+                    water_scores.push(run.water.clone());
+                }
                 let png = args.out.join(format!("{name}.timeline.png"));
                 plot::timeline_png(&png, &name, truth.duration_s, &truth, &run.alerts)?;
                 println!("timeline: {}", png.display());
@@ -161,12 +193,17 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     {
         let total = (!reports.is_empty()).then(|| metrics::Report::merge(&reports));
+        let water_total = (!water_scores.is_empty()).then(|| water::WaterScore::merge(&water_scores));
         if let Some(total) = total.as_ref().filter(|_| reports.len() > 1) {
             println!();
             print!("{}", total.print_table());
+            if let Some(w) = &water_total {
+                print!("{}", w.print_line());
+            }
         }
         let json = args.out.join("report.json");
-        let doc = serde_json::json!({ "score": args.score, "tolerance_s": args.tolerance_s, "total": total, "scenarios": reports, "untruthed": untruthed });
+        let water_doc = serde_json::json!({ "total": water_total, "scenarios": water_scores });
+        let doc = serde_json::json!({ "score": args.score, "tolerance_s": args.tolerance_s, "total": total, "scenarios": reports, "water": water_doc, "untruthed": untruthed });
         std::fs::write(&json, serde_json::to_vec_pretty(&doc)?)?;
         println!("report: {}", json.display());
     }
@@ -187,7 +224,7 @@ fn teacher_check(args: &EvalArgs, teacher_model: &Path) -> anyhow::Result<ExitCo
 
 /// Scenario cases under `dir`: `*.toml` files are rendered into `out/<name>/` first; folders
 /// that already hold a rendered scenario are used as they are.
-fn scenario_cases(dir: &Path, out: &Path, model: Option<&Path>) -> anyhow::Result<Vec<(String, PathBuf, PathBuf, PathBuf)>> {
+fn scenario_cases(dir: &Path, out: &Path, model: Option<&Path>, water: Option<&Path>) -> anyhow::Result<Vec<(String, PathBuf, PathBuf, PathBuf)>> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     let mut cases = Vec::new();
@@ -196,7 +233,8 @@ fn scenario_cases(dir: &Path, out: &Path, model: Option<&Path>) -> anyhow::Resul
         if p.extension().is_some_and(|e| e == "toml") {
             let model = model.map(Path::to_path_buf).unwrap_or_else(crate::tools::synth::default_model);
             let t0 = Instant::now();
-            let r = crate::tools::synth::render_scenario(&p, &out.join(&name), &model)?;
+            let water = water.map(Path::to_path_buf).or_else(crate::tools::synth::default_water);
+            let r = crate::tools::synth::render_scenario_with(&p, &out.join(&name), &model, water.as_deref())?;
             eprintln!("rendered {name}: {} frames in {:.1} s", r.truth.frames.len(), t0.elapsed().as_secs_f64());
             cases.push((name, r.config, r.video, r.truth_path));
         } else if p.join("truth.json").exists() && p.join("config.toml").exists() {
@@ -247,7 +285,13 @@ impl Progress {
 
 /// Decodes the camera's video (lossless, stream time), detects, tracks and evaluates the
 /// zone rules frame by frame; collects detections (for scoring) and rule transitions.
-pub fn run_pipeline(cfg: &Compiled, mut cam: Camera, det: &mut Detector, rule_score: f32, label: &str, duration_hint: Option<f64>) -> anyhow::Result<PipelineRun> {
+pub fn run_pipeline(cfg: &Compiled, cam: Camera, det: &mut Detector, rule_score: f32, label: &str, duration_hint: Option<f64>) -> anyhow::Result<PipelineRun> {
+    run_pipeline_with(cfg, cam, det, None, rule_score, label, duration_hint)
+}
+
+/// [`run_pipeline`] with the water model: masks for the rules at their rate and scored against
+/// the true masks (see [`water`]).
+pub fn run_pipeline_with(cfg: &Compiled, mut cam: Camera, det: &mut Detector, mut water: Option<water::WaterRun<'_>>, rule_score: f32, label: &str, duration_hint: Option<f64>) -> anyhow::Result<PipelineRun> {
     cam.looping = false;
     cam.realtime = false;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -258,7 +302,7 @@ pub fn run_pipeline(cfg: &Compiled, mut cam: Camera, det: &mut Detector, rule_sc
     let task = rt.spawn(source::run_camera(ctx, stop.clone()));
     // the daemon's own per-frame step; only detections at the operating score are tracked
     let mut step = CameraStep::new(&format!("{}-{}", cfg.device.id, cam.id), &cam, cfg.zones(&cam.id), rule_score);
-    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, elapsed_s: 0.0, duration_s: 0.0 };
+    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, elapsed_s: 0.0, duration_s: 0.0, water: Default::default() };
     let mut progress = Progress::new(label);
     let t0 = Instant::now();
     let mut idle = Instant::now();
@@ -276,6 +320,9 @@ pub fn run_pipeline(cfg: &Compiled, mut cam: Camera, det: &mut Detector, rule_sc
         };
         idle = Instant::now();
         let detections = det.detect(&f.rgb, f.width, f.height)?;
+        if let Some(mask) = water.as_mut().map(|w| w.on_frame(&f)).transpose()?.flatten() {
+            step.observe_water(&mask);
+        }
         let out = step.step(FrameInput { ts: f.ts, wall: f.wall, width: f.width, height: f.height, rgb: &f.rgb, fix: None }, &detections);
         let tracks = out.tracks;
         for t in tracks.iter().filter(|t| t.missed == 0) {
@@ -309,6 +356,9 @@ pub fn run_pipeline(cfg: &Compiled, mut cam: Camera, det: &mut Detector, rule_sc
         progress.show(f.ts, duration_hint, run.decoded, t0);
     }
     progress.done();
+    if let Some(w) = water {
+        run.water = w.score;
+    }
     run.elapsed_s = t0.elapsed().as_secs_f64();
     stop.cancel();
     slots.close();

@@ -49,6 +49,10 @@ pub struct SynthArgs {
     /// Model the generated config points at (default: hawkeye's own, models/hawkeye_urban.onnx).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Water segmentation model the generated config's `[water]` points at (default:
+    /// models/hawkeye_water.onnx when it exists; without one, flooding zones use water boxes).
+    #[arg(long)]
+    pub water: Option<PathBuf>,
 }
 
 /// Runs `hawkeye synth`.
@@ -65,7 +69,8 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     }
     let path = args.scenario.as_ref().context("give a scenario file, or --dataset N")?;
     let model = args.model.clone().unwrap_or_else(default_model);
-    let r = render_scenario(path, &args.out, &model)?;
+    let water = args.water.clone().or_else(default_water);
+    let r = render_scenario_with(path, &args.out, &model, water.as_deref())?;
     println!(
         "{}: {} frames ({:.0} s at {} fps) → {}  ({} truth events)",
         r.truth.name,
@@ -94,6 +99,14 @@ pub fn default_model() -> PathBuf {
     }
 }
 
+/// hawkeye's water segmentation model (`models/hawkeye_water.onnx`, found like
+/// [`default_model`]), if it exists.
+pub fn default_water() -> Option<PathBuf> {
+    let rel = Path::new("models").join("hawkeye_water.onnx");
+    let here = std::env::current_dir().map(|d| d.join(&rel)).unwrap_or(rel.clone());
+    [here, Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel)].into_iter().find(|p| p.is_file())
+}
+
 /// What rendering a scenario produced.
 pub struct Rendered {
     pub video: PathBuf,
@@ -102,15 +115,23 @@ pub struct Rendered {
     pub truth: Truth,
 }
 
-/// Renders `scenario` into `out` (created): `video.mp4`, `truth.json` and `config.toml` (a
-/// file camera on the video with the scenario's zones, detecting with `model`).
+/// [`render_scenario_with`] the default water model ([`default_water`]), if there is one.
 pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Result<Rendered> {
+    render_scenario_with(scenario, out, model, default_water().as_deref())
+}
+
+/// Renders `scenario` into `out` (created): `video.mp4`, `truth.json`, the true water masks
+/// (`water/NNNNNN.png`, one per second) and `config.toml` (a file camera on the video with the
+/// scenario's zones, detecting with `model`, and with `[water]` = `water` when given). The true
+/// flood coverage of a flooding zone is measured on the true water mask's pixels inside its
+/// polygon (no longer on the puddles' boxes), frame by frame.
+pub fn render_scenario_with(scenario: &Path, out: &Path, model: &Path, water: Option<&Path>) -> anyhow::Result<Rendered> {
     let s = Scenario::load(scenario)?;
     let name = scenario.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let out = out.canonicalize()?;
     if s.background.is_some() {
-        return real::render(&s, &name, &out, model);
+        return real::render(&s, &name, &out, model, water);
     }
     let zones = s.parsed_zones().map_err(|e| anyhow::anyhow!("{}: {e}", scenario.display()))?;
     let (w, h) = (s.width, s.height);
@@ -121,8 +142,10 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     let mut fx = Effects::new(s.seed);
     let video = out.join("video.mp4");
     let mut writer = video::Mp4Writer::create(&video, w, h, s.fps, s.scene.bitrate_kbps)?;
-    // flooding is specified on boxes (the union of water boxes over the segment), so the true
-    // coverage is that of the true puddles' boxes
+    // the true coverage of a flooding zone is the share of its polygon that shows water: the
+    // painted water's pixels (the canvas's object-id layer, so a person or car standing in a
+    // puddle hides it), sampled as the rule samples a mask. (Before water masks it was the
+    // puddles' boxes, which overstate a round puddle by about a quarter.)
     let flood_zones: Vec<(usize, Polygon)> = zones
         .iter()
         .enumerate()
@@ -133,23 +156,14 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     let n_frames = (s.duration_s * s.fps as f64).round() as usize;
     let (mut ground, mut sprites, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
     let mut frames = Vec::with_capacity(n_frames);
+    let water_dir = out.join("water");
+    std::fs::create_dir_all(&water_dir).with_context(|| format!("create {}", water_dir.display()))?;
+    let mut water_masks = Vec::new();
+    let mut mask = crate::detect::WaterMask::dry(w, h);
     for i in 0..n_frames {
         let t = i as f64 / s.fps as f64;
         render::scene_at(&s, &cast, t, wf, hf, &mut ground, &mut sprites);
         let boxes = painter.paint(&ground, &mut sprites, t as f32);
-        let water: Vec<crate::detect::BBox> = ground
-            .iter()
-            .filter_map(|g| match g {
-                render::Ground::Water { puddle, .. } => {
-                    let b = puddle.bbox();
-                    Some(crate::detect::BBox::new(b[0], b[1], b[2], b[3]))
-                }
-                _ => None,
-            })
-            .collect();
-        for (k, (_, poly)) in flood_zones.iter().enumerate() {
-            coverage[k].push(crate::rules::flood::coverage(poly, &water, w, h));
-        }
         let c = &mut painter.canvas;
         if s.scene.rain.is_some_and(|[a, b]| t >= a && t < b) {
             fx.rain(c);
@@ -162,6 +176,15 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
         let gain = render::keyframe(&s.scene.light, t, 1.0) as f32;
         fx.light_and_noise(c, gain, s.scene.noise);
         let (dx, dy) = fx.shake(c, s.scene.shake_px, &mut scratch);
+        render::water_mask(c, &ground, dx, dy, &mut mask);
+        for (k, (_, poly)) in flood_zones.iter().enumerate() {
+            coverage[k].push(mask.coverage(poly));
+        }
+        if i % s.fps as usize == 0 {
+            let file = format!("water/{i:06}.png");
+            mask.write_png(&out.join(&file))?;
+            water_masks.push(truth::WaterMaskTruth { frame: i as u64, t, file });
+        }
         writer.push(&c.rgb)?;
         frames.push(FrameTruth { t, boxes: dataset::shifted(&boxes, dx, dy, wf, hf) });
     }
@@ -169,11 +192,11 @@ pub fn render_scenario(scenario: &Path, out: &Path, model: &Path) -> anyhow::Res
     let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
     let flood_idx: Vec<usize> = flood_zones.iter().map(|(i, _)| *i).collect();
     let (events, flood) = truth_events(&s, &zones, &flood_idx, &coverage, &times);
-    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks: Vec::new(), labelled: None };
+    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: None };
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");
-    std::fs::write(&config, camera_config(&s, &name, &video, model, &out)?)?;
+    std::fs::write(&config, camera_config(&s, &name, &video, model, water, &out)?)?;
     Ok(Rendered { video, truth_path, config, truth })
 }
 
@@ -293,18 +316,20 @@ fn actor_events(s: &Scenario, zones: &[Zone], times: &[f64]) -> Vec<TruthEvent> 
 
 /// The camera config of a rendered scenario: the video as a file camera (not real time, so
 /// eval runs as fast as it can on stream timestamps) with the scenario's zones.
-fn camera_config(s: &Scenario, name: &str, video: &Path, model: &Path, out: &Path) -> anyhow::Result<String> {
+fn camera_config(s: &Scenario, name: &str, video: &Path, model: &Path, water: Option<&Path>, out: &Path) -> anyhow::Result<String> {
     let q = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
     let mut text = format!(
         "# Generated by `hawkeye synth` from scenario {name}: the rendered video as a file camera.\n\
          [device]\nid = \"synth-{name}\"\nstate_dir = {state}\n\n\
          [mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n\n\
-         [model]\npath = {model}\nscore_threshold = 0.3\n\n\
+         [model]\npath = {model}\nscore_threshold = 0.3\n\n{water}\
          [[camera]]\nid = \"synth\"\nurl = {video}\npipeline = \"file\"\nrealtime = false\ndetect_fps = {fps}\nframe_width = {w}\n\n\
          # drawn people have no real faces or plates: the cascades would only mask false ones\n\
          [camera.privacy]\nfaces = false\nplates = false\n",
         state = q(&out.join("state")),
         model = q(model),
+        // the water model drives the flooding zones, at one mask a second
+        water = water.map(|wm| format!("[water]\nmodel = {}\nfps = 1.0\n\n", q(wm))).unwrap_or_default(),
         video = q(video),
         fps = s.detect_fps,
         w = s.width,

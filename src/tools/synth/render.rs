@@ -414,3 +414,55 @@ pub fn street_for(s: &Scenario) -> Street {
     Street::new(s.width, s.height, &mut Rng::new(s.seed))
 }
 
+
+/// The true water mask of the painted canvas: the pixels whose object id is one of `ground`'s
+/// water ids (exact: what is drawn over the water hides it), moved by the shake `(dx, dy)`
+/// that moved the picture (edges repeated, as [`Effects::shake`] does). Written into `mask`
+/// (resized to the canvas).
+pub fn water_mask(c: &Canvas, ground: &[Ground], dx: i32, dy: i32, mask: &mut crate::detect::WaterMask) {
+    let ids: Vec<u32> = ground.iter().filter_map(|g| if let Ground::Water { id, .. } = g { Some(*id) } else { None }).collect();
+    let (w, h) = (c.width as i32, c.height as i32);
+    mask.width = c.width;
+    mask.height = c.height;
+    mask.data.clear();
+    mask.data.reserve((w * h) as usize);
+    for y in 0..h {
+        let sy = (y - dy).clamp(0, h - 1);
+        for x in 0..w {
+            let sx = (x - dx).clamp(0, w - 1);
+            mask.data.push(u8::from(!ids.is_empty() && ids.contains(&c.ids[(sy * w + sx) as usize])));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_water_mask_is_the_visible_water_moved_with_the_picture() {
+        let mut c = Canvas::new(8, 4);
+        // water (id 5) in columns 0..4, a person (id 9) over column 1 of it, a dry shadow
+        for y in 0..4 {
+            for x in 0..8 {
+                c.ids[y * 8 + x] = match x {
+                    1 => 9,
+                    0 | 2 | 3 => 5,
+                    _ => 0,
+                };
+            }
+        }
+        let puddle = Puddle { cx: 0.0, cy: 0.0, hw: 1.0, hh: 1.0, seed: 0 };
+        let ground = [Ground::Water { id: 5, puddle }, Ground::WetShadow(puddle)];
+        let mut m = crate::detect::WaterMask::dry(1, 1);
+        water_mask(&c, &ground, 0, 0, &mut m);
+        let row: Vec<u8> = m.data[..8].to_vec();
+        assert_eq!(row, vec![1, 0, 1, 1, 0, 0, 0, 0]);
+        // shaken one pixel right: the picture's column x shows the canvas's column x - 1
+        water_mask(&c, &ground, 1, 0, &mut m);
+        assert_eq!(m.data[8..16].to_vec(), vec![1, 1, 0, 1, 1, 0, 0, 0]);
+        // no water on the ground: dry, whatever the ids
+        water_mask(&c, &ground[1..], 0, 0, &mut m);
+        assert_eq!(m.share(), 0.0);
+    }
+}

@@ -77,8 +77,8 @@ pub struct TruthEvent {
 pub struct FloodTimeline {
     pub zone: String,
     /// `(t, level)` steps, level `green`, `yellow` or `red`, sorted by `t`: the zone's grading
-    /// (thresholds and hysteresis) applied to the share of the segment covered by the true
-    /// puddles' boxes (the rule is specified on the union of water boxes).
+    /// (thresholds and hysteresis) applied to the share of the segment that shows water in the
+    /// true water mask (the painted water's pixels, sampled as the rule samples a mask).
     pub levels: Vec<(f64, String)>,
     /// How long the rule is configured to wait before it reports a level (minimum duration
     /// plus smoothing): an alerted level that matches the truth of up to this long ago agrees.

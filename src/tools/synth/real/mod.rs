@@ -261,7 +261,7 @@ enum Wet {
 /// Renders scenario `s` (which has a background) into `out`: `video.mp4`, `truth.json` (object
 /// boxes, events, flood levels graded on the true water mask's share of each flooding zone,
 /// one water mask PNG per second when the scenario has wet ground) and `config.toml`.
-pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path) -> anyhow::Result<Rendered> {
+pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: Option<&Path>) -> anyhow::Result<Rendered> {
     let b = s.background.as_ref().context("a real-background scenario needs [background]")?;
     let (w, h) = (s.width, s.height);
     let zones = s.parsed_zones().map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
@@ -394,7 +394,7 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path) -> anyhow::Res
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");
-    std::fs::write(&config, super::camera_config(s, name, &video, model, out)?)?;
+    std::fs::write(&config, super::camera_config(s, name, &video, model, water_model, out)?)?;
     Ok(Rendered { video, truth_path, config, truth })
 }
 
