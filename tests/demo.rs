@@ -32,7 +32,8 @@ fn demo_shows_all_three_event_kinds_from_the_own_model() {
 
 #[test]
 fn demo_plays_a_video_with_the_walkway_config() {
-    let Some(model) = common::model::yolox_nano("demo_plays_a_video_with_the_walkway_config") else { return };
+    // real footage with hawkeye's own street detector (the demo config's model)
+    let model = common::model::urban();
     let state = tempfile::tempdir().unwrap();
     let video = common::model::vtest();
     let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))

@@ -1,5 +1,5 @@
-//! Real footage through `hawkeye eval`: Debian's vtest.avi street scene with the shared COCO
-//! YOLOX-nano and the walkway loitering zone of config/demo.toml. There is no ground truth, so
+//! Real footage through `hawkeye eval`: Debian's vtest.avi street scene with hawkeye's street
+//! detector and the walkway loitering zone of config/demo.toml. There is no ground truth, so
 //! eval reports the alerts and how stable the tracks are (likely ID switches). And the teacher
 //! check of issue 14: the committed detector against the COCO teacher on the same footage.
 
@@ -9,9 +9,6 @@ use std::process::Command;
 
 #[test]
 fn vtest_walkway_raises_loitering_with_stable_tracks() {
-    if common::model::yolox_nano("vtest_walkway_raises_loitering_with_stable_tracks").is_none() {
-        return;
-    }
     let _ = common::model::vtest();
     let out = tempfile::tempdir().unwrap();
     let root = env!("CARGO_MANIFEST_DIR");

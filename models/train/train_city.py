@@ -496,6 +496,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--snapshots", help="export the models after every epoch into this folder")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="stop after this many epochs (the learning-rate schedule stays that of --epochs)")
     a = ap.parse_args()
     t_start = time.time()
     torch.manual_seed(a.seed)
@@ -549,6 +551,8 @@ def main():
     bar = tqdm(total=steps, desc="train", mininterval=5)
     hist = []
     for ep in range(a.epochs):
+        if a.stop_after and ep >= a.stop_after:
+            break
         perm = rng.permutation(tr_idx)
         for k in range(len(tr_idx) // a.batch):
             idx = torch.from_numpy(perm[k * a.batch:(k + 1) * a.batch])
@@ -611,7 +615,8 @@ def main():
     write_manifests(a.out, det_path, water_path)
     coco_diff, timings = check_detector(det_path, a.teacher, d, a.threads)
     run = {
-        "seed": a.seed, "threads": a.threads, "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
+        "seed": a.seed, "threads": a.threads, "epochs": a.epochs, "stopped_after_epoch": a.stop_after or a.epochs,
+        "batch": a.batch, "lr": a.lr,
         "steps": steps, "train_minutes": round(train_min, 2),
         "total_minutes": round((time.time() - t_start) / 60, 2),
         "final_loss": {"urban": round(float(np.mean([h[0] for h in hist[-50:]])), 4),
