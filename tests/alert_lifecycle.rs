@@ -173,8 +173,10 @@ polygon = [[0.0, 0.62], [1.0, 0.62], [1.0, 1.0], [0.0, 1.0]]
 classes = ["water"]
 min_score = 0.3
 dwell_s = 0
-yellow_at = 0.15
-red_at = 0.4
+# low thresholds: the water model under-segments large puddles (README), and this test is about
+# delivery, not about the model
+yellow_at = 0.08
+red_at = 0.28
 hysteresis = 0.05
 level_min_s = 2
 smooth_s = 1
