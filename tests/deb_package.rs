@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const MODEL_IN_CONFIG: &str = "/usr/share/hawkeye/models/hawkeye_urban.onnx";
+const WATER_IN_CONFIG: &str = "/usr/share/hawkeye/models/hawkeye_water.onnx";
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -123,6 +124,7 @@ fn cargo_deb_package_installs_hawkeye_its_runtime_config_and_service() {
     assert_eq!(mode("/usr/share/doc/hawkeye/copyright"), "-rw-r--r--");
     assert_eq!(mode(MODEL_IN_CONFIG), "-rw-r--r--");
     assert_eq!(mode("/usr/share/hawkeye/models/hawkeye_urban.toml"), "-rw-r--r--");
+    assert_eq!(mode("/usr/share/hawkeye/models/hawkeye_water.toml"), "-rw-r--r--");
     for t in ["rtsp_h264", "rtsp_h265", "rtsp", "file", "rtmp", "srt"] {
         assert_eq!(mode(&format!("/usr/share/hawkeye/pipelines/{t}.pipeline")), "-rw-r--r--");
     }
@@ -174,8 +176,11 @@ fn cargo_deb_package_installs_hawkeye_its_runtime_config_and_service() {
     // the extracted tree, as nothing is installed under /usr here.
     let model = root.join(&MODEL_IN_CONFIG[1..]);
     assert_eq!(std::fs::read(&model).unwrap(), std::fs::read(format!("{ROOT}/models/hawkeye_urban.onnx")).unwrap());
+    // and the water model the shipped config names for flooding zones
+    let water = root.join(&WATER_IN_CONFIG[1..]);
+    assert_eq!(std::fs::read(&water).unwrap(), std::fs::read(format!("{ROOT}/models/hawkeye_water.onnx")).unwrap());
     let with_model = tmp.path().join("hawkeye.toml");
-    std::fs::write(&with_model, config.replace(MODEL_IN_CONFIG, model.to_str().unwrap())).unwrap();
+    std::fs::write(&with_model, config.replace(MODEL_IN_CONFIG, model.to_str().unwrap()).replace(WATER_IN_CONFIG, water.to_str().unwrap())).unwrap();
     let out = check(&with_model);
     let summary = text(&out);
     assert!(out.status.success(), "shipped config fails check:\n{summary}\n{}", String::from_utf8_lossy(&out.stderr));
