@@ -40,7 +40,7 @@ fn f(v: &Value) -> f64 {
 }
 
 #[test]
-fn real_background_suite_meets_event_targets() {
+fn real_background_suite_holds_its_floors_and_reports_missed_targets() {
     let _ = common::model::vtest();
     let model = common::model::urban();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

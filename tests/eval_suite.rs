@@ -39,7 +39,7 @@ fn f(v: &Value) -> f64 {
 }
 
 #[test]
-fn scenario_suite_meets_detection_and_event_targets() {
+fn scenario_suite_holds_its_floors_and_reports_missed_targets() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tempfile::tempdir().unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
