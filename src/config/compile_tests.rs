@@ -1,6 +1,6 @@
 //! Unit tests of the config compiler: typed values, every error at once, type errors with their
-//! paths. The model is the repository's own (`models/hawkeye_urban.onnx`, classes person, goods,
-//! garbage, water, bicycle, vehicle).
+//! paths. The model is the repository's own (`models/hawkeye_urban.onnx`: COCO's 80 classes plus
+//! goods and garbage).
 
 use std::path::Path;
 
@@ -31,7 +31,7 @@ url = "rtsp://10.0.0.5/stream"
 
 fn zone(id: &str, kind: &str, extra: &str) -> String {
     format!(
-        "  [[camera.zone]]\n  id = \"{id}\"\n  kind = \"{kind}\"\n  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\n  classes = [\"person\", \"water\", \"garbage\"]\n  dwell_s = 12\n{extra}\n"
+        "  [[camera.zone]]\n  id = \"{id}\"\n  kind = \"{kind}\"\n  polygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\n  classes = [\"person\", \"goods\", \"garbage\"]\n  dwell_s = 12\n{extra}\n"
     )
 }
 
@@ -70,7 +70,7 @@ fn every_zone_kind_compiles_to_its_rule_with_its_parameters() {
     match &z[4].rule {
         ZoneRule::Dumping(p) => {
             assert_eq!((p.dwell_s, p.min_score), (12.0, 0.6));
-            assert_eq!(p.waste_classes, ["person", "water", "garbage"]);
+            assert_eq!(p.waste_classes, ["person", "goods", "garbage"]);
         }
         other => panic!("dumping → {other:?}"),
     }
@@ -151,7 +151,7 @@ volume = "loud"
 
 #[test]
 fn a_missing_required_key_is_named_once() {
-    let z = zone("z0", "out_of_store", "").replace("  classes = [\"person\", \"water\", \"garbage\"]\n", "");
+    let z = zone("z0", "out_of_store", "").replace("  classes = [\"person\", \"goods\", \"garbage\"]\n", "");
     let errs = errors(&text(&z, ""));
     assert_eq!(errs, ["camera[0].zone[0].classes: missing; this key is required"], "{errs:#?}");
     let errs = errors(&text("", "").replace("[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n", ""));
@@ -232,8 +232,9 @@ fn a_water_model_drives_flooding_zones_and_is_checked() {
     let c = load_str(&text(road, &water), Path::new("/nonexistent")).unwrap();
     assert!(matches!(&c.zones("cam-a")[0].rule, ZoneRule::Flooding(p) if p.from_mask), "{:?}", c.zones("cam-a")[0].rule);
     assert_eq!(c.water_rate(&c.cameras[0]), 0.5);
-    // without [water]: boxes, as before; and no masks for the camera
-    let c = load_str(&text(road, ""), Path::new("/nonexistent")).unwrap();
+    // without [water]: boxes of the zone's detector classes, as before (the repository's
+    // detector has no water class, so a detector class stands in); and no masks for the camera
+    let c = load_str(&text(&road.replace("[\"water\"]", "[\"garbage\"]"), ""), Path::new("/nonexistent")).unwrap();
     assert!(matches!(&c.zones("cam-a")[0].rule, ZoneRule::Flooding(p) if !p.from_mask));
     assert_eq!(c.water_rate(&c.cameras[0]), 0.0);
     // a camera without flooding zones gets no masks even with [water]
