@@ -66,6 +66,49 @@ pub struct AlertStats {
     pub telemetry_errors: AtomicU64,
 }
 
+/// Detector busy share at or above which, with frames being dropped, the box is overloaded.
+pub const OVERLOAD_BUSY: f64 = 0.9;
+/// Shortest window the load is measured over; readings in between return the last one.
+const LOAD_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The detector's load over the last window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LoadReading {
+    /// Share of wall time the detector spent inferring (1.0: never idle).
+    pub busy_share: f64,
+    /// Frames per second replaced in their slot by a newer one before the detector came round
+    /// (all cameras): stale frames dropped.
+    pub dropped_per_s: f64,
+    /// Busy ≥ [`OVERLOAD_BUSY`] and frames dropped: the cameras ask for more than the box
+    /// does; each gets a fair, lower share (round-robin over the slots).
+    pub overloaded: bool,
+}
+
+/// The previous load sample and the last reading.
+#[derive(Debug, Default)]
+pub struct LoadWindow {
+    prev: Option<(Instant, u64, u64)>,
+    last: LoadReading,
+}
+
+impl LoadWindow {
+    /// Folds in the counters' current values (`busy_us`, total dropped) at `now`.
+    pub fn update(&mut self, now: Instant, busy_us: u64, dropped: u64) -> LoadReading {
+        match self.prev {
+            None => self.prev = Some((now, busy_us, dropped)),
+            Some((t, b, d)) if now.duration_since(t) >= LOAD_WINDOW => {
+                let secs = now.duration_since(t).as_secs_f64();
+                let busy_share = (busy_us.saturating_sub(b) as f64 / 1e6 / secs).min(1.0);
+                let dropped_per_s = dropped.saturating_sub(d) as f64 / secs;
+                self.last = LoadReading { busy_share, dropped_per_s, overloaded: busy_share >= OVERLOAD_BUSY && dropped_per_s > 0.0 };
+                self.prev = Some((now, busy_us, dropped));
+            }
+            Some(_) => {}
+        }
+        self.last
+    }
+}
+
 /// Everything telemetry reads, shared by the tasks that write it.
 pub struct Telemetry {
     pub device_id: String,
@@ -87,6 +130,8 @@ pub struct Telemetry {
     pub hand_off: crate::camera::HandOff,
     /// The evidence workers (all cameras).
     pub evidence_workers: Arc<crate::evidence::worker::EvidenceStats>,
+    /// The detector's load, measured over windows of at least 5 s.
+    pub load: Mutex<LoadWindow>,
 }
 
 impl Telemetry {
@@ -100,6 +145,12 @@ impl Telemetry {
             Some(ob) => ob.health(),
             None => crate::outbox::OutboxHealth { disk_ok: true, disk_errors: 0, disk_error: None, in_memory: 0, in_memory_bytes: 0, lost_in_memory: 0, corrupt: 0 },
         }
+    }
+
+    /// The detector's load over the last window (see [`LoadReading`]).
+    pub fn load(&self) -> LoadReading {
+        let dropped = self.camera_list().iter().map(|(slot, _)| self.slots.dropped(*slot)).sum();
+        self.load.lock().unwrap().update(Instant::now(), self.detector.busy_us.load(Ordering::Relaxed), dropped)
     }
 
     fn camera_list(&self) -> Vec<(usize, Arc<CameraHealth>)> {
@@ -124,6 +175,7 @@ impl Telemetry {
                 if let Some((_, c)) = self.hand_off.lock().unwrap().iter().find(|(id, _)| Some(id.as_str()) == v["camera_id"].as_str()) {
                     v["handed"] = json!(c.handed.load(Ordering::Relaxed));
                     v["dropped_behind"] = json!(c.dropped_behind.load(Ordering::Relaxed));
+                    v["gated"] = json!(c.gated.load(Ordering::Relaxed));
                     v["water_masks"] = json!(c.water_masks.load(Ordering::Relaxed));
                     v["water_mask_failures"] = json!(c.water_mask_failures.load(Ordering::Relaxed));
                 }
@@ -132,6 +184,7 @@ impl Telemetry {
             .collect();
         let inferences = self.detector.inferences.load(Ordering::Relaxed);
         let busy = self.detector.busy_us.load(Ordering::Relaxed);
+        let load = self.load();
         let v = json!({
             "device_id": self.device_id,
             "ts": rfc3339(chrono::Utc::now()),
@@ -141,7 +194,10 @@ impl Telemetry {
                 "inferences": inferences,
                 "errors": self.detector.errors.load(Ordering::Relaxed),
                 "mean_ms": if inferences > 0 { (busy as f64 / inferences as f64 / 10.0).round() / 100.0 } else { 0.0 },
+                "busy_share": (load.busy_share * 1000.0).round() / 1000.0,
+                "dropped_per_s": (load.dropped_per_s * 100.0).round() / 100.0,
             },
+            "overloaded": load.overloaded,
             "alerts_raised": self.evidence_workers.alerts.load(Ordering::Relaxed),
             "evidence_worker": {
                 "queued": self.evidence_workers.queued.load(Ordering::Relaxed),
@@ -217,6 +273,9 @@ impl Telemetry {
         family("hawkeye_camera_reconnects_total", "counter", "Pipeline restarts after an error, end of stream or stall.", per_cam(&|_, c| c.reconnects as f64));
         family("hawkeye_camera_streaming", "gauge", "1 while the camera delivers frames.", per_cam(&|_, c| (c.state == HealthState::Streaming) as u8 as f64));
         family("hawkeye_camera_fps", "gauge", "Frames per second delivered over the last seconds.", per_cam(&|_, c| c.fps));
+        let load = self.load();
+        family("hawkeye_detector_busy_ratio", "gauge", "Share of wall time the detector spent inferring over the last window (>= 5 s).", vec![(String::new(), load.busy_share)]);
+        family("hawkeye_overloaded", "gauge", "1 while the detector is busy >= 90 % and frames are dropped: the cameras ask for more than the box does.", vec![(String::new(), load.overloaded as u8 as f64)]);
         family("hawkeye_inference_errors_total", "counter", "Failed inferences.", vec![(String::new(), self.detector.errors.load(Ordering::Relaxed) as f64)]);
         let mut rows = Vec::new();
         let mut cum = 0u64;
@@ -240,6 +299,12 @@ impl Telemetry {
             "counter",
             "Detected frames dropped because the camera's task was behind (the detector never waits).",
             hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.dropped_behind.load(Ordering::Relaxed) as f64)).collect(),
+        );
+        family(
+            "hawkeye_frames_gated_total",
+            "counter",
+            "Frames the motion gate passed on with the last inference's detections (nothing moved since).",
+            hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.gated.load(Ordering::Relaxed) as f64)).collect(),
         );
         family(
             "hawkeye_water_masks_total",
@@ -386,5 +451,29 @@ pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, shutdown: C
             let _ = sock.write_all(body.as_bytes()).await;
             let _ = sock.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn load_is_overloaded_only_when_busy_and_dropping() {
+        let mut w = LoadWindow::default();
+        let t0 = Instant::now();
+        assert_eq!(w.update(t0, 0, 0), LoadReading::default(), "first sample: no window yet");
+        // 3 s later: too short a window, the last reading holds
+        assert_eq!(w.update(t0 + Duration::from_secs(3), 2_900_000, 10), LoadReading::default());
+        // 5 s: busy 4.75 of 5 s and 10 frames dropped
+        let r = w.update(t0 + Duration::from_secs(5), 4_750_000, 10);
+        assert!((r.busy_share - 0.95).abs() < 1e-9 && (r.dropped_per_s - 2.0).abs() < 1e-9 && r.overloaded, "{r:?}");
+        // busy but nothing dropped: keeping up
+        let r = w.update(t0 + Duration::from_secs(10), 9_750_000, 10);
+        assert!(!r.overloaded && r.busy_share > 0.9, "{r:?}");
+        // dropping but mostly idle (a camera delivering faster than its rate): not overload
+        let r = w.update(t0 + Duration::from_secs(15), 10_750_000, 40);
+        assert!(!r.overloaded && r.dropped_per_s > 0.0, "{r:?}");
     }
 }

@@ -31,7 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::camera::{CameraCmd, CameraCounters, CameraCtx, DetectedFrame, FRAME_QUEUE};
 use crate::config::{Camera, Compiled, TelemetrySource};
-use crate::detect::{self, Detector, DetectorOptions, Segmenter, WaterSchedule};
+use crate::detect::{self, Detector, DetectorOptions, GatedDetector, Segmenter, WaterSchedule};
 use crate::drone::GeoTrack;
 use crate::evidence::registry::DeviceSeq;
 use crate::evidence::worker::{self, EvidenceStats, WorkerCtx};
@@ -85,6 +85,8 @@ struct Route {
     /// Water masks per second for this camera (0: none, it has no flooding zone or there is
     /// no water model).
     water_fps: f64,
+    /// The camera's motion gate settings.
+    gate: crate::detect::GateParams,
 }
 
 type Routes = Arc<Mutex<Vec<Option<Route>>>>;
@@ -171,6 +173,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         retention: Default::default(),
         hand_off: Default::default(),
         evidence_workers: Arc::new(EvidenceStats { chain_head: Mutex::new(chain_head), ..Default::default() }),
+        load: Default::default(),
     });
 
     let heartbeat = {
@@ -419,7 +422,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<Cam
         h.push((cam.id.clone(), counters.clone()));
     }
     let water_fps = shared.cfg.water_rate(&cam);
-    shared.routes.lock().unwrap()[slot] = Some(Route { camera_id: cam.id.clone(), tx, counters, water_fps });
+    shared.routes.lock().unwrap()[slot] = Some(Route { camera_id: cam.id.clone(), tx, counters, water_fps, gate: cam.gate_params() });
     let (ctl_tx, ctl_rx) = mpsc::channel(8);
     let geo = cam.drone.as_ref().map(|d| {
         let track = Arc::new(GeoTrack::default());
@@ -486,6 +489,9 @@ async fn stop_camera(shared: &Shared, mut c: CameraRuntime) {
 fn detector_loop(mut det: Detector, mut seg: Option<Segmenter>, slots: &FrameSlots, stats: &DetectorStats, routes: &Mutex<Vec<Option<Route>>>) {
     // per slot: the camera and rate it was scheduled for, and its schedule
     let mut schedules: Vec<Option<(String, f64, WaterSchedule)>> = vec![None; MAX_CAMERAS];
+    // per slot: the camera's motion gate and its last detections (reset when the slot's camera
+    // or its settings change)
+    let mut gates: Vec<Option<(String, GatedDetector)>> = vec![None; MAX_CAMERAS];
     loop {
         let Some(frame) = slots.take(Duration::from_millis(200)) else {
             if slots.is_closed() {
@@ -493,31 +499,46 @@ fn detector_loop(mut det: Detector, mut seg: Option<Segmenter>, slots: &FrameSlo
             }
             continue;
         };
-        let t0 = Instant::now();
-        match det.detect(&frame.rgb, frame.width, frame.height) {
-            Ok(detections) => {
+        // No route: the camera was removed by a reload while this frame was in flight.
+        let Some(route) = routes.lock().unwrap().get(frame.camera).cloned().flatten() else { continue };
+        let gate = &mut gates[frame.camera];
+        if gate.as_ref().is_none_or(|(id, g)| *id != route.camera_id || g.params() != route.gate) {
+            *gate = Some((route.camera_id.clone(), GatedDetector::new(route.gate)));
+        }
+        let (_, gated) = gate.as_mut().expect("set above");
+        let result = gated.detect(&frame, || {
+            let t0 = Instant::now();
+            let d = det.detect(&frame.rgb, frame.width, frame.height);
+            if d.is_ok() {
                 stats.record(frame.camera, t0.elapsed().as_micros() as u64);
-                // No route: the camera was removed by a reload while this frame was in flight.
-                let Some(route) = routes.lock().unwrap().get(frame.camera).cloned().flatten() else { continue };
-                let water = match seg.as_mut().filter(|_| route.water_fps > 0.0) {
-                    Some(seg) => water_mask(seg, &mut schedules[frame.camera], &route, &frame),
-                    None => None,
-                };
-                route.counters.handed.fetch_add(1, Ordering::Relaxed);
-                // never wait for a camera: one that is behind loses this frame, the others don't
-                if let Err(mpsc::error::TrySendError::Full(_)) = route.tx.try_send(DetectedFrame { frame, detections, water }) {
-                    let n = route.counters.dropped_behind.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n <= 3 || n.is_multiple_of(1000) {
-                        tracing::warn!(camera = %route.camera_id, "camera task behind: detected frame dropped ({n} so far)");
-                    }
+            }
+            d
+        });
+        let detections = match result {
+            Ok((detections, skipped)) => {
+                if skipped {
+                    route.counters.gated.fetch_add(1, Ordering::Relaxed);
                 }
+                detections
             }
             Err(e) => {
                 let k = stats.errors.fetch_add(1, Ordering::Relaxed);
                 if k < 5 || k.is_multiple_of(1000) {
-                    let id = routes.lock().unwrap().get(frame.camera).cloned().flatten().map(|r| r.camera_id).unwrap_or_else(|| format!("slot {}", frame.camera));
-                    tracing::error!(camera = %id, "inference failed ({} so far): {e}", k + 1);
+                    tracing::error!(camera = %route.camera_id, "inference failed ({} so far): {e}", k + 1);
                 }
+                continue;
+            }
+        };
+        let water = match seg.as_mut().filter(|_| route.water_fps > 0.0) {
+            Some(seg) => water_mask(seg, &mut schedules[frame.camera], &route, &frame),
+            None => None,
+        };
+        route.counters.handed.fetch_add(1, Ordering::Relaxed);
+        // never wait for a camera: one that is behind loses this frame, the others don't
+        if let Err(mpsc::error::TrySendError::Full(_)) = route.tx.try_send(DetectedFrame { frame, detections, water }) {
+            let n = route.counters.dropped_behind.fetch_add(1, Ordering::Relaxed) + 1;
+            if n <= 3 || n.is_multiple_of(1000) {
+                tracing::warn!(camera = %route.camera_id, "camera task behind: detected frame dropped ({n} so far)");
             }
         }
     }

@@ -63,6 +63,9 @@ pub struct CameraCounters {
     pub handed: AtomicU64,
     /// Frames dropped because the camera's task was behind.
     pub dropped_behind: AtomicU64,
+    /// Frames the motion gate let through without inference (handed on with the last
+    /// inference's detections).
+    pub gated: AtomicU64,
     /// Water masks computed for this camera.
     pub water_masks: AtomicU64,
     /// Water masks that failed (logged; the frame still goes on with its detections).

@@ -217,6 +217,17 @@ pub struct Camera {
     /// Water masks per second for this camera's flooding zones (default: `[water] fps`).
     #[serde(default)]
     pub water_fps: Option<f64>,
+    /// Motion gating: frames unchanged since the last inference reuse its detections instead
+    /// of running the detector (see `detect::gate`).
+    #[serde(default = "default_true")]
+    pub motion_gate: bool,
+    /// With gating on, inference at least this often (per second), moving or not, so static
+    /// objects (stalls, dumped bags) stay seen.
+    #[serde(default = "default_min_detect_fps")]
+    pub min_detect_fps: f64,
+    /// Grey-level change (1–255) of a tiny-copy pixel that counts as motion.
+    #[serde(default = "default_motion_threshold")]
+    pub motion_threshold: u8,
     /// Width the frames are scaled to (inside GStreamer, before colour conversion).
     #[serde(default = "default_frame_width")]
     pub frame_width: u32,
@@ -252,6 +263,13 @@ pub struct Camera {
     /// A moving camera (drone): geotagged events instead of image zones.
     #[serde(default)]
     pub drone: Option<DroneCfg>,
+}
+
+impl Camera {
+    /// The camera's motion-gate settings.
+    pub fn gate_params(&self) -> crate::detect::GateParams {
+        crate::detect::GateParams { enabled: self.motion_gate, min_fps: self.min_detect_fps, threshold: self.motion_threshold }
+    }
 }
 
 /// Per-camera privacy masking of published snapshots (the unmasked original stays on the device).
@@ -453,6 +471,14 @@ fn default_threads() -> usize {
 fn default_pipeline() -> String {
     "rtsp_h264".into()
 }
+fn default_min_detect_fps() -> f64 {
+    1.0
+}
+
+fn default_motion_threshold() -> u8 {
+    10
+}
+
 fn default_detect_fps() -> f64 {
     5.0
 }

@@ -273,6 +273,12 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             errs.push(format!("{path}.water_fps: set, but no [water] model is configured"));
         }
     }
+    if cam.motion_gate && !(cam.min_detect_fps >= 0.0 && cam.min_detect_fps <= cam.detect_fps) {
+        errs.push(format!("{path}.min_detect_fps: {} must be in [0, detect_fps = {}]", cam.min_detect_fps, cam.detect_fps));
+    }
+    if cam.motion_threshold == 0 {
+        errs.push(format!("{path}.motion_threshold: must be in 1..=255"));
+    }
     if !(32..=7680).contains(&cam.frame_width) {
         errs.push(format!("{path}.frame_width: {} must be in 32..7680", cam.frame_width));
     }

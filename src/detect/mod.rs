@@ -16,6 +16,7 @@
 pub mod annotate;
 pub mod cli_detect;
 pub mod detector;
+pub mod gate;
 mod error;
 pub mod letterbox;
 pub mod manifest;
@@ -28,6 +29,7 @@ pub mod yolo;
 pub use annotate::*;
 pub use cli_detect::detect_command;
 pub use detector::{Detector, DetectorOptions};
+pub use gate::{GateDecision, GateParams, GatedDetector, MotionGate};
 pub use error::DetectError;
 pub use letterbox::{Letterbox, Letterboxer};
 pub use manifest::{builtin_manifests, Alignment, ColorOrder, Layout, Manifest, ManifestError, ModelKind};

@@ -12,6 +12,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Camera;
+use crate::tools::capacity::{CapacityArgs, Streams};
 use crate::detect::{Detector, DetectorOptions};
 use crate::frame::Frame;
 use crate::frame_slots::FrameSlots;
@@ -35,6 +36,61 @@ pub struct BenchArgs {
     pub width: u32,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Also run the Python baseline (`scripts/bench_python.py`: OpenCV + onnxruntime) on the
+    /// same clip and model, and print the ratios.
+    #[arg(long)]
+    pub python: bool,
+    /// Python interpreter with onnxruntime and OpenCV (default: the setup script's
+    /// `.deps/pyvenv`, else python3).
+    #[arg(long)]
+    pub python_bin: Option<PathBuf>,
+    /// Capacity search: the most real-time cameras the box holds (see README, Benchmarks).
+    #[arg(long)]
+    pub capacity: bool,
+    /// Capacity: which streams each camera has.
+    #[arg(long, value_enum, default_value_t = Streams::Dual)]
+    pub streams: Streams,
+    /// Capacity: play the clip's street with the people taken out (a quiet camera).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Capacity: motion gate off (every frame inferred).
+    #[arg(long)]
+    pub no_motion_gate: bool,
+    /// Capacity: detections per second per camera.
+    #[arg(long, default_value_t = 5.0)]
+    pub detect_fps: f64,
+    /// Capacity: measured seconds per trial (after an 8 s warm-up).
+    #[arg(long, default_value_t = 20.0)]
+    pub seconds: f64,
+    /// Capacity: cameras of the first trial (doubled while trials pass).
+    #[arg(long, default_value_t = 4)]
+    pub start: usize,
+    /// Capacity: most cameras tried.
+    #[arg(long, default_value_t = 64)]
+    pub max: usize,
+    /// Capacity: where the made clips are kept.
+    #[arg(long, default_value = "target/bench-clips")]
+    pub cache: PathBuf,
+}
+
+impl BenchArgs {
+    fn capacity_args(&self) -> CapacityArgs {
+        CapacityArgs {
+            model: self.model.clone(),
+            input: self.input.clone(),
+            streams: self.streams,
+            quiet: self.quiet,
+            motion_gate: !self.no_motion_gate,
+            detect_fps: self.detect_fps,
+            seconds: self.seconds,
+            start: self.start,
+            max: self.max.min(crate::app::MAX_CAMERAS),
+            python: self.python,
+            python_bin: self.python_bin.clone(),
+            threads: self.threads,
+            cache: self.cache.clone(),
+        }
+    }
 }
 
 /// Results of one bench run.
@@ -59,6 +115,9 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         pipeline: "file".into(),
         detect_fps: 1000.0,
         water_fps: None,
+        motion_gate: false,
+        min_detect_fps: 1.0,
+        motion_threshold: 10,
         frame_width: args.width,
         looping: true,
         realtime: false,
@@ -112,8 +171,46 @@ fn decode_run(args: &BenchArgs, n: u64, mut consume: impl FnMut(&Frame)) -> anyh
     Ok((fps, Some(first)))
 }
 
-/// Runs the three measurements and prints them.
-pub fn run(args: &BenchArgs) -> anyhow::Result<BenchResult> {
+/// Runs the three measurements (and the baseline's with `--python`) and prints them; with
+/// `--capacity`, the capacity search instead.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.capacity {
+        return crate::tools::capacity::run(&args.capacity_args());
+    }
+    let ours = measure(args)?;
+    if args.python {
+        let (inf, pipe) = python_rows(args)?;
+        println!("Python loop (scripts/bench_python.py: OpenCV VideoCapture + onnxruntime, same clip, model and thread count)");
+        println!("  inference only  {inf:>8.1} fps   → hawkeye {:.2}×", ours.inference_fps / inf);
+        println!("  full pipeline   {pipe:>8.1} fps   → hawkeye {:.2}×", ours.pipeline_fps / pipe);
+    }
+    Ok(())
+}
+
+/// The baseline's inference-only and full-pipeline figures on the same clip.
+fn python_rows(args: &BenchArgs) -> anyhow::Result<(f64, f64)> {
+    let py = crate::tools::capacity::python_bin(args.python_bin.as_deref())?;
+    let script = crate::tools::capacity::python_script()?;
+    let run = |mode: &str, frames: u64| -> anyhow::Result<serde_json::Value> {
+        let out = std::process::Command::new(&py)
+            .arg(&script)
+            .args([mode, "--frames", &frames.to_string(), "--width", &args.width.to_string(), "--threads", &args.threads.to_string()])
+            .arg("--model")
+            .arg(&args.model)
+            .arg("--input")
+            .arg(&args.input)
+            .output()
+            .with_context(|| format!("run {} {}", py.display(), script.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.lines().last().unwrap_or_default()).with_context(|| format!("baseline {mode}: {text}{}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let inf = run("infer", (args.frames / 3).max(20))?["inference_fps"].as_f64().context("inference_fps")?;
+    let pipe = run("pipeline", (args.frames / 2).max(20))?["pipeline_fps"].as_f64().context("pipeline_fps")?;
+    Ok((inf, pipe))
+}
+
+/// hawkeye's three measurements, printed.
+pub fn measure(args: &BenchArgs) -> anyhow::Result<BenchResult> {
     source::init_gstreamer()?;
     crate::detect::init_runtime()?;
     let opts = DetectorOptions { score_threshold: 0.3, nms_iou: 0.45, threads: args.threads };

@@ -70,6 +70,9 @@ pub struct EvalArgs {
     /// Inference threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Turn the cameras' motion gate off (every frame inferred), to compare with the default.
+    #[arg(long)]
+    pub no_motion_gate: bool,
     /// Teacher check: run the shipped model (--model, default models/hawkeye_urban.onnx) and
     /// this COCO model on real footage (--clip) and report how many of the teacher's persons and
     /// vehicles the shipped model finds, and its urban detections per frame.
@@ -94,6 +97,8 @@ pub struct PipelineRun {
     /// Every confirmed track: its class, frames, and first and last sighting.
     pub tracks: std::collections::BTreeMap<u64, TrackSpan>,
     pub decoded: u64,
+    /// Frames the motion gate passed on without inference.
+    pub gated: u64,
     pub elapsed_s: f64,
     pub duration_s: f64,
     /// Water masks run and their scores against the true masks (empty without a water model).
@@ -126,6 +131,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let params = metrics::EvalParams { iou: 0.5, score_thr: args.score, onset_tolerance_s: args.tolerance_s };
     let mut reports = Vec::new();
+    // frames, and frames the motion gate passed on without inference
+    let mut gate_totals = (0u64, 0u64);
     let mut untruthed = Vec::new();
     let mut detector: Option<(PathBuf, Detector)> = None;
     let mut segmenter: Option<(PathBuf, Segmenter)> = None;
@@ -148,6 +155,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         let hint = truth.as_ref().map(|t| t.duration_s);
         // the water model runs where the rules take masks, or where there are masks to score
         let water_model = args.water.clone().or_else(|| cfg.water.as_ref().map(|w| cfg.resolve(&w.model)));
+        if args.no_motion_gate {
+            cam.motion_gate = false;
+        }
         let rules_fps = cfg.water_rate(&cam);
         let wants_water = rules_fps > 0.0 || truth.as_ref().is_some_and(|t| !t.water_masks.is_empty());
         let water_run = match water_model.filter(|_| wants_water) {
@@ -163,9 +173,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         };
         let mut run = run_pipeline_with(&cfg, cam, det, water_run, cfg.model.score_threshold, &name, hint)?;
         run.water.scenario = name.clone();
+        gate_totals.0 += run.decoded;
+        gate_totals.1 += run.gated;
         println!(
-            "\n== {name}: {} frames detected in {:.1} s ({:.0} frames/s, {:.0}× real time), {} alert transitions",
+            "\n== {name}: {} frames ({} inferred, {} passed on by the motion gate) in {:.1} s ({:.0} frames/s, {:.0}× real time), {} alert transitions",
             run.decoded,
+            run.decoded - run.gated,
+            run.gated,
             run.elapsed_s,
             run.decoded as f64 / run.elapsed_s.max(1e-9),
             run.duration_s / run.elapsed_s.max(1e-9),
@@ -190,6 +204,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 untruthed.push(serde_json::json!({ "name": name, "frames": run.decoded, "tracks": track_stats(&run.tracks), "alerts": run.alerts }));
             }
         }
+    }
+    if gate_totals.1 > 0 {
+        let inferred = gate_totals.0 - gate_totals.1;
+        println!("\nmotion gate: {inferred} of {} frames inferred ({:.2}× fewer inferences)", gate_totals.0, gate_totals.0 as f64 / inferred.max(1) as f64);
     }
     {
         let total = (!reports.is_empty()).then(|| metrics::Report::merge(&reports));
@@ -302,8 +320,10 @@ pub fn run_pipeline_with(cfg: &Compiled, mut cam: Camera, det: &mut Detector, mu
     let task = rt.spawn(source::run_camera(ctx, stop.clone()));
     // the daemon's own per-frame step; only detections at the operating score are tracked
     let mut step = CameraStep::new(&format!("{}-{}", cfg.device.id, cam.id), &cam, cfg.zones(&cam.id), rule_score);
-    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, elapsed_s: 0.0, duration_s: 0.0, water: Default::default() };
+    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, gated: 0, elapsed_s: 0.0, duration_s: 0.0, water: Default::default() };
     let mut progress = Progress::new(label);
+    // the daemon's motion gate, with the camera's settings
+    let mut gate = crate::detect::GatedDetector::new(cam.gate_params());
     let t0 = Instant::now();
     let mut idle = Instant::now();
     loop {
@@ -319,7 +339,8 @@ pub fn run_pipeline_with(cfg: &Compiled, mut cam: Camera, det: &mut Detector, mu
             continue;
         };
         idle = Instant::now();
-        let detections = det.detect(&f.rgb, f.width, f.height)?;
+        let (detections, skipped) = gate.detect(&f, || det.detect(&f.rgb, f.width, f.height))?;
+        run.gated += skipped as u64;
         if let Some(mask) = water.as_mut().map(|w| w.on_frame(&f)).transpose()?.flatten() {
             step.observe_water(&mask);
         }
