@@ -229,6 +229,10 @@ pub struct Camera {
     /// RTSP jitter-buffer latency.
     #[serde(default = "default_latency_ms")]
     pub latency_ms: u32,
+    /// RTSP only: how RTP reaches the box (absent: [`Transport::Auto`]). Read it through
+    /// [`Camera::transport`].
+    #[serde(default)]
+    pub transport: Option<Transport>,
     /// No frame for this long marks the stream stalled and restarts it.
     #[serde(default = "default_stall_s")]
     pub stall_timeout_s: f64,
@@ -252,6 +256,46 @@ pub struct Camera {
     /// A moving camera (drone): geotagged events instead of image zones.
     #[serde(default)]
     pub drone: Option<DroneCfg>,
+}
+
+impl Camera {
+    /// The RTSP transport asked for (`auto` when the key is absent).
+    pub fn transport(&self) -> Transport {
+        self.transport.unwrap_or_default()
+    }
+}
+
+/// How an RTSP camera's RTP packets travel (rtspsrc's `protocols`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Interleaved in the RTSP TCP connection: no UDP ports to open, no packet loss.
+    Tcp,
+    /// RTP over UDP (cameras and servers without interleaving, such as VLC's).
+    Udp,
+    /// TCP first; when the camera sets up no stream over TCP, UDP (remembered while the
+    /// daemon runs, and swapped back when UDP is refused in turn).
+    #[default]
+    Auto,
+}
+
+impl Transport {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Auto => "auto",
+        }
+    }
+
+    /// The value of rtspsrc's `protocols` for the first attempt.
+    pub fn protocols(self) -> &'static str {
+        match self {
+            Transport::Tcp | Transport::Auto => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
 }
 
 /// Per-camera privacy masking of published snapshots (the unmasked original stays on the device).

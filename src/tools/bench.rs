@@ -60,6 +60,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         detect_fps: 1000.0,
         water_fps: None,
         frame_width: args.width,
+        transport: None,
         looping: true,
         realtime: false,
         latency_ms: 0,
