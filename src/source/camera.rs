@@ -534,7 +534,10 @@ fn bus_event(msg: &gst::Message) -> Option<PipelineEvent> {
 /// location and the element path GStreamer puts first).
 fn describe(src: &str, error: &str, debug: Option<&str>) -> String {
     let mut s = format!("{src}: {error}");
-    if let Some(d) = debug.map(shorten_debug).filter(|d| !d.is_empty() && d != error) {
+    // A debug string that is only the element's path (`/GstPipeline:pipeline0/GstRTSPSrc:…`)
+    // repeats `src`.
+    let path_only = |d: &str| d.starts_with("/Gst") && !d.contains(char::is_whitespace);
+    if let Some(d) = debug.map(shorten_debug).filter(|d| !d.is_empty() && d != error && !path_only(d)) {
         s.push_str(" (");
         s.push_str(&d);
         s.push(')');
@@ -652,6 +655,8 @@ mod tests {
             "rtspsrc0: Could not open resource for reading and writing. (Failed to connect. (Generic error))"
         );
         assert_eq!(describe("x", "boom", None), "x: boom");
+        let d = "../gst/rtsp/gstrtspsrc.c(7894): gst_rtspsrc_setup_streams_start (): /GstPipeline:pipeline8/GstRTSPSrc:rtspsrc8";
+        assert_eq!(describe("rtspsrc8", "No supported stream was found.", Some(d)), "rtspsrc8: No supported stream was found.");
         let long = "a ".repeat(400);
         assert!(one_line(&long).chars().count() <= MAX_ERROR_LEN);
         assert!(!one_line("a\nb\tc").contains('\n'));
