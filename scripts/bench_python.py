@@ -117,8 +117,8 @@ def mode_pipeline(args, det):
 
 def mode_capacity(args, det):
     """N real-time cameras: each thread paces reading to the clip's fps and detects every
-    (fps / detect_fps)-th frame; a camera behind its clock skips frames (grab without decode)
-    rather than falling ever further behind, as a live source would drop them."""
+    (fps / detect_fps)-th frame. A thread behind its clock reads on without sleeping until it
+    has caught up (the plain loop: no frame is skipped on purpose)."""
     stop = threading.Event()
     done = [0] * args.cameras
     lag = [0.0] * args.cameras
@@ -140,13 +140,11 @@ def mode_capacity(args, det):
                 cap = open_clip(args.input)
                 continue
             if k % every == 0:
-                late = time.perf_counter() - due
-                if late < 1.0 / args.detect_fps:  # a stale frame is not worth detecting
-                    ok, frame = cap.retrieve()
-                    if ok:
-                        det.detect(scaled(frame, args.width))
-                        done[i] += 1
-                lag[i] = late
+                ok, frame = cap.retrieve()
+                if ok:
+                    det.detect(scaled(frame, args.width))
+                    done[i] += 1
+                lag[i] = time.perf_counter() - due
             k += 1
 
     threads = [threading.Thread(target=camera, args=(i,), daemon=True) for i in range(args.cameras)]

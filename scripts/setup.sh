@@ -2,6 +2,7 @@
 # hawkeye setup: installs what is missing and builds the release binary. Idempotent.
 #   Debian packages  GStreamer 1.22 (dev + plugins, RTSP server), mosquitto, opencv-doc (sample video),
 #                    espeak-ng (speech for loudspeaker warnings), nginx + RTMP module (drone-stream tests),
+#                    vlc-bin + vlc-plugin-base (VLC's RTSP server, RTP over UDP only: transport tests),
 #                    dpkg-dev (dpkg-shlibdeps, for the Debian package's dependencies)
 #   ONNX Runtime     shared library from the PyPI wheel `onnxruntime` into .deps/onnxruntime/
 #   cargo-deb        `cargo deb` builds the Debian package (cargo install from crates.io, pinned)
@@ -21,6 +22,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto mosquitto-clients opencv-doc
   libopencv-dev clang libclang-dev opencv-data
   fonts-dejavu-core python3 python3-pip unzip systemd openssl espeak-ng nginx libnginx-mod-rtmp dpkg-dev faketime
+  vlc-bin vlc-plugin-base
 )
 
 missing=()

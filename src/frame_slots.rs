@@ -23,6 +23,8 @@ pub struct FrameSlots {
 
 struct SlotsState {
     slots: Vec<Option<Frame>>,
+    /// Cameras whose previous frame a detector worker still holds (see [`FrameSlots::claim`]).
+    busy: Vec<bool>,
     next: usize,
     closed: bool,
 }
@@ -31,7 +33,7 @@ impl FrameSlots {
     /// Slots for `n` cameras.
     pub fn new(n: usize) -> Self {
         FrameSlots {
-            inner: Mutex::new(SlotsState { slots: (0..n).map(|_| None).collect(), next: 0, closed: false }),
+            inner: Mutex::new(SlotsState { slots: (0..n).map(|_| None).collect(), busy: vec![false; n], next: 0, closed: false }),
             filled: Condvar::new(),
             emptied: Condvar::new(),
             dropped: (0..n).map(|_| AtomicU64::new(0)).collect(),
@@ -73,6 +75,31 @@ impl FrameSlots {
 
     /// Takes the next frame round-robin, waiting up to `timeout`. `None` on timeout or close.
     pub fn take(&self, timeout: Duration) -> Option<Frame> {
+        self.take_inner(timeout, false)
+    }
+
+    /// Like [`FrameSlots::take`] for one of several detector workers: skips cameras whose
+    /// previous frame another worker still holds and marks this one's camera held until
+    /// [`FrameSlots::release`]. So a camera's frames are detected one at a time, in order, and
+    /// its per-camera state (motion gate, tracks downstream) sees them in sequence.
+    pub fn claim(&self, timeout: Duration) -> Option<Frame> {
+        self.take_inner(timeout, true)
+    }
+
+    /// Ends a [`FrameSlots::claim`]: the camera's next frame may be taken.
+    pub fn release(&self, cam: usize) {
+        let mut st = self.inner.lock().unwrap();
+        if let Some(b) = st.busy.get_mut(cam) {
+            *b = false;
+        }
+        let waiting = st.slots.get(cam).is_some_and(|f| f.is_some());
+        drop(st);
+        if waiting {
+            self.filled.notify_one();
+        }
+    }
+
+    fn take_inner(&self, timeout: Duration, claim: bool) -> Option<Frame> {
         let mut st = self.inner.lock().unwrap();
         let deadline = std::time::Instant::now() + timeout;
         loop {
@@ -82,7 +109,11 @@ impl FrameSlots {
             let n = st.slots.len();
             for k in 0..n {
                 let i = (st.next + k) % n;
+                if claim && st.busy[i] {
+                    continue;
+                }
                 if let Some(f) = st.slots[i].take() {
+                    st.busy[i] = claim;
                     st.next = (i + 1) % n;
                     drop(st);
                     self.emptied.notify_all();
@@ -172,6 +203,33 @@ mod tests {
         producer.join().unwrap();
         assert_eq!(got, (0..50).collect::<Vec<_>>());
         assert_eq!(s.dropped(0), 0);
+    }
+
+    #[test]
+    fn a_claimed_camera_waits_for_its_release() {
+        let s = FrameSlots::new(2);
+        s.put(frame(0, 1), false);
+        assert_eq!(s.claim(Duration::ZERO).unwrap().seq, 1);
+        s.put(frame(0, 2), false);
+        s.put(frame(1, 7), false);
+        // camera 0 is held: the other worker gets camera 1, then nothing
+        assert_eq!(s.claim(Duration::ZERO).unwrap().camera, 1);
+        assert!(s.claim(Duration::from_millis(1)).is_none());
+        s.release(0);
+        assert_eq!(s.claim(Duration::ZERO).unwrap().seq, 2);
+    }
+
+    #[test]
+    fn release_wakes_a_waiting_worker() {
+        let s = Arc::new(FrameSlots::new(1));
+        s.put(frame(0, 1), false);
+        assert!(s.claim(Duration::ZERO).is_some());
+        s.put(frame(0, 2), false);
+        let s2 = s.clone();
+        let t = std::thread::spawn(move || s2.claim(Duration::from_secs(5)).map(|f| f.seq));
+        std::thread::sleep(Duration::from_millis(20));
+        s.release(0);
+        assert_eq!(t.join().unwrap(), Some(2));
     }
 
     #[test]

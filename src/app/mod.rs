@@ -134,6 +134,10 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         DetectorOptions { score_threshold: cfg.model.score_threshold, nms_iou: cfg.model.nms_iou, threads: cfg.model.threads },
     )
     .with_context(|| format!("model {}", model_path.display()))?;
+    // `[model] workers` > 1: more sessions of the same model, each in its own detector thread
+    let more_detectors = (1..cfg.model.workers.max(1))
+        .map(|_| Detector::load(&model_path, manifest.as_deref(), detector.options()).with_context(|| format!("model {}", model_path.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let model = ModelRef { name: detector.model_name().to_string(), sha256: detector.model_sha256().to_string() };
     tracing::info!(model = %model.name, classes = detector.class_names().len(), "detector ready");
     // loaded whenever configured (a reload may add flooding zones); it runs only for cameras
@@ -222,14 +226,20 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
     }
 
     let routes: Routes = Arc::new(Mutex::new(vec![None; MAX_CAMERAS]));
-    let det_thread = {
-        let slots = slots.clone();
-        let det_stats = det_stats.clone();
-        let routes = routes.clone();
-        std::thread::Builder::new()
-            .name("detector".into())
-            .spawn(move || detector_loop(detector, segmenter, &slots, &det_stats, &routes))
-            .context("detector thread")?
+    let det_threads = {
+        let shared = Arc::new(DetectShared {
+            slots: slots.clone(),
+            stats: det_stats.clone(),
+            routes: routes.clone(),
+            seg: Mutex::new(segmenter),
+            state: Mutex::new((0..MAX_CAMERAS).map(|_| SlotState::default()).collect()),
+        });
+        let mut threads = Vec::new();
+        for (i, det) in std::iter::once(detector).chain(more_detectors).enumerate() {
+            let shared = shared.clone();
+            threads.push(std::thread::Builder::new().name(format!("detector-{i}")).spawn(move || detector_loop(det, &shared)).context("detector thread")?);
+        }
+        threads
     };
 
     let mut shared = Shared {
@@ -301,7 +311,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
             }
             set("stopping the detector".into());
             slots.close();
-            let _ = tokio::task::spawn_blocking(move || det_thread.join()).await;
+            let _ = tokio::task::spawn_blocking(move || det_threads.into_iter().for_each(|t| drop(t.join()))).await;
             shared.routes.lock().unwrap().iter_mut().for_each(|r| *r = None);
             set(format!("camera tasks: {}", cameras.iter().map(|c| c.cfg.id.as_str()).collect::<Vec<_>>().join(", ")));
             let mut workers = Vec::new();
@@ -480,66 +490,94 @@ async fn stop_camera(shared: &Shared, mut c: CameraRuntime) {
     shared.telemetry.cameras.lock().unwrap().retain(|(s, _)| *s != c.slot);
 }
 
-/// The detector thread: frames round-robin from the slots, detections, and for cameras with
-/// mask-driven flooding zones a water mask when one is due. The mask runs here, in the same
-/// thread, rather than in its own: both models are blocking CPU work on the same cores, so a
-/// second thread would only make them compete (and slow detection); at ~1 mask a second per
-/// camera it costs a small share of the detector's time, and a frame's mask and detections
-/// reach the camera together.
-fn detector_loop(mut det: Detector, mut seg: Option<Segmenter>, slots: &FrameSlots, stats: &DetectorStats, routes: &Mutex<Vec<Option<Route>>>) {
-    // per slot: the camera and rate it was scheduled for, and its schedule
-    let mut schedules: Vec<Option<(String, f64, WaterSchedule)>> = vec![None; MAX_CAMERAS];
-    // per slot: the camera's motion gate and its last detections (reset when the slot's camera
-    // or its settings change)
-    let mut gates: Vec<Option<(String, GatedDetector)>> = vec![None; MAX_CAMERAS];
+/// Per-camera state of detection, kept by slot and handed to whichever worker holds the
+/// camera's frame (a camera's frames are claimed one at a time).
+#[derive(Default)]
+struct SlotState {
+    /// The motion gate and last detections, for the camera and settings it was made for.
+    gate: Option<(String, GatedDetector)>,
+    /// The water-mask schedule: camera, rate, schedule.
+    water: Option<(String, f64, WaterSchedule)>,
+}
+
+/// What the detector workers share.
+struct DetectShared {
+    slots: Arc<FrameSlots>,
+    stats: Arc<DetectorStats>,
+    routes: Routes,
+    /// The water model (one for all workers: ~1 mask a second per flooding camera).
+    seg: Mutex<Option<Segmenter>>,
+    state: Mutex<Vec<SlotState>>,
+}
+
+/// A detector worker: frames round-robin from the slots (each camera's one at a time), the
+/// motion gate, detections, and for cameras with mask-driven flooding zones a water mask when
+/// one is due. The mask runs here rather than in a thread of its own: both models are
+/// blocking CPU work on the same cores, so a separate thread would only make them compete; at
+/// ~1 mask a second per camera it costs a small share, and a frame's mask and detections reach
+/// the camera together. With `[model] workers` > 1 several of these run, each with its own
+/// session.
+fn detector_loop(mut det: Detector, shared: &DetectShared) {
     loop {
-        let Some(frame) = slots.take(Duration::from_millis(200)) else {
-            if slots.is_closed() {
+        let Some(frame) = shared.slots.claim(Duration::from_millis(200)) else {
+            if shared.slots.is_closed() {
                 return;
             }
             continue;
         };
-        // No route: the camera was removed by a reload while this frame was in flight.
-        let Some(route) = routes.lock().unwrap().get(frame.camera).cloned().flatten() else { continue };
-        let gate = &mut gates[frame.camera];
-        if gate.as_ref().is_none_or(|(id, g)| *id != route.camera_id || g.params() != route.gate) {
-            *gate = Some((route.camera_id.clone(), GatedDetector::new(route.gate)));
+        let cam = frame.camera;
+        let mut st = std::mem::take(&mut shared.state.lock().unwrap()[cam]);
+        detect_frame(&mut det, shared, &mut st, frame);
+        shared.state.lock().unwrap()[cam] = st;
+        shared.slots.release(cam);
+    }
+}
+
+/// One claimed frame through the gate, the detector and the water model, handed to its camera.
+fn detect_frame(det: &mut Detector, shared: &DetectShared, st: &mut SlotState, frame: crate::frame::Frame) {
+    // No route: the camera was removed by a reload while this frame was in flight.
+    let Some(route) = shared.routes.lock().unwrap().get(frame.camera).cloned().flatten() else { return };
+    if st.gate.as_ref().is_none_or(|(id, g)| *id != route.camera_id || g.params() != route.gate) {
+        st.gate = Some((route.camera_id.clone(), GatedDetector::new(route.gate)));
+    }
+    let (_, gated) = st.gate.as_mut().expect("set above");
+    let result = gated.detect(&frame, || {
+        let t0 = Instant::now();
+        let d = det.detect(&frame.rgb, frame.width, frame.height);
+        if d.is_ok() {
+            shared.stats.record(frame.camera, t0.elapsed().as_micros() as u64);
         }
-        let (_, gated) = gate.as_mut().expect("set above");
-        let result = gated.detect(&frame, || {
-            let t0 = Instant::now();
-            let d = det.detect(&frame.rgb, frame.width, frame.height);
-            if d.is_ok() {
-                stats.record(frame.camera, t0.elapsed().as_micros() as u64);
+        d
+    });
+    let detections = match result {
+        Ok((detections, skipped)) => {
+            if skipped {
+                route.counters.gated.fetch_add(1, Ordering::Relaxed);
             }
-            d
-        });
-        let detections = match result {
-            Ok((detections, skipped)) => {
-                if skipped {
-                    route.counters.gated.fetch_add(1, Ordering::Relaxed);
-                }
-                detections
+            detections
+        }
+        Err(e) => {
+            let k = shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+            if k < 5 || k.is_multiple_of(1000) {
+                tracing::error!(camera = %route.camera_id, "inference failed ({} so far): {e}", k + 1);
             }
-            Err(e) => {
-                let k = stats.errors.fetch_add(1, Ordering::Relaxed);
-                if k < 5 || k.is_multiple_of(1000) {
-                    tracing::error!(camera = %route.camera_id, "inference failed ({} so far): {e}", k + 1);
-                }
-                continue;
-            }
-        };
-        let water = match seg.as_mut().filter(|_| route.water_fps > 0.0) {
-            Some(seg) => water_mask(seg, &mut schedules[frame.camera], &route, &frame),
+            return;
+        }
+    };
+    let water = if route.water_fps > 0.0 {
+        match shared.seg.lock().unwrap().as_mut() {
+            Some(seg) => water_mask(seg, &mut st.water, &route, &frame),
             None => None,
-        };
-        route.counters.handed.fetch_add(1, Ordering::Relaxed);
-        // never wait for a camera: one that is behind loses this frame, the others don't
-        if let Err(mpsc::error::TrySendError::Full(_)) = route.tx.try_send(DetectedFrame { frame, detections, water }) {
-            let n = route.counters.dropped_behind.fetch_add(1, Ordering::Relaxed) + 1;
-            if n <= 3 || n.is_multiple_of(1000) {
-                tracing::warn!(camera = %route.camera_id, "camera task behind: detected frame dropped ({n} so far)");
-            }
+        }
+    } else {
+        None
+    };
+    route.counters.handed.fetch_add(1, Ordering::Relaxed);
+    // never wait for a camera: one that is behind loses this frame, the others don't
+    if let Err(mpsc::error::TrySendError::Full(_)) = route.tx.try_send(DetectedFrame { frame, detections, water }) {
+        let n = route.counters.dropped_behind.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= 3 || n.is_multiple_of(1000) {
+            tracing::warn!(camera = %route.camera_id, "camera task behind: detected frame dropped ({n} so far)");
         }
     }
 }

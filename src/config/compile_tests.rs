@@ -257,3 +257,30 @@ fn a_water_model_drives_flooding_zones_and_is_checked() {
     let e = errors(&text(&format!("water_fps = 2.0\n{road}"), ""));
     assert!(e.iter().any(|l| l.starts_with("camera[0].water_fps: set, but no [water]")), "{e:?}");
 }
+
+#[test]
+fn transport_defaults_to_auto_and_bad_or_misplaced_values_are_errors() {
+    let c = load_str(&text("", ""), Path::new("/nonexistent")).unwrap();
+    assert_eq!(c.raw.cameras[0].transport, None);
+    assert_eq!(c.raw.cameras[0].transport(), crate::config::Transport::Auto);
+    let udp = text("", "").replace("url = \"rtsp://10.0.0.5/stream\"", "url = \"rtsp://10.0.0.5/stream\"\ntransport = \"udp\"");
+    let c = load_str(&udp, Path::new("/nonexistent")).unwrap();
+    assert_eq!(c.raw.cameras[0].transport(), crate::config::Transport::Udp);
+
+    let file_cam = "[[camera]]\nid = \"cam-f\"\nurl = \"/data/clip.mp4\"\npipeline = \"file\"\ntransport = \"tcp\"\n";
+    let bad = text("", file_cam).replace("url = \"rtsp://10.0.0.5/stream\"", "url = \"rtsp://10.0.0.5/stream\"\ntransport = \"tpc\"");
+    let errs = errors(&bad);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("camera[0].transport: unknown variant `tpc`, expected one of `tcp`, `udp`, `auto`"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1].starts_with("camera[1].transport: \"tcp\" set, but pipeline `file` has no {protocols} placeholder"),
+        "{errs:#?}"
+    );
+    // `auto` written out is as explicit as the others
+    let errs = errors(&text("", &file_cam.replace("\"tcp\"", "\"auto\"")));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].starts_with("camera[1].transport: \"auto\" set"), "{errs:#?}");
+}

@@ -181,8 +181,17 @@ pub struct Model {
     pub score_threshold: f32,
     #[serde(default = "default_nms")]
     pub nms_iou: f32,
+    /// ONNX Runtime threads per session (intra-op).
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Detector workers: threads each with their own session of the model, taking the
+    /// cameras' frames round-robin (a camera's frames one at a time, in order).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+}
+
+fn default_workers() -> usize {
+    1
 }
 
 /// `[water]`: a segmentation model (manifest `kind = "segmentation"`) whose mask gives the
@@ -240,6 +249,10 @@ pub struct Camera {
     /// RTSP jitter-buffer latency.
     #[serde(default = "default_latency_ms")]
     pub latency_ms: u32,
+    /// RTSP only: how RTP reaches the box (absent: [`Transport::Auto`]). Read it through
+    /// [`Camera::transport`].
+    #[serde(default)]
+    pub transport: Option<Transport>,
     /// No frame for this long marks the stream stalled and restarts it.
     #[serde(default = "default_stall_s")]
     pub stall_timeout_s: f64,
@@ -269,6 +282,44 @@ impl Camera {
     /// The camera's motion-gate settings.
     pub fn gate_params(&self) -> crate::detect::GateParams {
         crate::detect::GateParams { enabled: self.motion_gate, min_fps: self.min_detect_fps, threshold: self.motion_threshold }
+    }
+
+    /// The RTSP transport asked for (`auto` when the key is absent).
+    pub fn transport(&self) -> Transport {
+        self.transport.unwrap_or_default()
+    }
+}
+
+/// How an RTSP camera's RTP packets travel (rtspsrc's `protocols`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Interleaved in the RTSP TCP connection: no UDP ports to open, no packet loss.
+    Tcp,
+    /// RTP over UDP (cameras and servers without interleaving, such as VLC's).
+    Udp,
+    /// TCP first; when the camera sets up no stream over TCP, UDP (remembered while the
+    /// daemon runs, and swapped back when UDP is refused in turn).
+    #[default]
+    Auto,
+}
+
+impl Transport {
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Auto => "auto",
+        }
+    }
+
+    /// The value of rtspsrc's `protocols` for the first attempt.
+    pub fn protocols(self) -> &'static str {
+        match self {
+            Transport::Tcp | Transport::Auto => "tcp",
+            Transport::Udp => "udp",
+        }
     }
 }
 

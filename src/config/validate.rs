@@ -211,6 +211,9 @@ fn check_model(cfg: &Config, errs: &mut Vec<String>) -> Option<Vec<String>> {
     if !(0.0..=1.0).contains(&m.nms_iou) {
         errs.push(format!("model.nms_iou: {} is outside 0..1", m.nms_iou));
     }
+    if !(1..=8).contains(&m.workers) {
+        errs.push(format!("model.workers: {} must be in 1..=8", m.workers));
+    }
     if m.threads == 0 {
         errs.push("model.threads: must be at least 1".into());
     }
@@ -262,6 +265,14 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
     check_id(&cam.id, &format!("{path}.id"), errs);
     if let Err(e) = crate::source::launch_string(cam, &cfg.base_dir) {
         errs.push(format!("{path}.pipeline: {e}"));
+    }
+    // An explicit transport that the template ignores would silently do nothing.
+    if let (Some(t), Ok(false)) = (cam.transport, crate::source::template::uses_transport(cam, &cfg.base_dir)) {
+        errs.push(format!(
+            "{path}.transport: {:?} set, but pipeline `{}` has no {{protocols}} placeholder (transport is for RTSP templates: rtsp, rtsp_h264, rtsp_h265)",
+            t.as_str(),
+            cam.pipeline
+        ));
     }
     if !(cam.detect_fps > 0.0 && cam.detect_fps <= 120.0) {
         errs.push(format!("{path}.detect_fps: {} must be in (0, 120]", cam.detect_fps));

@@ -23,6 +23,6 @@ pub use clip::{record_clip, write_clip, ClipError, ClipInfo, EncodedRing};
 pub use keys::DeviceKey;
 pub use chain::ChainRepair;
 pub use seal::{ManifestInput, SealError, Sealed, Sealer};
-pub use privacy::{MaskReport, Masker, PrivacyError};
+pub use privacy::{MaskReport, Masker, PrivacyError, SharedMasker};
 pub use snapshot::{encode_jpeg, EvidenceStore, Snapshot};
 pub use verify::{verify_command, verify_dir, Head, VerifyOptions, VerifyReport};

@@ -6,7 +6,9 @@
 //! The caller keeps (and seals) the unmasked original; this module only ever changes the copy it
 //! is handed.
 
+
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use opencv::core::{Mat, Rect, Size, Vec3b, Vector};
 use opencv::objdetect::{CascadeClassifier, CascadeClassifierTrait, CascadeClassifierTraitConst};
@@ -127,6 +129,56 @@ fn load_cascade(path: &Path) -> Result<CascadeClassifier, PrivacyError> {
         return Err(bad("not a cascade file".into()));
     }
     Ok(c)
+}
+
+/// Idle maskers kept per privacy setting (measured: each holds ~60 MB resident). Workers that
+/// mask at the same moment load more and let them go afterwards.
+const POOL_IDLE: usize = 1;
+
+/// Maskers shared by every camera's evidence worker, by privacy setting. A masker holds three
+/// Haar cascades (~60 MB resident) and is used only when an alert's pictures are made, so one
+/// per camera cost 60 MB a camera for nothing; the pool lends one for each masking instead.
+static POOL: Mutex<Vec<(PrivacyCfg, Masker)>> = Mutex::new(Vec::new());
+
+/// A lease on the shared pool for one privacy setting: what an evidence worker keeps instead
+/// of a masker of its own.
+#[derive(Debug, Clone)]
+pub struct SharedMasker {
+    cfg: PrivacyCfg,
+}
+
+impl SharedMasker {
+    /// Checks that maskers for `cfg` can be made (loads one into the pool if none is there), so
+    /// a missing cascade is reported when the camera starts, not at its first alert.
+    pub fn new(cfg: &PrivacyCfg) -> Result<SharedMasker, PrivacyError> {
+        let shared = SharedMasker { cfg: cfg.clone() };
+        shared.with(|_| ())?;
+        Ok(shared)
+    }
+
+    /// Runs `f` with a masker for this setting, borrowed from the pool (made when none is idle)
+    /// and given back afterwards.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Masker) -> R) -> Result<R, PrivacyError> {
+        let idle = {
+            let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+            pool.iter().position(|(c, _)| *c == self.cfg).map(|i| pool.swap_remove(i).1)
+        };
+        let mut m = match idle {
+            Some(m) => m,
+            None => Masker::new(&self.cfg)?,
+        };
+        let r = f(&mut m);
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.iter().filter(|(c, _)| *c == self.cfg).count() < POOL_IDLE {
+            pool.push((self.cfg.clone(), m));
+        }
+        Ok(r)
+    }
+
+    /// Detects faces and plates and masks them in place, with a pooled masker.
+    pub fn mask(&self, rgb: &mut [u8], width: u32, height: u32) -> Result<MaskReport, PrivacyError> {
+        self.with(|m| m.mask(rgb, width, height))?
+    }
 }
 
 impl Masker {

@@ -29,7 +29,7 @@ use serde_json::json;
 use super::job::{AlertJob, Job, MarkedBox, Picture};
 use super::journal::Journal;
 use super::registry::{DeviceSeq, Registry};
-use super::{ClipInfo, EvidenceStore, ManifestInput, Masker, Sealer, Snapshot};
+use super::{ClipInfo, EvidenceStore, ManifestInput, Sealer, SharedMasker, Snapshot};
 use crate::config::PrivacyCfg;
 use crate::publish::{rfc3339, Alert, EvidenceRef, ManifestRef, Publisher};
 
@@ -132,7 +132,7 @@ pub fn start(ctx: WorkerCtx) -> std::io::Result<(WorkerHandle, std::thread::Join
 
 struct Worker {
     ctx: WorkerCtx,
-    masker: Option<Masker>,
+    masker: Option<SharedMasker>,
     registry: Registry,
     journal: Journal,
     slow: Option<Duration>,
@@ -146,7 +146,7 @@ fn safe_name(id: &str) -> String {
 impl Worker {
     fn new(ctx: WorkerCtx) -> Worker {
         let masker = if ctx.privacy.enabled() {
-            match Masker::new(&ctx.privacy) {
+            match SharedMasker::new(&ctx.privacy) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     // without a working masker nothing identifiable may leave the device
@@ -361,7 +361,7 @@ impl Worker {
         if !self.ctx.privacy.enabled() {
             return Some(rgb);
         }
-        let m = self.masker.as_mut()?;
+        let m = self.masker.as_ref()?;
         match m.mask(&mut rgb, w, h) {
             Ok(_) => Some(rgb),
             Err(e) => {

@@ -10,6 +10,10 @@
 //! - the wait starts at `backoff_initial_s`, doubles per consecutive failure, is capped at
 //!   `backoff_max_s`, and starts over once a pipeline has delivered frames for [`HEALTHY_RUN`].
 //! - a file source reaching EOS ends (`Ended`) or, with `loop = true`, starts again at once.
+//! - RTSP transport (`transport = "auto"`): when rtspsrc sets up no stream over the transport
+//!   tried (the camera answered SETUP with "unsupported transport", as VLC's server does for
+//!   TCP), the description is rebuilt with the other transport and started again at once; the
+//!   transport that worked is kept for later reconnects. Both refused in a row is a failure.
 //! - an invalid pipeline description (bad template, unknown element or property, GStreamer
 //!   missing) is `Failed` for good and `run_camera` returns: it is a deterministic function of the
 //!   config, so retrying cannot fix it and would only fill the logs.
@@ -25,7 +29,7 @@ use gstreamer_app as gst_app;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Camera;
+use crate::config::{Camera, Transport};
 use crate::frame_slots::FrameSlots;
 
 use super::appsink::{SampleToFrame, StreamClock};
@@ -101,6 +105,8 @@ pub(crate) enum PipelineEvent {
     /// The first frame of this run reached the appsink.
     FirstFrame,
     Error(String),
+    /// rtspsrc set up no stream with the transports it was allowed (RTSP 461 to every SETUP).
+    NoStream(String),
     Warning(String),
     Eos,
     /// The frame slots are closed: the daemon is shutting down.
@@ -114,6 +120,8 @@ enum RunEnd {
     /// End of a file source.
     Eos,
     Failed { reason: RetryReason, message: String },
+    /// The camera set up no stream over the transport tried (see [`PipelineEvent::NoStream`]).
+    NoStream(String),
     /// The pipeline could not even be built; retrying will not help.
     Invalid(String),
 }
@@ -123,7 +131,13 @@ enum RunEnd {
 pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
     let settings = Settings::new(&ctx.camera, ctx.lossless);
     let health = ctx.health.clone();
-    let launch = match super::init_gstreamer().and_then(|()| template::launch_string(&ctx.camera, &ctx.base_dir)) {
+    // The transport in use: `auto` starts with TCP (see `Transport::protocols`).
+    let mut transport = match ctx.camera.transport() {
+        Transport::Udp => Transport::Udp,
+        Transport::Tcp | Transport::Auto => Transport::Tcp,
+    };
+    let mut swapped = false;
+    let mut launch = match super::init_gstreamer().and_then(|()| template::launch_string(&ctx.camera, &ctx.base_dir)) {
         Ok(l) => l,
         Err(e) => {
             health.set_error(HealthState::Failed, one_line(&e.to_string()));
@@ -168,15 +182,62 @@ pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
                 let message = "the stream ended (EOS from the camera)".to_string();
                 delay = fail_and_wait(&ctx, &settings, reason, message, streamed, delay, &shutdown).await;
             }
+            RunEnd::NoStream(message) => {
+                let next = other_transport(ctx.camera.transport(), transport, swapped);
+                let relaunch = next.and_then(|t| {
+                    let mut camera = ctx.camera.clone();
+                    camera.transport = Some(t);
+                    template::launch_string(&camera, &ctx.base_dir).ok().filter(|l| *l != launch).map(|l| (t, l))
+                });
+                if let Some((next, l)) = relaunch {
+                    tracing::warn!(
+                        camera = %ctx.camera.id,
+                        "the camera set up no stream over {}; trying {} (transport = \"auto\")",
+                        transport.as_str(),
+                        next.as_str()
+                    );
+                    (transport, launch, swapped) = (next, l, true);
+                    health.count_reconnect();
+                    continue;
+                }
+                let message = format!("{}: {message}", refused_hint(ctx.camera.transport(), transport));
+                let reason = RetryReason::Error;
+                delay = fail_and_wait(&ctx, &settings, reason, message, streamed, delay, &shutdown).await;
+            }
             RunEnd::Failed { reason, message } => {
                 delay = fail_and_wait(&ctx, &settings, reason, message, streamed, delay, &shutdown).await;
             }
         }
+        swapped = false;
         if shutdown.is_cancelled() {
             health.set_state(HealthState::Stopped);
             return;
         }
         health.count_reconnect();
+    }
+}
+
+/// With `auto`, the transport to try next after the camera set up no stream over `current`:
+/// the other one, unless this run already was the swap (then both were refused: a failure).
+fn other_transport(configured: Transport, current: Transport, swapped: bool) -> Option<Transport> {
+    if configured != Transport::Auto || swapped {
+        return None;
+    }
+    Some(if current == Transport::Tcp { Transport::Udp } else { Transport::Tcp })
+}
+
+/// Put before rtspsrc's "No supported stream was found" so that `last_error` says what to change.
+fn refused_hint(configured: Transport, current: Transport) -> String {
+    match configured {
+        Transport::Auto => "the camera set up no stream over TCP or UDP".to_string(),
+        _ => {
+            let other = if current == Transport::Tcp { "udp" } else { "tcp" };
+            format!(
+                "the camera set up no stream over {} (transport = \"{}\"; try \"{other}\" or \"auto\")",
+                current.as_str().to_uppercase(),
+                configured.as_str()
+            )
+        }
     }
 }
 
@@ -253,9 +314,16 @@ async fn run_once(
         // The element that refused usually posted an error explaining why.
         let mut message = "the pipeline refused to start (state change failure)".to_string();
         while let Ok(ev) = rx.try_recv() {
-            if let PipelineEvent::Error(e) = ev {
-                message = e;
-                break;
+            match ev {
+                PipelineEvent::Error(e) => {
+                    message = e;
+                    break;
+                }
+                PipelineEvent::NoStream(e) => {
+                    guard.stop().await;
+                    return (RunEnd::NoStream(e), Duration::ZERO);
+                }
+                _ => {}
             }
         }
         guard.stop().await;
@@ -281,6 +349,7 @@ async fn run_once(
                 Some(PipelineEvent::Error(message)) => {
                     break RunEnd::Failed { reason: RetryReason::Error, message };
                 }
+                Some(PipelineEvent::NoStream(message)) => break RunEnd::NoStream(message),
                 Some(PipelineEvent::Eos) => break RunEnd::Eos,
                 Some(PipelineEvent::SlotsClosed) | None => break RunEnd::Shutdown,
             },
@@ -438,7 +507,19 @@ fn bus_event(msg: &gst::Message) -> Option<PipelineEvent> {
     let src = || msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
     match msg.view() {
         MessageView::Error(e) => {
-            Some(PipelineEvent::Error(describe(&src(), &e.error().to_string(), e.debug().as_deref())))
+            let text = describe(&src(), &e.error().to_string(), e.debug().as_deref());
+            // rtspsrc's "No supported stream was found" (every SETUP refused) carries this code;
+            // matching the code, not the (translated) text.
+            let from_rtspsrc = msg
+                .src()
+                .and_then(|s| s.downcast_ref::<gst::Element>())
+                .and_then(|e| e.factory())
+                .is_some_and(|f| f.name() == "rtspsrc");
+            if from_rtspsrc && e.error().matches(gst::StreamError::CodecNotFound) {
+                Some(PipelineEvent::NoStream(text))
+            } else {
+                Some(PipelineEvent::Error(text))
+            }
         }
         MessageView::Warning(w) => {
             Some(PipelineEvent::Warning(describe(&src(), &w.error().to_string(), w.debug().as_deref())))
@@ -453,7 +534,10 @@ fn bus_event(msg: &gst::Message) -> Option<PipelineEvent> {
 /// location and the element path GStreamer puts first).
 fn describe(src: &str, error: &str, debug: Option<&str>) -> String {
     let mut s = format!("{src}: {error}");
-    if let Some(d) = debug.map(shorten_debug).filter(|d| !d.is_empty() && d != error) {
+    // A debug string that is only the element's path (`/GstPipeline:pipeline0/GstRTSPSrc:…`)
+    // repeats `src`.
+    let path_only = |d: &str| d.starts_with("/Gst") && !d.contains(char::is_whitespace);
+    if let Some(d) = debug.map(shorten_debug).filter(|d| !d.is_empty() && d != error && !path_only(d)) {
         s.push_str(" (");
         s.push_str(&d);
         s.push(')');
@@ -548,6 +632,22 @@ mod tests {
     }
 
     #[test]
+    fn auto_swaps_transport_once_per_refusal_and_fixed_transports_never() {
+        use Transport::*;
+        assert_eq!(other_transport(Auto, Tcp, false), Some(Udp));
+        // remembered UDP refused later (camera reconfigured): back to TCP
+        assert_eq!(other_transport(Auto, Udp, false), Some(Tcp));
+        // the swap itself was refused: both are, that is a failure
+        assert_eq!(other_transport(Auto, Udp, true), None);
+        for t in [Tcp, Udp] {
+            assert_eq!(other_transport(t, t, false), None);
+        }
+        assert_eq!(refused_hint(Tcp, Tcp), "the camera set up no stream over TCP (transport = \"tcp\"; try \"udp\" or \"auto\")");
+        assert_eq!(refused_hint(Udp, Udp), "the camera set up no stream over UDP (transport = \"udp\"; try \"tcp\" or \"auto\")");
+        assert_eq!(refused_hint(Auto, Tcp), "the camera set up no stream over TCP or UDP");
+    }
+
+    #[test]
     fn errors_become_one_line() {
         let d = "../gst/rtsp/gstrtspsrc.c(8187): gst_rtspsrc_retrieve_sdp (): /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0:\nFailed to connect. (Generic error)";
         assert_eq!(
@@ -555,6 +655,8 @@ mod tests {
             "rtspsrc0: Could not open resource for reading and writing. (Failed to connect. (Generic error))"
         );
         assert_eq!(describe("x", "boom", None), "x: boom");
+        let d = "../gst/rtsp/gstrtspsrc.c(7894): gst_rtspsrc_setup_streams_start (): /GstPipeline:pipeline8/GstRTSPSrc:rtspsrc8";
+        assert_eq!(describe("rtspsrc8", "No supported stream was found.", Some(d)), "rtspsrc8: No supported stream was found.");
         let long = "a ".repeat(400);
         assert!(one_line(&long).chars().count() <= MAX_ERROR_LEN);
         assert!(!one_line("a\nb\tc").contains('\n'));

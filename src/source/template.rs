@@ -8,7 +8,10 @@
 //! - `{url}`: the camera url as written in the config;
 //! - `{uri}`: a URI; a plain path or `file://` url becomes an absolute `file://` URI;
 //! - `{location}`: a filesystem path (only for file sources);
-//! - `{latency_ms}`: the RTSP jitter-buffer latency (a number, unquoted).
+//! - `{latency_ms}`: the RTSP jitter-buffer latency (a number, unquoted);
+//! - `{protocols}`: rtspsrc's `protocols` for the camera's `transport` (`tcp` or `udp`, unquoted;
+//!   `auto` starts with `tcp` and the supervisor rebuilds the description with `udp` when the
+//!   camera sets up no stream over TCP).
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +63,12 @@ pub fn launch_string(camera: &Camera, base_dir: &Path) -> Result<String, SourceE
     }
     let head = expand(&body, camera, base_dir)?;
     Ok(format!("{} ! {}", head.trim(), tail(camera)))
+}
+
+/// Whether the camera's template takes the `transport` setting (has a `{protocols}` placeholder);
+/// `transport` on a camera whose template does not is a config error.
+pub fn uses_transport(camera: &Camera, base_dir: &Path) -> Result<bool, SourceError> {
+    Ok(strip_comments(&template_text(&camera.pipeline, base_dir)?).contains("{protocols}"))
 }
 
 /// The part hawkeye appends to every template.
@@ -180,6 +189,7 @@ fn expand(body: &str, camera: &Camera, base_dir: &Path) -> Result<String, Source
         let value = match key {
             "url" => quote(&camera.url),
             "latency_ms" => camera.latency_ms.to_string(),
+            "protocols" => camera.transport().protocols().to_string(),
             "location" => match &file_path {
                 Some(p) => quote(&p.to_string_lossy()),
                 None => {
@@ -205,7 +215,7 @@ fn expand(body: &str, camera: &Camera, base_dir: &Path) -> Result<String, Source
             },
             other => {
                 return Err(SourceError::Template(format!(
-                    "pipeline template `{}`: unknown placeholder `{{{other}}}` (known: {{url}}, {{uri}}, {{location}}, {{latency_ms}})",
+                    "pipeline template `{}`: unknown placeholder `{{{other}}}` (known: {{url}}, {{uri}}, {{location}}, {{latency_ms}}, {{protocols}})",
                     camera.pipeline
                 )))
             }
@@ -245,6 +255,7 @@ mod tests {
         assert!(!s.contains('#'));
         assert!(s.contains("location=\"rtsp://10.0.0.7:554/Streaming/Channels/102\""), "{s}");
         assert!(s.contains("latency=300"), "{s}");
+        assert!(s.contains(" protocols=tcp "), "absent transport is auto, which starts with TCP: {s}");
         assert!(s.contains("rtph264depay ! h264parse config-interval=-1 ! tee name=enc"), "{s}");
         // parsed access units to the clip ring, decoded frames to the tail
         assert!(s.contains("appsink name=encoded"), "{s}");
@@ -304,6 +315,23 @@ mod tests {
         assert!(e.to_string().contains("unknown placeholder `{pattern}`"), "{e}");
         std::fs::write(&p, "videotestsrc ! appsink name=frames").unwrap();
         assert!(launch_string(&camera("rtsp://h/a", p.to_str().unwrap()), Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn transport_fills_protocols_in_every_rtsp_template_and_only_there() {
+        for name in ["rtsp", "rtsp_h264", "rtsp_h265"] {
+            for (transport, protocols) in [("tcp", "tcp"), ("udp", "udp"), ("auto", "tcp")] {
+                let text = format!("id = \"c\"\nurl = \"rtsp://h/a\"\npipeline = \"{name}\"\ntransport = \"{transport}\"\n");
+                let cam: Camera = toml::from_str(&text).unwrap();
+                let s = launch_string(&cam, Path::new("/")).unwrap();
+                assert!(s.starts_with(&format!("rtspsrc location=\"rtsp://h/a\" protocols={protocols} ")), "{name} {transport}: {s}");
+                assert!(uses_transport(&cam, Path::new("/")).unwrap(), "{name}");
+            }
+        }
+        for name in ["file", "rtmp", "srt", "ts_klv"] {
+            assert!(!uses_transport(&camera("rtsp://h/a", name), Path::new("/")).unwrap(), "{name}");
+        }
+        assert!(uses_transport(&camera("rtsp://h/a", "nosuch"), Path::new("/")).is_err());
     }
 
     #[test]

@@ -119,6 +119,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         min_detect_fps: 1.0,
         motion_threshold: 10,
         frame_width: args.width,
+        transport: None,
         looping: true,
         realtime: false,
         latency_ms: 0,

@@ -14,3 +14,4 @@ pub mod streams;
 pub mod pki;
 pub mod process;
 pub mod tmpfs;
+pub mod vlc;

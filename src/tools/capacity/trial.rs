@@ -239,7 +239,9 @@ pub fn run_python(spec: &TrialSpec, python: &Path, clip: &Path, n: usize) -> any
     let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("baseline output ({st}): {out}\n{err}"))?;
     let served: Vec<f64> = v["rates"].as_array().context("rates")?.iter().filter_map(|r| r.as_f64()).collect();
     let inferred = served.iter().sum();
-    Ok(Trial { cameras: n, detect_fps: spec.detect_fps, served, inferred_per_s: inferred, behind: 0, cpu: (cpu1 - cpu0) / wall, rss_mb, alert_latency: Vec::new() })
+    // a camera more than a second behind its clip's clock at the end has a growing backlog
+    let behind = v["lag_s"].as_array().map_or(0, |l| l.iter().filter(|x| x.as_f64().unwrap_or(0.0) > 1.0).count() as u64);
+    Ok(Trial { cameras: n, detect_fps: spec.detect_fps, served, inferred_per_s: inferred, behind, cpu: (cpu1 - cpu0) / wall, rss_mb, alert_latency: Vec::new() })
 }
 
 fn progress(n: usize, who: &str, total_s: f64) -> ProgressBar {
