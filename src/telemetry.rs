@@ -21,6 +21,8 @@ const LATENCY_BUCKETS: [f64; 9] = [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5,
 /// Detector counters, written by the detector thread.
 #[derive(Debug, Default)]
 pub struct DetectorStats {
+    /// Detector workers running (busy time is summed over them).
+    pub workers: AtomicU64,
     pub inferences: AtomicU64,
     pub errors: AtomicU64,
     pub busy_us: AtomicU64,
@@ -150,7 +152,9 @@ impl Telemetry {
     /// The detector's load over the last window (see [`LoadReading`]).
     pub fn load(&self) -> LoadReading {
         let dropped = self.camera_list().iter().map(|(slot, _)| self.slots.dropped(*slot)).sum();
-        self.load.lock().unwrap().update(Instant::now(), self.detector.busy_us.load(Ordering::Relaxed), dropped)
+        // busy time per worker: with N workers, N seconds of inference fit in a second
+        let workers = self.detector.workers.load(Ordering::Relaxed).max(1);
+        self.load.lock().unwrap().update(Instant::now(), self.detector.busy_us.load(Ordering::Relaxed) / workers, dropped)
     }
 
     fn camera_list(&self) -> Vec<(usize, Arc<CameraHealth>)> {

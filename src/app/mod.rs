@@ -235,6 +235,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
             state: Mutex::new((0..MAX_CAMERAS).map(|_| SlotState::default()).collect()),
         });
         let mut threads = Vec::new();
+        det_stats.workers.store(1 + more_detectors.len() as u64, Ordering::Relaxed);
         for (i, det) in std::iter::once(detector).chain(more_detectors).enumerate() {
             let shared = shared.clone();
             threads.push(std::thread::Builder::new().name(format!("detector-{i}")).spawn(move || detector_loop(det, &shared)).context("detector thread")?);

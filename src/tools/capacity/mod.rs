@@ -65,9 +65,13 @@ pub struct SearchResult {
 pub fn run(args: &CapacityArgs) -> anyhow::Result<()> {
     crate::source::init_gstreamer()?;
     let base = if args.quiet { clips::quiet(&args.input, &args.cache)? } else { args.input.clone() };
-    // absolute: the trials' configs live in temporary directories
-    let main = std::fs::canonicalize(clips::encoded(&base, clips::MAIN, &args.cache)?)?;
-    let sub = std::fs::canonicalize(clips::encoded(&base, clips::SUB, &args.cache)?)?;
+    // only the streams this search plays are made; absolute, as the trials' configs live in
+    // temporary directories
+    let make = |size, needed: bool| -> anyhow::Result<PathBuf> {
+        Ok(if needed { std::fs::canonicalize(clips::encoded(&base, size, &args.cache)?)? } else { PathBuf::new() })
+    };
+    let main = make(clips::MAIN, args.streams != Streams::Sub)?;
+    let sub = make(clips::SUB, args.streams != Streams::Main)?;
     let spec = TrialSpec {
         exe: std::env::current_exe().context("own executable")?,
         model: std::fs::canonicalize(&args.model).with_context(|| format!("model {}", args.model.display()))?,
