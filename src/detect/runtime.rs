@@ -86,7 +86,7 @@ pub(crate) fn load_model(
         .map_err(|e| load_err(&e))?
         // Spinning workers only pay off on an otherwise idle machine; beside GStreamer
         // decoding on a 2-core box they steal its CPU and, measured, double inference time.
-        .with_intra_op_spinning(false)
+        .with_intra_op_spinning(std::env::var("HAWKEYE_ORT_SPIN").is_ok_and(|v| v == "1"))
         .map_err(|e| load_err(&e))?
         .commit_from_file(model)
         .map_err(|e| load_err(&e))?;

@@ -34,8 +34,12 @@ pub struct BenchArgs {
     /// Width frames are scaled to before inference.
     #[arg(long, default_value_t = 640)]
     pub width: u32,
+    /// ONNX Runtime threads per session.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Capacity: the daemon's `[model] workers` (detector threads, one session each).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
     /// Also run the Python baseline (`scripts/bench_python.py`: OpenCV + onnxruntime) on the
     /// same clip and model, and print the ratios.
     #[arg(long)]
@@ -88,6 +92,7 @@ impl BenchArgs {
             python: self.python,
             python_bin: self.python_bin.clone(),
             threads: self.threads,
+            workers: self.workers,
             cache: self.cache.clone(),
         }
     }

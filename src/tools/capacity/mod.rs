@@ -49,6 +49,7 @@ pub struct CapacityArgs {
     pub python: bool,
     pub python_bin: Option<PathBuf>,
     pub threads: usize,
+    pub workers: usize,
     pub cache: PathBuf,
 }
 
@@ -82,15 +83,18 @@ pub fn run(args: &CapacityArgs) -> anyhow::Result<()> {
         detect_fps: args.detect_fps,
         seconds: args.seconds,
         threads: args.threads,
+        workers: args.workers,
     };
     let scene = if args.quiet { "quiet scene" } else { "busy scene" };
     println!(
-        "capacity: {} streams, {scene} from {}, model {}, {} detections/s per camera, motion gate {}, {} s per trial",
+        "capacity: {} streams, {scene} from {}, model {}, {} detections/s per camera, motion gate {}, {} detector worker(s) × {} threads, {} s per trial",
         format!("{:?}", args.streams).to_lowercase(),
         args.input.display(),
         args.model.display(),
         args.detect_fps,
         if args.motion_gate { "on" } else { "off" },
+        args.workers,
+        args.threads,
         args.seconds
     );
     let broker = crate::tools::demo::Mosquitto::start()?;

@@ -30,6 +30,7 @@ pub struct TrialSpec {
     pub detect_fps: f64,
     pub seconds: f64,
     pub threads: usize,
+    pub workers: usize,
 }
 
 /// The readings of one trial.
@@ -107,9 +108,10 @@ pub fn percentile(v: &[f64], q: f64) -> Option<f64> {
 fn config(spec: &TrialSpec, n: usize, broker: &str, state: &Path) -> String {
     let mut s = format!(
         "[device]\nid = \"capacity\"\nstate_dir = {state:?}\n\n[mqtt]\nurl = {broker:?}\ntopic_prefix = \"bench\"\nheartbeat_s = 5\n\n\
-         [model]\npath = {:?}\nscore_threshold = 0.35\nthreads = {}\n\n[telemetry]\nlisten = \"127.0.0.1:0\"\n",
+         [model]\npath = {:?}\nscore_threshold = 0.35\nthreads = {}\nworkers = {}\n\n[telemetry]\nlisten = \"127.0.0.1:0\"\n",
         spec.model.display().to_string(),
-        spec.threads
+        spec.threads,
+        spec.workers
     );
     for i in 0..n {
         let (url, detect_url) = match spec.streams {
@@ -379,6 +381,7 @@ mod tests {
             detect_fps: 5.0,
             seconds: 10.0,
             threads: 2,
+            workers: 1,
         };
         let text = config(&spec, 3, "mqtt://127.0.0.1:1", Path::new("/tmp/s"));
         let v: toml::Value = toml::from_str(&text).unwrap();
