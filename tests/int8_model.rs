@@ -1,7 +1,12 @@
-//! The int8 street detector (`models/hawkeye_urban_int8.onnx`, committed; made by
+//! The int8 street detector (`models/hawkeye_urban_int8.onnx`, made by
 //! models/train/quantize.py) in real ONNX Runtime: its manifest pins its own file and describes
 //! the same outputs as the fp32 model's, and on real vtest.avi frames that calibration never
 //! saw (400–794) it finds the fp32 model's persons.
+//!
+//! NOT COMMITTED YET: as measured (models/README.md, "int8"), int8 does not pay on the 2-core
+//! reference box, so no int8 model is in the repository and both tests are ignored, with the
+//! reason shown by `cargo test` (run them with `-- --ignored` once a model is made). They are
+//! the acceptance check for the day one is committed: remove the `#[ignore]`s in that commit.
 
 mod common;
 
@@ -15,7 +20,7 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The committed int8 model (never skipped: it is part of the repository).
+/// The int8 model, which a test that runs requires to be committed.
 fn int8() -> PathBuf {
     let p = root().join("models/hawkeye_urban_int8.onnx");
     assert!(p.is_file(), "{} missing: it is committed in the repository", p.display());
@@ -34,6 +39,7 @@ const LAST: usize = 794;
 const EVERY: usize = 40;
 
 #[test]
+#[ignore = "no int8 model is committed: it does not pay yet (models/README.md, int8)"]
 fn the_int8_manifest_pins_its_model_and_matches_the_fp32_outputs() {
     let model = int8();
     let m = Manifest::from_file(&model.with_extension("toml")).unwrap();
@@ -60,6 +66,7 @@ fn persons(dets: &[Detection], min_score: f32) -> Vec<&Detection> {
 }
 
 #[test]
+#[ignore = "no int8 model is committed: it does not pay yet (models/README.md, int8)"]
 fn int8_finds_the_fp32_persons_on_held_out_vtest_frames() {
     let video = common::model::vtest();
     hawkeye::detect::init_runtime().unwrap();
