@@ -285,6 +285,22 @@ def sha256(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
+def flags(args):
+    """The options that shape the model, as given on the command line (for the manifest)."""
+    out = ""
+    if args.method != "minmax":
+        out += f" --method {args.method}"
+    if args.exclude != "decode":
+        out += f" --exclude {args.exclude}"
+    if args.float_convs != 2:
+        out += f" --float-convs {args.float_convs}"
+    for on, name in [(args.float_head, "--float-head"), (args.float_urban, "--float-urban"), (args.no_per_channel, "--no-per-channel")]:
+        out += f" {name}" if on else ""
+    if args.silu_floor is not None:
+        out += f" --silu-floor {args.silu_floor}"
+    return out
+
+
 def manifest(fp32_toml, int8_path, args, n_real, n_syn):
     """The fp32 manifest with this model's name, sha256 and a header on how it was made."""
     lines = open(fp32_toml).read().splitlines()
@@ -305,7 +321,7 @@ def manifest(fp32_toml, int8_path, args, n_real, n_syn):
 # {args.every_vtest}th, tree.avi 0-33, the opencv-doc stills) and {n_syn} pictures of `{args.synthetic_made_by}`,
 # letterboxed as hawkeye does. Left in float: {args.exclude_doc}.
 #   {args.synthetic_made_by} --out /tmp/quant-syn
-#   cd models/train && python quantize.py --synthetic /tmp/quant-syn --out ../hawkeye_urban_int8.onnx --manifest
+#   cd models/train && python quantize.py --synthetic /tmp/quant-syn{flags(args)} --out ../hawkeye_urban_int8.onnx --manifest
 # Same input, layout, strides and classes as hawkeye_urban.toml; figures: models/README.md (int8).""".split("\n")
     return "\n".join(head + out) + "\n"
 
