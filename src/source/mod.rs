@@ -17,8 +17,8 @@ pub mod template;
 use std::sync::OnceLock;
 
 pub use camera::{run_camera, SourceCtx, HEALTHY_RUN};
-pub use health::{CameraHealth, HealthSnapshot, HealthState, RetryReason, RetryStats};
-pub use template::{builtin_templates, is_file_source, launch_string};
+pub use health::{CameraHealth, HealthSnapshot, HealthState, MainStreamSnapshot, RetryReason, RetryStats};
+pub use template::{builtin_templates, detect_view, is_file_source, launch_string, main_launch_string};
 
 /// Errors of the source module (all explained in one line, fit for `last_error`).
 #[derive(Debug, Clone, thiserror::Error)]
