@@ -95,14 +95,15 @@ pub fn main_launch_string(camera: &Camera, base_dir: &Path) -> Result<Option<Str
         return Ok(None);
     }
     let name = &camera.pipeline;
-    let companion = if BUILTIN.iter().any(|(n, _)| n == name) {
+    let (main_name, companion) = if BUILTIN.iter().any(|(n, _)| n == name) {
         let main = format!("{name}{MAIN_SUFFIX}");
-        BUILTIN.iter().find(|(n, _)| *n == main).map(|(_, t)| (*t).to_string())
+        let text = BUILTIN.iter().find(|(n, _)| *n == main).map(|(_, t)| (*t).to_string());
+        (main, text)
     } else {
         let p = resolve(Path::new(name), base_dir);
         let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let path = p.with_file_name(format!("{stem}{MAIN_SUFFIX}.pipeline"));
-        std::fs::read_to_string(&path).ok()
+        (path.display().to_string(), std::fs::read_to_string(&path).ok())
     };
     let body = match companion {
         Some(t) => strip_comments(&t),
@@ -110,7 +111,7 @@ pub fn main_launch_string(camera: &Camera, base_dir: &Path) -> Result<Option<Str
             let body = strip_comments(&template_text(name, base_dir)?);
             parse_only(&body).ok_or_else(|| {
                 SourceError::Template(format!(
-                    "pipeline template `{name}` has no `encoded` branch (tee name=enc … appsink name=encoded) and no `{name}{MAIN_SUFFIX}` companion, so a dual-stream camera's main stream (url) cannot be parsed without decoding"
+                    "pipeline template `{name}` has no `encoded` branch (tee name=enc … appsink name=encoded) and there is no `{main_name}`, so a dual-stream camera's main stream (url) cannot be parsed without decoding"
                 ))
             })?
         }
