@@ -122,6 +122,16 @@ impl EncodedRing {
         self.inner.lock().unwrap().units.front().map(|u| u.ts)
     }
 
+    /// The stream feeding the ring starts again (reconnect, file loop): the time until its first
+    /// keyframe is not a keyframe interval, so the interval measurement starts over (the longest
+    /// interval seen is kept).
+    pub fn stream_restarted(&self) {
+        let mut st = self.inner.lock().unwrap();
+        st.first_seen = None;
+        st.latest_seen = None;
+        st.last_key = None;
+    }
+
     /// Picture size from the stream's caps, once known.
     pub fn size(&self) -> Option<(u32, u32)> {
         let st = self.inner.lock().unwrap();
@@ -336,6 +346,11 @@ mod tests {
         assert!((ring.keyframe_gap().unwrap() - 5.0).abs() < 1e-9);
         assert_eq!(ring.size(), Some((1920, 1080)));
         assert!(ring.units_for_picture(4.0).is_none(), "the ring lost its only keyframe");
+        // an outage is not a keyframe interval: after a restart the measurement starts over
+        ring.stream_restarted();
+        ring.push(unit(60.0, false), None);
+        ring.push(unit(60.5, true), None);
+        assert!((ring.keyframe_gap().unwrap() - 5.0).abs() < 1e-9, "the longest interval seen is kept");
     }
 
     #[test]

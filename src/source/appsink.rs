@@ -98,8 +98,9 @@ impl StreamClock {
 ///   that the unit's own PTS advance it. Both pipelines' PTS are running time on the system
 ///   clock, so they advance at the same rate; what remains is the difference in the two
 ///   streams' latency up to their appsinks (the sub-stream is also decoded), tens of ms.
-/// - files: both files start at PTS 0 on the same timeline, so the main unit's PTS is put on
-///   the sub-stream's current run offset, as the single-stream encoded branch does.
+/// - files: both files start at PTS 0 on the same timeline, so a main-stream run's PTS are put
+///   on the sub-stream's run offset as it stands at the run's first unit (kept for the run, so
+///   that a sub-stream looping first does not make the main stream's times jump).
 ///
 /// Units that arrive before the sub-stream has delivered a frame have no stream time and are
 /// not kept.
@@ -116,12 +117,9 @@ impl MainClock {
 
     /// Stream time of a main-stream unit with PTS `pts` (seconds) arriving at `now`.
     pub(crate) fn stamp(&mut self, pts: f64, now: Instant) -> Option<f64> {
-        let detect = self.detect.lock().unwrap_or_else(|e| e.into_inner());
-        if self.by_pts {
-            return detect.offset().map(|o| o + pts);
-        }
         if self.offset.is_none() {
-            self.offset = Some(detect.estimate(now)? - pts);
+            let detect = self.detect.lock().unwrap_or_else(|e| e.into_inner());
+            self.offset = Some(if self.by_pts { detect.offset()? } else { detect.estimate(now)? - pts });
         }
         self.offset.map(|o| o + pts)
     }

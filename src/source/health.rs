@@ -126,7 +126,8 @@ pub struct CameraHealth {
     /// Dual-stream cameras only: the main stream's own status (see [`CameraHealth::enable_main`]).
     main: Mutex<Option<MainStatus>>,
     main_units: AtomicU64,
-    mismatch: Mutex<Vec<String>>,
+    /// (kind, message): one entry per kind of mismatch, its message kept current.
+    mismatch: Mutex<Vec<(&'static str, String)>>,
 }
 
 struct MainStatus {
@@ -212,12 +213,16 @@ impl CameraHealth {
         self.main_units.load(Ordering::Relaxed)
     }
 
-    /// Records a mismatch between the two streams (once per distinct message; logged at WARN).
-    pub fn add_mismatch(&self, message: String) {
+    /// Records a mismatch of `kind` between the two streams: logged at WARN the first time,
+    /// later messages of the same kind (a figure that grew) only replace it.
+    pub fn add_mismatch(&self, kind: &'static str, message: String) {
         let mut m = self.mismatch.lock().unwrap_or_else(|e| e.into_inner());
-        if !m.contains(&message) {
-            tracing::warn!(camera = %self.camera_id, "dual-stream mismatch: {message}");
-            m.push(message);
+        match m.iter_mut().find(|(k, _)| *k == kind) {
+            Some(entry) => entry.1 = message,
+            None => {
+                tracing::warn!(camera = %self.camera_id, "dual-stream mismatch: {message}");
+                m.push((kind, message));
+            }
         }
     }
 
@@ -353,7 +358,7 @@ impl CameraHealth {
                 retries: m.retries,
                 since: m.status.since,
             }),
-            mismatch: self.mismatch.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            mismatch: self.mismatch.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, m)| m.clone()).collect(),
         }
     }
 }
@@ -415,15 +420,15 @@ mod tests {
         h.count_main_retry(Some(RetryReason::Error));
         h.count_main_retry(None);
         h.count_main_unit();
-        h.add_mismatch("aspect".into());
-        h.add_mismatch("aspect".into());
+        h.add_mismatch("aspect", "aspect 1.3".into());
+        h.add_mismatch("aspect", "aspect 1.4".into());
         let v = serde_json::to_value(h.snapshot()).unwrap();
         assert_eq!(v["state"], "streaming");
         assert_eq!(v["main_stream"]["state"], "failed");
         assert_eq!(v["main_stream"]["last_error"], "rtspsrc1: could not connect");
         assert_eq!((v["main_stream"]["reconnects"].as_u64(), v["main_stream"]["retries"]["error"].as_u64()), (Some(1), Some(1)));
         assert_eq!(v["main_stream"]["units"], 1);
-        assert_eq!(v["mismatch"], serde_json::json!(["aspect"]));
+        assert_eq!(v["mismatch"], serde_json::json!(["aspect 1.4"]));
         assert!(h.last_error().is_none(), "the sub-stream's error is its own");
     }
 

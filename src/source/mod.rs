@@ -8,10 +8,15 @@
 //!   with capped exponential backoff, file loop/end, shutdown (pipeline always set to Null).
 //! - `appsink`: samples → packed-RGB frames with a stream clock monotonic across restarts.
 //! - [`health`]: [`CameraHealth`] shared with telemetry; [`HealthSnapshot`] for heartbeat/healthz.
+//! - [`probe`]: `hawkeye check`'s look at a dual-stream camera's files (aspect, keyframes).
+//!
+//! Dual-stream cameras (`detect_url`): the sub-stream goes the way above; the main stream (`url`)
+//! is parsed only, into the camera's clip ring, by a second pipeline of the same supervisor.
 
 mod appsink;
 pub mod camera;
 pub mod health;
+pub mod probe;
 pub mod template;
 
 use std::sync::OnceLock;
