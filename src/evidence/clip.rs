@@ -123,10 +123,14 @@ impl EncodedRing {
     }
 
     /// The stream feeding the ring starts again (reconnect, file loop): the time until its first
-    /// keyframe is not a keyframe interval, so the interval measurement starts over (the longest
-    /// interval seen is kept).
+    /// keyframe is not a keyframe interval, so the interval measurement starts over. The longest
+    /// interval seen is kept, including the time since the last keyframe (the interval was at
+    /// least that long).
     pub fn stream_restarted(&self) {
         let mut st = self.inner.lock().unwrap();
+        if let (Some(latest), Some(from)) = (st.latest_seen, st.last_key.or(st.first_seen)) {
+            st.max_gap = st.max_gap.max(latest - from);
+        }
         st.first_seen = None;
         st.latest_seen = None;
         st.last_key = None;
