@@ -100,20 +100,29 @@ fn dual_stream_camera_detects_on_the_sub_stream_with_main_stream_evidence() {
     }
 
     // the alert's boxes are in the snapshot's (main-stream) pixels: the detector run on the
-    // published 1280x960 snapshot finds a person on each of them. Boxes left in sub-stream
-    // pixels would sit at half the coordinates and miss.
+    // published 1280x960 snapshot finds a person around each of them (the centre of each box
+    // lies in a person's box, with a margin for the tracker's smoothing and the two streams'
+    // few ms apart). Boxes left in sub-stream pixels would sit at half the coordinates.
     let clean = clean.unwrap();
     let opts = DetectorOptions { score_threshold: 0.3, nms_iou: 0.45, threads: 1 };
     let mut det = Detector::load(&model, None, opts).unwrap();
     let people: Vec<BBox> = det.detect(clean.as_raw(), 1280, 960).unwrap().into_iter().filter(|d| d.class == "person").map(|d| d.bbox).collect();
-    for o in &objects {
-        let b = bbox(&o["bbox"]);
-        let best = people.iter().map(|p| p.iou(&b)).fold(0.0f32, f32::max);
-        assert!(best >= 0.4, "alert box {b:?} matches no person on the main-stream snapshot (best IoU {best:.2}); people: {people:?}");
-        let half = BBox::new(b.x1 / 2.0, b.y1 / 2.0, b.x2 / 2.0, b.y2 / 2.0);
-        assert!(people.iter().map(|p| p.iou(&half)).fold(0.0f32, f32::max) < best, "the box is not in sub-stream pixels");
+    let on_a_person = |x: f32, y: f32| {
+        people.iter().any(|p| {
+            let (mx, my) = ((p.x2 - p.x1) * 0.15, (p.y2 - p.y1) * 0.15);
+            x >= p.x1 - mx && x <= p.x2 + mx && y >= p.y1 - my && y <= p.y2 + my
+        })
+    };
+    let boxes: Vec<BBox> = objects.iter().map(|o| bbox(&o["bbox"])).collect();
+    for b in &boxes {
+        let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+        assert!(on_a_person(cx, cy), "alert box {b:?} is on no person of the main-stream snapshot; people: {people:?}");
     }
-    assert!(objects.iter().any(|o| bbox(&o["bbox"]).x2 > 640.0 || bbox(&o["bbox"]).y2 > 480.0), "some box lies beyond the sub-stream's frame: {objects:?}");
+    assert!(
+        boxes.iter().any(|b| !on_a_person((b.x1 + b.x2) / 4.0, (b.y1 + b.y2) / 4.0)),
+        "the same boxes at sub-stream scale would also be on people: the check cannot tell ({boxes:?}, {people:?})"
+    );
+    assert!(boxes.iter().any(|b| b.x2 > 640.0 || b.y2 > 480.0), "some box lies beyond the sub-stream's frame: {boxes:?}");
 
     // detection runs on the 640-wide sub-stream: the camera's latest detected frame
     send_command(broker.port, "snapshot", r#"{"camera_id":"cam-dual","request_id":"s1"}"#);
