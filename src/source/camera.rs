@@ -43,14 +43,14 @@ use crate::evidence::clip::EncodedRing;
 pub const ENCODED_NAME: &str = "encoded";
 /// Name of the optional appsink that receives `meta/x-klv` (MISB ST 0601) buffers.
 pub const KLV_NAME: &str = "klv";
+use super::bus::{bus_event, one_line};
+use super::dual::check_dual;
 use super::SourceError;
 
 /// A pipeline that delivered frames for this long resets the backoff to its initial value.
 pub const HEALTHY_RUN: Duration = Duration::from_secs(10);
 /// How often the stall timer looks at the frame counter.
 const STALL_CHECK: Duration = Duration::from_millis(100);
-/// Longest `last_error` kept (characters).
-const MAX_ERROR_LEN: usize = 300;
 
 /// Everything one camera's source task needs.
 pub struct SourceCtx {
@@ -539,102 +539,6 @@ fn build_pipeline(
     Ok(pipeline)
 }
 
-/// Largest difference between the two streams' display aspect ratios before boxes mapped from
-/// the sub-stream would land visibly off in the main-stream picture.
-pub const MAX_ASPECT_DIFFERENCE: f64 = 0.02;
-
-/// Compares a dual-stream camera's streams once both are known and records what does not fit
-/// in the health (logged once at WARN).
-fn check_dual(ctx: &SourceCtx, sub_aspect: &Mutex<Option<f64>>) {
-    let Some(ring) = &ctx.ring else { return };
-    let sub = *sub_aspect.lock().unwrap_or_else(|e| e.into_inner());
-    let main = ring.size().filter(|(w, h)| *w > 0 && *h > 0).map(|(w, h)| w as f64 / h as f64);
-    for (kind, m) in dual_mismatch(sub, main, ring.keyframe_gap(), ctx.camera.clip_ring_s) {
-        ctx.health.add_mismatch(kind, m);
-    }
-}
-
-/// What does not fit between a sub-stream of display aspect `sub`, a main stream of aspect
-/// `main`, whose longest keyframe interval seen is `keyframe_gap` seconds, and a clip ring of
-/// `ring_s` seconds, as (kind, explanation). Unknown values are not judged.
-pub fn dual_mismatch(sub: Option<f64>, main: Option<f64>, keyframe_gap: Option<f64>, ring_s: f64) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    if let (Some(s), Some(m)) = (sub, main) {
-        if (s / m - 1.0).abs() > MAX_ASPECT_DIFFERENCE {
-            out.push(("aspect", format!(
-                "the sub-stream's aspect ratio ({s:.3}) differs from the main stream's ({m:.3}) by more than {:.0} %: boxes mapped from the sub-stream land off in main-stream snapshots; set both streams to the same aspect ratio in the camera",
-                MAX_ASPECT_DIFFERENCE * 100.0
-            )));
-        }
-    }
-    if let Some(g) = keyframe_gap.filter(|g| *g > ring_s) {
-        out.push(("keyframes", format!(
-            "the main stream's keyframe interval ({g:.1} s) exceeds clip_ring_s ({ring_s:.1} s): the ring holds no keyframe, so there are no clips or main-stream snapshots; lower the camera's I-frame interval or raise clip_ring_s"
-        )));
-    }
-    out
-}
-
-/// Turns the bus messages the supervisor cares about into events.
-fn bus_event(msg: &gst::Message) -> Option<PipelineEvent> {
-    use gst::MessageView;
-    let src = || msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
-    match msg.view() {
-        MessageView::Error(e) => {
-            Some(PipelineEvent::Error(describe(&src(), &e.error().to_string(), e.debug().as_deref())))
-        }
-        MessageView::Warning(w) => {
-            Some(PipelineEvent::Warning(describe(&src(), &w.error().to_string(), w.debug().as_deref())))
-        }
-        MessageView::Eos(_) => Some(PipelineEvent::Eos),
-        _ => None,
-    }
-}
-
-/// `rtspsrc0: Could not open resource for reading and writing. (Failed to connect. (Generic error))`:
-/// the element, the error, and the useful tail of the debug string (without the C source
-/// location and the element path GStreamer puts first).
-fn describe(src: &str, error: &str, debug: Option<&str>) -> String {
-    let mut s = format!("{src}: {error}");
-    if let Some(d) = debug.map(shorten_debug).filter(|d| !d.is_empty() && d != error) {
-        s.push_str(" (");
-        s.push_str(&d);
-        s.push(')');
-    }
-    one_line(&s)
-}
-
-fn shorten_debug(debug: &str) -> String {
-    let mut lines: Vec<&str> = debug.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    // First line is usually `file.c(123): function (): /GstPipeline:pipeline0/...:` followed by
-    // the message on the next line(s); with a single line, keep what follows the element path.
-    if lines.len() > 1 && lines[0].contains("): ") {
-        lines.remove(0);
-        return lines.join("; ");
-    }
-    match lines.first() {
-        Some(l) => match l.rfind(":\n").or_else(|| l.rfind("): ")) {
-            Some(i) if l.contains("/Gst") => {
-                let rest = &l[i..];
-                let rest = rest.rsplit_once(": ").map(|(_, r)| r).unwrap_or(rest);
-                rest.to_string()
-            }
-            _ => l.to_string(),
-        },
-        None => String::new(),
-    }
-}
-
-/// Collapses whitespace and caps the length.
-fn one_line(s: &str) -> String {
-    let mut out = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if out.chars().count() > MAX_ERROR_LEN {
-        out = out.chars().take(MAX_ERROR_LEN - 1).collect();
-        out.push('…');
-    }
-    out
-}
-
 /// Sets the scaler's output caps once the input size is known, so that the height follows the
 /// display aspect ratio and is even (the caps alone would allow odd heights).
 fn keep_height_even(scale: &gst::Element, size: &gst::Element, width: u32, aspect: Arc<Mutex<Option<f64>>>) {
@@ -694,28 +598,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn dual_stream_mismatches_are_explained() {
-        // 16:9 main and 640x360 sub: fine; a 4:3 sub is not
-        assert!(dual_mismatch(Some(640.0 / 360.0), Some(1920.0 / 1080.0), Some(2.0), 30.0).is_empty());
-        assert!(dual_mismatch(Some(704.0 / 396.0), Some(16.0 / 9.0), None, 30.0).is_empty(), "within 2 %");
-        let m = dual_mismatch(Some(4.0 / 3.0), Some(16.0 / 9.0), Some(2.0), 30.0);
-        assert!(m.len() == 1 && m[0].0 == "aspect" && m[0].1.contains("aspect ratio"), "{m:?}");
-        let m = dual_mismatch(None, Some(16.0 / 9.0), Some(40.0), 30.0);
-        assert!(m.len() == 1 && m[0].1.contains("keyframe interval (40.0 s) exceeds clip_ring_s (30.0 s)"), "{m:?}");
-        assert!(dual_mismatch(None, None, None, 30.0).is_empty());
-    }
-
-    #[test]
-    fn errors_become_one_line() {
-        let d = "../gst/rtsp/gstrtspsrc.c(8187): gst_rtspsrc_retrieve_sdp (): /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0:\nFailed to connect. (Generic error)";
-        assert_eq!(
-            describe("rtspsrc0", "Could not open resource for reading and writing.", Some(d)),
-            "rtspsrc0: Could not open resource for reading and writing. (Failed to connect. (Generic error))"
-        );
-        assert_eq!(describe("x", "boom", None), "x: boom");
-        let long = "a ".repeat(400);
-        assert!(one_line(&long).chars().count() <= MAX_ERROR_LEN);
-        assert!(!one_line("a\nb\tc").contains('\n'));
-    }
 }

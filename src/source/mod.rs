@@ -8,12 +8,16 @@
 //!   with capped exponential backoff, file loop/end, shutdown (pipeline always set to Null).
 //! - `appsink`: samples → packed-RGB frames with a stream clock monotonic across restarts.
 //! - [`health`]: [`CameraHealth`] shared with telemetry; [`HealthSnapshot`] for heartbeat/healthz.
-//! - [`probe`]: `hawkeye check`'s look at a dual-stream camera's files (aspect, keyframes).
+//! - [`dual`]: whether a dual-stream camera's two streams fit together; [`probe`]: `hawkeye
+//!   check`'s look at them when they are files.
+//! - `bus`: bus messages → supervisor events, one-line error texts.
 //!
 //! Dual-stream cameras (`detect_url`): the sub-stream goes the way above; the main stream (`url`)
 //! is parsed only, into the camera's clip ring, by a second pipeline of the same supervisor.
 
 mod appsink;
+mod bus;
+pub mod dual;
 pub mod camera;
 pub mod health;
 pub mod probe;

@@ -1,6 +1,6 @@
 //! `hawkeye check` for dual-stream cameras whose two streams are files: both are parsed (never
 //! decoded) for a few seconds to learn their picture sizes and the main stream's keyframe
-//! interval, and [`dual_mismatch`](super::camera::dual_mismatch) says what does not fit.
+//! interval, and [`dual_mismatch`](super::dual::dual_mismatch) says what does not fit.
 //! Network streams are not probed at check time (connecting to every camera from `check` would
 //! be slow and may not be possible where the config is written); the same check runs in the
 //! daemon once both streams are seen (WARN log, `mismatch` in the camera's health).
@@ -47,7 +47,7 @@ pub fn probe_dual(camera: &Camera, base_dir: &Path) -> Result<Option<Vec<String>
     let window = camera.clip_ring_s.max(1.0) + 1.0;
     let main = probe(&parse_only(&main_view, sub_url)?, window).map_err(|e| format!("main stream {}: {e}", camera.url))?;
     let sub = probe(&parse_only(&sub_view, &camera.url)?, 0.0).map_err(|e| format!("sub-stream {sub_url}: {e}"))?;
-    let found = super::camera::dual_mismatch(Some(sub.aspect), Some(main.aspect), Some(main.keyframe_gap), camera.clip_ring_s);
+    let found = super::dual::dual_mismatch(Some(sub.aspect), Some(main.aspect), Some(main.keyframe_gap), camera.clip_ring_s);
     Ok(Some(found.into_iter().map(|(_, m)| m).collect()))
 }
 
