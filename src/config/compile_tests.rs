@@ -257,3 +257,19 @@ fn a_water_model_drives_flooding_zones_and_is_checked() {
     let e = errors(&text(&format!("water_fps = 2.0\n{road}"), ""));
     assert!(e.iter().any(|l| l.starts_with("camera[0].water_fps: set, but no [water]")), "{e:?}");
 }
+
+#[test]
+fn a_dual_stream_camera_needs_its_own_sub_stream_and_a_parse_only_main_template() {
+    let c = load_str(&text("detect_url = \"rtsp://10.0.0.5/sub\"", ""), Path::new("/nonexistent")).unwrap();
+    assert_eq!(c.raw.cameras[0].detect_url.as_deref(), Some("rtsp://10.0.0.5/sub"));
+    let e = errors(&text("detect_url = \"rtsp://10.0.0.5/stream\"", ""));
+    assert!(e.iter().any(|e| e.starts_with("camera[0].detect_url: the same as url")), "{e:?}");
+    let e = errors(&text("detect_url = \" \"", ""));
+    assert!(e.iter().any(|e| e.starts_with("camera[0].detect_url: empty")), "{e:?}");
+    // a template of one's own that decodes, without a `_main` companion, cannot parse the main stream
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.pipeline"), "rtspsrc location={url} ! decodebin\n").unwrap();
+    let mine = format!("detect_url = \"rtsp://10.0.0.5/sub\"\npipeline = \"{}/mine.pipeline\"", dir.path().display());
+    let e = errors(&text(&mine, ""));
+    assert!(e.iter().any(|e| e.starts_with("camera[0].url: main stream:") && e.contains("mine_main.pipeline")), "{e:?}");
+}
