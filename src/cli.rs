@@ -220,6 +220,15 @@ pub fn check(path: &Path) -> ExitCode {
     match compiled {
         Some(cfg) if errs.is_empty() => {
             print!("{}", summary(&cfg));
+            // dual-stream cameras whose streams are files: what does not fit between them is
+            // worth knowing, but does not make the config invalid
+            for (i, cam) in cfg.raw.cameras.iter().enumerate() {
+                match crate::source::probe::probe_dual(cam, &cfg.raw.base_dir) {
+                    Ok(Some(mismatches)) => mismatches.iter().for_each(|m| eprintln!("warning: camera[{i}] ({}): {m}", cam.id)),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("warning: camera[{i}] ({}): cannot probe its streams: {e}", cam.id),
+                }
+            }
             ExitCode::SUCCESS
         }
         _ => {

@@ -391,6 +391,7 @@ fn worker_ctx(shared: &Shared, camera_id: &str, privacy: crate::config::PrivacyC
         device_seq: shared.device_seq.clone(),
         state_dir: shared.state_dir.clone(),
         stats: shared.evidence_stats.clone(),
+        main_ring: None,
     }
 }
 
@@ -422,7 +423,12 @@ fn recover_removed_cameras(shared: &Shared) {
 fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<CameraRuntime> {
     // read before the worker starts (it ends the events a crash left open, which stay known)
     let earlier: Vec<_> = crate::evidence::registry::Registry::load(&worker::registry_path(&shared.state_dir, &cam.id)).entries();
-    let (evidence, worker_thread) = worker::start(worker_ctx(shared, &cam.id, cam.privacy.clone())).context("evidence worker thread")?;
+    // templates with an `encoded` branch (RTSP H.264/H.265) feed a ring for event clips; a
+    // dual-stream camera's main stream always does (and its snapshots are decoded from it)
+    let has_encoded = cam.detect_url.is_some() || source::launch_string(&cam, &shared.cfg.base_dir).is_ok_and(|l| l.contains(&format!("name={}", source::camera::ENCODED_NAME)));
+    let ring = has_encoded.then(|| Arc::new(EncodedRing::new(cam.clip_ring_s, CLIP_RING_BYTES)));
+    let wctx = WorkerCtx { main_ring: ring.clone().filter(|_| cam.detect_url.is_some()), ..worker_ctx(shared, &cam.id, cam.privacy.clone()) };
+    let (evidence, worker_thread) = worker::start(wctx).context("evidence worker thread")?;
     let health = Arc::new(CameraHealth::new(&cam.id));
     shared.telemetry.cameras.lock().unwrap().push((slot, health.clone()));
     let (tx, rx) = mpsc::channel::<DetectedFrame>(FRAME_QUEUE);
@@ -443,9 +449,6 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<Cam
         track
     });
     let klv = geo.clone().filter(|_| cam.drone.as_ref().is_some_and(|d| d.telemetry == TelemetrySource::Klv));
-    // templates with an `encoded` branch (RTSP H.264/H.265) feed a ring for event clips
-    let has_encoded = source::launch_string(&cam, &shared.cfg.base_dir).is_ok_and(|l| l.contains(&format!("name={}", source::camera::ENCODED_NAME)));
-    let ring = has_encoded.then(|| Arc::new(EncodedRing::new(cam.clip_ring_s, CLIP_RING_BYTES)));
     let ctx = CameraCtx {
         camera: cam.clone(),
         zones: shared.cfg.zones(&cam.id).to_vec(),

@@ -173,7 +173,8 @@ fn alert_job(ctx: &CameraCtx, step: &CameraStep, t: &Transition, f: &Frame, trac
         }
     }
     let annotation = if names.is_some() { annotation(step, t, tracks, f.width, f.height) } else { Annotation::default() };
-    AlertJob { alert, names, frame, annotation, extra }
+    let frame_ts = frame.as_ref().map(|_| f.ts);
+    AlertJob { alert, names, frame, frame_ts, annotation, extra }
 }
 
 /// Runs a camera's task until its frame channel closes; then stops its evidence worker (which

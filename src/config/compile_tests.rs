@@ -284,3 +284,19 @@ fn transport_defaults_to_auto_and_bad_or_misplaced_values_are_errors() {
     assert_eq!(errs.len(), 1, "{errs:#?}");
     assert!(errs[0].starts_with("camera[1].transport: \"auto\" set"), "{errs:#?}");
 }
+
+#[test]
+fn a_dual_stream_camera_needs_its_own_sub_stream_and_a_parse_only_main_template() {
+    let c = load_str(&text("detect_url = \"rtsp://10.0.0.5/sub\"", ""), Path::new("/nonexistent")).unwrap();
+    assert_eq!(c.raw.cameras[0].detect_url.as_deref(), Some("rtsp://10.0.0.5/sub"));
+    let e = errors(&text("detect_url = \"rtsp://10.0.0.5/stream\"", ""));
+    assert!(e.iter().any(|e| e.starts_with("camera[0].detect_url: the same as url")), "{e:?}");
+    let e = errors(&text("detect_url = \" \"", ""));
+    assert!(e.iter().any(|e| e.starts_with("camera[0].detect_url: empty")), "{e:?}");
+    // a template of one's own that decodes, without a `_main` companion, cannot parse the main stream
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.pipeline"), "rtspsrc location={url} ! decodebin\n").unwrap();
+    let mine = format!("detect_url = \"rtsp://10.0.0.5/sub\"\npipeline = \"{}/mine.pipeline\"", dir.path().display());
+    let e = errors(&text(&mine, ""));
+    assert!(e.iter().any(|e| e.starts_with("camera[0].url: main stream:") && e.contains("mine_main.pipeline")), "{e:?}");
+}

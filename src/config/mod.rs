@@ -221,6 +221,11 @@ pub struct Camera {
     /// `.pipeline` file of your own.
     #[serde(default = "default_pipeline")]
     pub pipeline: String,
+    /// Dual-stream cameras: the sub-stream (e.g. 640x360) that is decoded and detected, with the
+    /// same template; `url` is then the main stream, parsed only (no decode) into the clip ring
+    /// for clips and full-resolution snapshots.
+    #[serde(default)]
+    pub detect_url: Option<String>,
     #[serde(default = "default_detect_fps")]
     pub detect_fps: f64,
     /// Water masks per second for this camera's flooding zones (default: `[water] fps`).

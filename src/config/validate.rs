@@ -274,6 +274,15 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             cam.pipeline
         ));
     }
+    if let Some(sub) = &cam.detect_url {
+        if sub.trim().is_empty() {
+            errs.push(format!("{path}.detect_url: empty (remove it for a single-stream camera)"));
+        } else if sub == &cam.url {
+            errs.push(format!("{path}.detect_url: the same as url; set it to the camera's sub-stream, or remove it"));
+        } else if let Err(e) = crate::source::main_launch_string(cam, &cfg.base_dir) {
+            errs.push(format!("{path}.url: main stream: {e}"));
+        }
+    }
     if !(cam.detect_fps > 0.0 && cam.detect_fps <= 120.0) {
         errs.push(format!("{path}.detect_fps: {} must be in (0, 120]", cam.detect_fps));
     }

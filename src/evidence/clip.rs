@@ -34,6 +34,12 @@ struct RingState {
     units: VecDeque<Unit>,
     bytes: usize,
     caps: Option<gst::Caps>,
+    /// Keyframe intervals as pushed (whether or not the units were kept): the stream time of
+    /// the first unit, the newest unit and the newest keyframe, and the longest interval seen.
+    first_seen: Option<f64>,
+    latest_seen: Option<f64>,
+    last_key: Option<f64>,
+    max_gap: f64,
 }
 
 /// Clip problems, one line each.
@@ -73,6 +79,14 @@ impl EncodedRing {
     /// clip); old units are evicted a whole GOP at a time.
     pub fn push(&self, unit: Unit, caps: Option<&gst::CapsRef>) {
         let mut st = self.inner.lock().unwrap();
+        st.first_seen.get_or_insert(unit.ts);
+        st.latest_seen = Some(unit.ts);
+        if unit.keyframe {
+            if let Some(k) = st.last_key {
+                st.max_gap = st.max_gap.max(unit.ts - k);
+            }
+            st.last_key = Some(unit.ts);
+        }
         if st.units.is_empty() && !unit.keyframe {
             return;
         }
@@ -108,6 +122,46 @@ impl EncodedRing {
         self.inner.lock().unwrap().units.front().map(|u| u.ts)
     }
 
+    /// The stream feeding the ring starts again (reconnect, file loop): the time until its first
+    /// keyframe is not a keyframe interval, so the interval measurement starts over. The longest
+    /// interval seen is kept, including the time since the last keyframe (the interval was at
+    /// least that long).
+    pub fn stream_restarted(&self) {
+        let mut st = self.inner.lock().unwrap();
+        if let (Some(latest), Some(from)) = (st.latest_seen, st.last_key.or(st.first_seen)) {
+            st.max_gap = st.max_gap.max(latest - from);
+        }
+        st.first_seen = None;
+        st.latest_seen = None;
+        st.last_key = None;
+    }
+
+    /// Picture size from the stream's caps, once known.
+    pub fn size(&self) -> Option<(u32, u32)> {
+        let st = self.inner.lock().unwrap();
+        let s = st.caps.as_ref()?.structure(0)?;
+        Some((s.get::<i32>("width").ok()?.max(0) as u32, s.get::<i32>("height").ok()?.max(0) as u32))
+    }
+
+    /// The longest time between keyframes seen so far, counting the time since the newest
+    /// keyframe (or, before any, since the first unit); `None` before any unit.
+    pub fn keyframe_gap(&self) -> Option<f64> {
+        let st = self.inner.lock().unwrap();
+        let latest = st.latest_seen?;
+        let since = latest - st.last_key.or(st.first_seen)?;
+        Some(st.max_gap.max(since))
+    }
+
+    /// What decoding the picture at stream time `at` needs: the caps and the units from the last
+    /// keyframe at or before `at` through the first unit at or after it (see [`decode_span`]).
+    pub fn units_for_picture(&self, at: f64) -> Option<(gst::Caps, Vec<Unit>)> {
+        let st = self.inner.lock().unwrap();
+        let caps = st.caps.clone()?;
+        let marks: Vec<(f64, bool)> = st.units.iter().map(|u| (u.ts, u.keyframe)).collect();
+        let (from, to) = decode_span(&marks, at)?;
+        Some((caps, st.units.range(from..=to).cloned().collect()))
+    }
+
     /// Units from the last keyframe at or before `start` (or the oldest keyframe) through
     /// `end`, with the caps; `covers_start` tells which case applied.
     pub fn range(&self, start: f64, end: f64) -> Option<(gst::Caps, Vec<Unit>, bool)> {
@@ -121,6 +175,17 @@ impl EncodedRing {
         let units: Vec<Unit> = st.units.iter().skip(from).take_while(|u| u.ts <= end).cloned().collect();
         (!units.is_empty()).then_some((caps, units, covers))
     }
+}
+
+/// Indexes `[from, to]` of the units (stream time, keyframe) to decode for the picture nearest
+/// stream time `at`: from the last keyframe at or before `at` (a delta unit cannot be decoded
+/// without it) through the first unit at or after `at` (so the nearest picture on either side
+/// is decoded), or the newest unit when the stream has not reached `at` yet. `None` when no
+/// keyframe is at or before `at`.
+pub fn decode_span(units: &[(f64, bool)], at: f64) -> Option<(usize, usize)> {
+    let from = units.iter().rposition(|(ts, key)| *key && *ts <= at)?;
+    let to = units[from..].iter().position(|(ts, _)| *ts >= at).map_or(units.len() - 1, |i| from + i);
+    Some((from, to))
 }
 
 /// Muxes the ring's units for `[start, end]` into an MP4 at `out` (blocking; run it off the
@@ -255,6 +320,41 @@ mod tests {
         let (_, units, covers) = ring.range(-5.0, 1.0).unwrap();
         assert!(!covers || units[0].ts <= -5.0);
         assert!(ring.range(10.0, 11.0).is_some_and(|r| r.1.last().unwrap().ts <= 11.0));
+    }
+
+    #[test]
+    fn the_picture_span_starts_at_the_keyframe_before_and_ends_just_past_the_time() {
+        let units: Vec<(f64, bool)> = (0..30).map(|i| (i as f64 * 0.1, i % 10 == 0)).collect();
+        // 1.53: keyframe 1.0 (index 10) through 1.6 (index 16), the first unit at or after it
+        assert_eq!(decode_span(&units, 1.53), Some((10, 16)));
+        // exactly on a unit: that unit ends the span
+        assert_eq!(decode_span(&units, 2.0), Some((20, 20)));
+        // past the newest unit: everything from the last keyframe
+        assert_eq!(decode_span(&units, 9.0), Some((20, 29)));
+        // before the first keyframe: nothing to decode from
+        assert_eq!(decode_span(&units[1..], 0.5), None);
+        assert_eq!(decode_span(&[], 0.5), None);
+    }
+
+    #[test]
+    fn keyframe_gap_and_size_come_from_what_was_pushed() {
+        gst::init().unwrap();
+        let ring = EncodedRing::new(3.0, 1 << 20);
+        assert_eq!(ring.keyframe_gap(), None);
+        assert_eq!(ring.size(), None);
+        let caps = gst::Caps::builder("video/x-h264").field("width", 1920).field("height", 1080).build();
+        ring.push(unit(0.0, true), Some(&*caps));
+        for i in 1..=50 {
+            ring.push(unit(i as f64 * 0.1, false), None); // no keyframe for 5 s: longer than the ring
+        }
+        assert!((ring.keyframe_gap().unwrap() - 5.0).abs() < 1e-9);
+        assert_eq!(ring.size(), Some((1920, 1080)));
+        assert!(ring.units_for_picture(4.0).is_none(), "the ring lost its only keyframe");
+        // an outage is not a keyframe interval: after a restart the measurement starts over
+        ring.stream_restarted();
+        ring.push(unit(60.0, false), None);
+        ring.push(unit(60.5, true), None);
+        assert!((ring.keyframe_gap().unwrap() - 5.0).abs() < 1e-9, "the longest interval seen is kept");
     }
 
     #[test]

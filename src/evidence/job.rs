@@ -80,6 +80,9 @@ pub struct AlertJob {
     /// Evidence names of the clean and annotated snapshots of `frame`.
     pub names: Option<(String, String)>,
     pub frame: Option<Picture>,
+    /// Stream time of `frame` (the camera's stream clock): a dual-stream camera's evidence worker
+    /// decodes the main-stream picture nearest to it. `None`: use `frame` as it is.
+    pub frame_ts: Option<f64>,
     pub annotation: Annotation,
     pub extra: Vec<ExtraPicture>,
 }
@@ -87,7 +90,7 @@ pub struct AlertJob {
 impl AlertJob {
     /// An alert without pictures (`update`, `end`).
     pub fn bare(alert: Alert) -> AlertJob {
-        AlertJob { alert, names: None, frame: None, annotation: Annotation::default(), extra: Vec::new() }
+        AlertJob { alert, names: None, frame: None, frame_ts: None, annotation: Annotation::default(), extra: Vec::new() }
     }
 
     /// Bytes of pictures it holds.

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod job;
 pub mod journal;
 pub mod keys;
+pub mod main_picture;
 pub mod privacy;
 pub mod registry;
 pub mod retention;

@@ -15,6 +15,12 @@
 //! Evidence that cannot be made (privacy masking unavailable, the disk refusing writes) never
 //! holds the alert back: it goes out with `evidence_error` saying why.
 //!
+//! Dual-stream cameras: before step 2 the sub-stream frame of a job is replaced by the
+//! main-stream picture nearest to it, decoded from the camera's clip ring (see
+//! [`super::main_picture`]), and the boxes (annotation, the alert's `bbox`es, which are "in
+//! pixels of the snapshot") are mapped to it. When the ring has no picture for it the sub-stream
+//! frame is used (logged, counted in `main_fallbacks`): an alert is never lost for a snapshot.
+//!
 //! At start the worker first redoes the journal's jobs an earlier run left, then ends the
 //! events the registry still has open (reason `restart`). [`Job::Stop`] ends the open events
 //! (reason `shutdown`).
@@ -27,6 +33,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::job::{AlertJob, Job, MarkedBox, Picture};
+use super::main_picture::{self, map_box, scale_between};
+use super::EncodedRing;
 use super::journal::Journal;
 use super::registry::{DeviceSeq, Registry};
 use super::{ClipInfo, EvidenceStore, ManifestInput, Sealer, SharedMasker, Snapshot};
@@ -46,6 +54,10 @@ pub struct EvidenceStats {
     pub behind: AtomicU64,
     /// Journal records redone after a crash.
     pub replayed: AtomicU64,
+    /// Dual-stream cameras: snapshots made from the main stream, and those that fell back to
+    /// the sub-stream frame (no keyframe in the ring for the alert time, or a decode failure).
+    pub main_snapshots: AtomicU64,
+    pub main_fallbacks: AtomicU64,
     /// Events ended with reason `restart` / `shutdown`.
     pub ended_restart: AtomicU64,
     pub ended_shutdown: AtomicU64,
@@ -70,6 +82,9 @@ pub struct WorkerCtx {
     /// `<state_dir>`: the registry and journal live under it.
     pub state_dir: PathBuf,
     pub stats: Arc<EvidenceStats>,
+    /// Dual-stream cameras: the main stream's clip ring, decoded on demand for full-resolution
+    /// snapshots. `None`: snapshots are the detected frame itself.
+    pub main_ring: Option<Arc<EncodedRing>>,
 }
 
 /// The camera side of a worker: sends jobs, never waits.
@@ -136,6 +151,9 @@ struct Worker {
     registry: Registry,
     journal: Journal,
     slow: Option<Duration>,
+    /// Sub-stream → main-stream scale of the latest snapshot (dual-stream cameras): alerts
+    /// without pictures of their own (`update`, `end`) give their boxes in the same pixels.
+    scale: Option<(f32, f32)>,
 }
 
 /// A file name part that cannot leave its directory.
@@ -167,7 +185,7 @@ impl Worker {
             }
             Some(Duration::from_millis(ms.parse().ok()?))
         });
-        Worker { ctx, masker, registry, journal, slow }
+        Worker { ctx, masker, registry, journal, slow, scale: None }
     }
 
     /// Redoes the journal's jobs, then ends the events an unclean stop left open.
@@ -228,6 +246,9 @@ impl Worker {
             job.alert.device_seq = self.ctx.device_seq.next();
             self.save_registry();
         }
+        if journaled.is_none() {
+            self.full_resolution(&mut job);
+        }
         let record = match journaled {
             Some(p) => Some(p),
             None if job.frame.is_some() || !job.extra.is_empty() => match self.journal.write(&job) {
@@ -277,6 +298,43 @@ impl Worker {
         self.queue(&alert, messages);
         if let Some(p) = record {
             self.journal.done(&p);
+        }
+    }
+
+    /// Dual-stream cameras: the job's frame becomes the main-stream picture nearest to it, with
+    /// its boxes mapped; without one the sub-stream frame stays (logged, counted).
+    fn full_resolution(&mut self, job: &mut AlertJob) {
+        let Some(ring) = self.ctx.main_ring.clone() else { return };
+        let (Some(frame), Some(at)) = (&job.frame, job.frame_ts) else {
+            if let Some(s) = self.scale {
+                map_alert(&mut job.alert, s);
+            }
+            return;
+        };
+        let sub = frame.size();
+        let picture = main_picture::picture_at(&ring, at).and_then(|p| match scale_between(sub, (p.width, p.height)) {
+            Some(s) => Ok((p, s)),
+            None => Err(main_picture::MainPictureError::Decode(format!("cannot scale {sub:?} to {}x{}", p.width, p.height))),
+        });
+        match picture {
+            Ok((p, s)) => {
+                tracing::debug!(camera = %self.ctx.camera_id, event = %job.alert.event_id, at, picture_ts = p.ts, width = p.width, height = p.height, "main-stream snapshot");
+                for pt in &mut job.annotation.polygon {
+                    *pt = (pt.0 * s.0, pt.1 * s.1);
+                }
+                for b in &mut job.annotation.boxes {
+                    b.bbox = map_box(b.bbox, s);
+                }
+                map_alert(&mut job.alert, s);
+                job.frame = Some(Picture::Rgb { width: p.width, height: p.height, rgb: Arc::new(p.rgb) });
+                self.scale = Some(s);
+                self.ctx.stats.main_snapshots.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(camera = %self.ctx.camera_id, event = %job.alert.event_id, "no main-stream picture, the snapshot is the sub-stream frame: {e}");
+                self.scale = None;
+                self.ctx.stats.main_fallbacks.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -514,6 +572,17 @@ fn draw(rgb: Vec<u8>, w: u32, h: u32, polygon: &[(f32, f32)], boxes: &[MarkedBox
         crate::detect::draw_label(&mut img, bb.x1 as i64, bb.y1 as i64, &b.label, colour, 1);
     }
     img.into_raw()
+}
+
+/// The alert's boxes in main-stream pixels (the dumper's box stays: it refers to the `dumper`
+/// picture, a sub-stream frame from the history).
+fn map_alert(alert: &mut Alert, s: (f32, f32)) {
+    for o in &mut alert.objects {
+        o.bbox = map_box(o.bbox, s).map(f32::round);
+    }
+    if let Some(d) = &mut alert.dumping {
+        d.bbox = map_box(d.bbox, s).map(f32::round);
+    }
 }
 
 /// A camera's event registry file, `<state_dir>/events/<camera>.json`.

@@ -44,6 +44,11 @@ impl StreamClock {
         self.offset
     }
 
+    /// Where the clock would be at `now` had a frame arrived then (None before the first frame).
+    pub(crate) fn estimate(&self, now: Instant) -> Option<f64> {
+        Some(self.last_ts? + now.saturating_duration_since(self.last_wall?).as_secs_f64())
+    }
+
     /// A new pipeline starts: the next frame picks a new offset.
     pub(crate) fn new_run(&mut self) {
         self.offset = None;
@@ -82,6 +87,68 @@ impl StreamClock {
         self.seq += 1;
         (self.seq - 1, ts)
     }
+}
+
+/// Stream time for a dual-stream camera's main-stream units (one per main-stream pipeline run),
+/// on the detected (sub-)stream's clock, so that an alert frame's `ts` finds its main-stream picture in the ring.
+///
+/// The two streams have independent clocks; how they are aligned:
+/// - live sources: when a main-stream run's first unit arrives, its PTS is mapped to where the
+///   sub-stream's clock stands at that wall-clock instant ([`StreamClock::estimate`]); after
+///   that the unit's own PTS advance it. Both pipelines' PTS are running time on the system
+///   clock, so they advance at the same rate; what remains is the difference in the two
+///   streams' latency up to their appsinks (the sub-stream is also decoded), tens of ms.
+/// - files: both files start at PTS 0 on the same timeline, so a main-stream run's PTS are put
+///   on the sub-stream's run offset as it stands at the run's first unit (kept for the run, so
+///   that a sub-stream looping first does not make the main stream's times jump).
+///
+/// Units that arrive before the sub-stream has delivered a frame have no stream time and are
+/// not kept.
+pub(crate) struct MainClock {
+    detect: Arc<Mutex<StreamClock>>,
+    by_pts: bool,
+    offset: Option<f64>,
+}
+
+impl MainClock {
+    pub(crate) fn new(detect: Arc<Mutex<StreamClock>>, by_pts: bool) -> Self {
+        MainClock { detect, by_pts, offset: None }
+    }
+
+    /// Stream time of a main-stream unit with PTS `pts` (seconds) arriving at `now`.
+    pub(crate) fn stamp(&mut self, pts: f64, now: Instant) -> Option<f64> {
+        if self.offset.is_none() {
+            let detect = self.detect.lock().unwrap_or_else(|e| e.into_inner());
+            self.offset = Some(if self.by_pts { detect.offset()? } else { detect.estimate(now)? - pts });
+        }
+        self.offset.map(|o| o + pts)
+    }
+}
+
+/// Feeds a camera's clip ring from an `encoded` appsink: each parsed access unit is stamped by
+/// `stamp(pts)` (None: no stream time yet, not kept) and pushed with its caps. `on_unit` runs
+/// for every unit, kept or not (progress of a main stream).
+pub(crate) fn feed_ring(
+    sink: &gst_app::AppSink,
+    ring: Arc<crate::evidence::EncodedRing>,
+    mut stamp: impl FnMut(f64) -> Option<f64> + Send + 'static,
+    mut on_unit: impl FnMut() + Send + 'static,
+) {
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                on_unit();
+                if let Some(buffer) = sample.buffer_owned() {
+                    if let Some(ts) = buffer.pts().and_then(|pts| stamp(pts.nseconds() as f64 / 1e9)) {
+                        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                        ring.push(crate::evidence::clip::Unit { ts, keyframe, buffer }, sample.caps());
+                    }
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
 }
 
 /// The appsink's `new_sample` handler state (lives in the streaming thread's callback).
@@ -211,5 +278,31 @@ mod tests {
         // PTS going backwards inside a run never moves ts back
         let (_, e) = live.stamp(0.1, t0 + Duration::from_secs(7));
         assert!(e > d);
+    }
+
+    #[test]
+    fn main_stream_units_are_aligned_on_the_sub_stream_clock() {
+        let t0 = Instant::now();
+        let sub = Arc::new(Mutex::new(StreamClock::new(true)));
+        let mut main = MainClock::new(sub.clone(), false);
+        // no sub-stream frame yet: no stream time
+        assert_eq!(main.stamp(3.0, t0), None);
+        sub.lock().unwrap().stamp(10.0, t0); // sub frame: ts 10.0 at t0 (first run: offset 0)
+        // the main stream's first unit 0.5 s later, with a PTS of its own (3.0)
+        let a = main.stamp(3.0, t0 + Duration::from_millis(500)).unwrap();
+        assert!((a - 10.5).abs() < 1e-9, "{a}");
+        // later units follow their PTS, not their arrival
+        let b = main.stamp(3.4, t0 + Duration::from_secs(9)).unwrap();
+        assert!((b - 10.9).abs() < 1e-9, "{b}");
+        // a reconnect of the main stream (a new pipeline, a new MainClock) aligns again
+        let mut main = MainClock::new(sub.clone(), false);
+        let c = main.stamp(0.0, t0 + Duration::from_secs(2)).unwrap();
+        assert!((c - 12.0).abs() < 1e-9, "{c}");
+        // files: the PTS on the sub-stream's run offset
+        let file = Arc::new(Mutex::new(StreamClock::new(false)));
+        let mut fm = MainClock::new(file.clone(), true);
+        assert_eq!(fm.stamp(1.0, t0), None);
+        file.lock().unwrap().stamp(0.0, t0);
+        assert_eq!(fm.stamp(1.25, t0 + Duration::from_secs(30)), Some(1.25));
     }
 }

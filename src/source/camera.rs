@@ -17,6 +17,12 @@
 //! - an invalid pipeline description (bad template, unknown element or property, GStreamer
 //!   missing) is `Failed` for good and `run_camera` returns: it is a deterministic function of the
 //!   config, so retrying cannot fix it and would only fill the logs.
+//!
+//! Dual-stream cameras (`detect_url`): one supervisor owns two pipelines, each run by the policy
+//! above on its own: the sub-stream (`detect_url`, decoded and detected; the camera's `state`)
+//! and the main stream (`url`, parsed only into the clip ring; `main_stream` in the health). A
+//! failing main stream never stops detection and a failing sub-stream never stops the ring;
+//! both reconnect with the same backoff. Progress of the main stream is its access units.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,23 +38,23 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Camera, Transport};
 use crate::frame_slots::FrameSlots;
 
-use super::appsink::{SampleToFrame, StreamClock};
+use super::appsink::{feed_ring, MainClock, SampleToFrame, StreamClock};
 use super::health::{CameraHealth, HealthState, RetryReason};
 use super::template::{self, APPSINK_NAME, SCALE_CAPS_NAME, SCALE_NAME};
-use crate::evidence::clip::{EncodedRing, Unit};
+use crate::evidence::clip::EncodedRing;
 
 /// Name of the optional appsink that receives parsed, still-encoded access units for clips.
 pub const ENCODED_NAME: &str = "encoded";
 /// Name of the optional appsink that receives `meta/x-klv` (MISB ST 0601) buffers.
 pub const KLV_NAME: &str = "klv";
+use super::bus::{bus_event, one_line};
+use super::dual::check_dual;
 use super::SourceError;
 
 /// A pipeline that delivered frames for this long resets the backoff to its initial value.
 pub const HEALTHY_RUN: Duration = Duration::from_secs(10);
 /// How often the stall timer looks at the frame counter.
 const STALL_CHECK: Duration = Duration::from_millis(100);
-/// Longest `last_error` kept (characters).
-const MAX_ERROR_LEN: usize = 300;
 
 /// Everything one camera's source task needs.
 pub struct SourceCtx {
@@ -67,6 +73,36 @@ pub struct SourceCtx {
     /// Drone positions from MISB ST 0601 KLV, fed by templates with a `klv` appsink, keyed by
     /// the same stream time as the frames.
     pub klv: Option<Arc<crate::drone::GeoTrack>>,
+}
+
+/// Which of a camera's streams a pipeline carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// A single-stream camera: decoded and detected, its `encoded` branch (if any) feeds the ring.
+    Single,
+    /// A dual-stream camera's sub-stream: decoded and detected; the ring is fed by the main stream.
+    Detect,
+    /// A dual-stream camera's main stream: parsed only, into the ring.
+    Main,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Single => "single",
+            Role::Detect => "sub",
+            Role::Main => "main",
+        }
+    }
+}
+
+/// Reports a state (and error) of `role`'s stream: the main stream has its own part of the health.
+fn report(health: &CameraHealth, role: Role, state: HealthState, error: Option<String>) {
+    match (role, error) {
+        (Role::Main, e) => health.set_main(state, e),
+        (_, Some(e)) => health.set_error(state, e),
+        (_, None) => health.set_state(state),
+    }
 }
 
 /// The supervisor's view of the camera config (never changes while running).
@@ -127,9 +163,45 @@ enum RunEnd {
 }
 
 /// Runs one camera until `shutdown` is cancelled, its file ends, or its pipeline is invalid.
-/// Never panics on stream problems; health says what is going on.
+/// Never panics on stream problems; health says what is going on. A dual-stream camera's two
+/// pipelines run side by side, each supervised on its own (see the module doc).
 pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
-    let settings = Settings::new(&ctx.camera, ctx.lossless);
+    let clock = Arc::new(Mutex::new(StreamClock::new(!template::is_file_source(&ctx.camera))));
+    if ctx.camera.detect_url.is_none() {
+        supervise(&ctx, Role::Single, &clock, &shutdown).await;
+        return;
+    }
+    ctx.health.enable_main();
+    let sub_aspect = Arc::new(Mutex::new(None));
+    tokio::join!(
+        supervise_with(&ctx, Role::Detect, &clock, &sub_aspect, &shutdown),
+        supervise_with(&ctx, Role::Main, &clock, &sub_aspect, &shutdown),
+    );
+}
+
+async fn supervise(ctx: &SourceCtx, role: Role, clock: &Arc<Mutex<StreamClock>>, shutdown: &CancellationToken) {
+    supervise_with(ctx, role, clock, &Arc::new(Mutex::new(None)), shutdown).await
+}
+
+/// The camera as `role`'s stream sees it (`url` is that stream's).
+fn view(camera: &Camera, role: Role) -> Camera {
+    match role {
+        Role::Single => camera.clone(),
+        Role::Detect => template::detect_view(camera),
+        Role::Main => Camera { detect_url: None, ..camera.clone() },
+    }
+}
+
+/// Runs one pipeline of a camera with the failure policy of the module doc.
+async fn supervise_with(
+    ctx: &SourceCtx,
+    role: Role,
+    clock: &Arc<Mutex<StreamClock>>,
+    sub_aspect: &Arc<Mutex<Option<f64>>>,
+    shutdown: &CancellationToken,
+) {
+    let camera = view(&ctx.camera, role);
+    let settings = Settings::new(&camera, ctx.lossless);
     let health = ctx.health.clone();
     // The transport in use: `auto` starts with TCP (see `Transport::protocols`).
     let mut transport = match ctx.camera.transport() {
@@ -137,83 +209,99 @@ pub async fn run_camera(ctx: SourceCtx, shutdown: CancellationToken) {
         Transport::Tcp | Transport::Auto => Transport::Tcp,
     };
     let mut swapped = false;
-    let mut launch = match super::init_gstreamer().and_then(|()| template::launch_string(&ctx.camera, &ctx.base_dir)) {
+    let launch_for = |t: Transport| {
+        let mut cam = ctx.camera.clone();
+        cam.transport = Some(t);
+        super::init_gstreamer().and_then(|()| match role {
+            Role::Main => template::main_launch_string(&cam, &ctx.base_dir)?.ok_or_else(|| SourceError::Template("no main stream".into())),
+            _ => template::launch_string(&view(&cam, role), &ctx.base_dir),
+        })
+    };
+    let launch = launch_for(transport);
+    let mut launch = match launch {
         Ok(l) => l,
         Err(e) => {
-            health.set_error(HealthState::Failed, one_line(&e.to_string()));
+            report(&health, role, HealthState::Failed, Some(one_line(&e.to_string())));
             return;
         }
     };
-    tracing::debug!(camera = %ctx.camera.id, %launch, "pipeline");
-    let clock = Arc::new(Mutex::new(StreamClock::new(!settings.is_file)));
+    tracing::debug!(camera = %ctx.camera.id, stream = role.name(), %launch, "pipeline");
     let mut delay = settings.backoff_initial;
     let mut looped = false;
     loop {
         if shutdown.is_cancelled() {
-            health.set_state(HealthState::Stopped);
+            report(&health, role, HealthState::Stopped, None);
             return;
         }
         // A file starting over is still streaming; only new connections show `Connecting`.
         if !std::mem::take(&mut looped) {
-            health.set_state(HealthState::Connecting);
+            report(&health, role, HealthState::Connecting, None);
         }
-        clock.lock().unwrap_or_else(|e| e.into_inner()).new_run();
-        let (end, streamed) = run_once(&ctx, &settings, &launch, &clock, &shutdown).await;
+        if role != Role::Main {
+            clock.lock().unwrap_or_else(|e| e.into_inner()).new_run();
+        }
+        if let (Role::Main | Role::Single, Some(ring)) = (role, &ctx.ring) {
+            ring.stream_restarted();
+        }
+        let run = RunCtx { role, settings: &settings, launch: &launch, clock, sub_aspect };
+        let (end, streamed) = run_once(ctx, &run, shutdown).await;
         match end {
             RunEnd::Shutdown => {
-                health.set_state(HealthState::Stopped);
+                report(&health, role, HealthState::Stopped, None);
                 return;
             }
             RunEnd::Invalid(msg) => {
-                health.set_error(HealthState::Failed, msg);
+                report(&health, role, HealthState::Failed, Some(msg));
                 return;
             }
             RunEnd::Eos if settings.is_file && settings.looping => {
-                tracing::debug!(camera = %ctx.camera.id, "end of file, looping");
+                tracing::debug!(camera = %ctx.camera.id, stream = role.name(), "end of file, looping");
                 looped = true;
                 continue;
             }
             RunEnd::Eos if settings.is_file => {
-                health.set_state(HealthState::Ended);
+                report(&health, role, HealthState::Ended, None);
                 return;
             }
             RunEnd::Eos => {
                 let reason = RetryReason::Eos;
                 let message = "the stream ended (EOS from the camera)".to_string();
-                delay = fail_and_wait(&ctx, &settings, reason, message, streamed, delay, &shutdown).await;
+                delay = fail_and_wait(ctx, role, &settings, reason, message, streamed, delay, shutdown).await;
             }
             RunEnd::NoStream(message) => {
                 let next = other_transport(ctx.camera.transport(), transport, swapped);
-                let relaunch = next.and_then(|t| {
-                    let mut camera = ctx.camera.clone();
-                    camera.transport = Some(t);
-                    template::launch_string(&camera, &ctx.base_dir).ok().filter(|l| *l != launch).map(|l| (t, l))
-                });
+                let relaunch = next.and_then(|t| launch_for(t).ok().filter(|l| *l != launch).map(|l| (t, l)));
                 if let Some((next, l)) = relaunch {
                     tracing::warn!(
                         camera = %ctx.camera.id,
+                        stream = role.name(),
                         "the camera set up no stream over {}; trying {} (transport = \"auto\")",
                         transport.as_str(),
                         next.as_str()
                     );
                     (transport, launch, swapped) = (next, l, true);
-                    health.count_reconnect();
+                    match role {
+                        Role::Main => health.count_main_retry(None),
+                        _ => health.count_reconnect(),
+                    }
                     continue;
                 }
                 let message = format!("{}: {message}", refused_hint(ctx.camera.transport(), transport));
-                let reason = RetryReason::Error;
-                delay = fail_and_wait(&ctx, &settings, reason, message, streamed, delay, &shutdown).await;
+                delay = fail_and_wait(ctx, role, &settings, RetryReason::Error, message, streamed, delay, shutdown).await;
             }
             RunEnd::Failed { reason, message } => {
-                delay = fail_and_wait(&ctx, &settings, reason, message, streamed, delay, &shutdown).await;
+                delay = fail_and_wait(ctx, role, &settings, reason, message, streamed, delay, shutdown).await;
             }
         }
         swapped = false;
         if shutdown.is_cancelled() {
-            health.set_state(HealthState::Stopped);
+            report(&health, role, HealthState::Stopped, None);
             return;
         }
-        health.count_reconnect();
+        match role {
+            Role::Main => health.count_main_retry(None),
+            _ => health.count_reconnect(),
+        }
     }
 }
 
@@ -241,9 +329,21 @@ fn refused_hint(configured: Transport, current: Transport) -> String {
     }
 }
 
+/// What every run of one pipeline shares.
+struct RunCtx<'a> {
+    role: Role,
+    settings: &'a Settings,
+    launch: &'a str,
+    clock: &'a Arc<Mutex<StreamClock>>,
+    /// The sub-stream's display aspect ratio once known (dual-stream cameras), for the mismatch check.
+    sub_aspect: &'a Arc<Mutex<Option<f64>>>,
+}
+
 /// Records the failure, waits out the backoff (or until shutdown) and returns the next delay.
+#[allow(clippy::too_many_arguments)]
 async fn fail_and_wait(
     ctx: &SourceCtx,
+    role: Role,
     settings: &Settings,
     reason: RetryReason,
     message: String,
@@ -252,10 +352,13 @@ async fn fail_and_wait(
     shutdown: &CancellationToken,
 ) -> Duration {
     let state = if reason == RetryReason::Timeout { HealthState::Stalled } else { HealthState::Failed };
-    ctx.health.set_error(state, message);
-    ctx.health.count_retry(reason);
+    report(&ctx.health, role, state, Some(message));
+    match role {
+        Role::Main => ctx.health.count_main_retry(Some(reason)),
+        _ => ctx.health.count_retry(reason),
+    }
     let delay = if streamed >= HEALTHY_RUN { settings.backoff_initial } else { delay };
-    tracing::info!(camera = %ctx.camera.id, ?reason, retry_in_s = delay.as_secs_f64(), "restarting pipeline");
+    tracing::info!(camera = %ctx.camera.id, stream = role.name(), ?reason, retry_in_s = delay.as_secs_f64(), "restarting pipeline");
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = tokio::time::sleep(delay) => {}
@@ -291,16 +394,11 @@ impl Drop for NullOnDrop {
 
 /// Builds, plays and watches one pipeline until it ends. Returns how it ended and how long it
 /// delivered frames.
-async fn run_once(
-    ctx: &SourceCtx,
-    settings: &Settings,
-    launch: &str,
-    clock: &Arc<Mutex<StreamClock>>,
-    shutdown: &CancellationToken,
-) -> (RunEnd, Duration) {
+async fn run_once(ctx: &SourceCtx, run: &RunCtx<'_>, shutdown: &CancellationToken) -> (RunEnd, Duration) {
+    let (role, settings) = (run.role, run.settings);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let run_frames = Arc::new(AtomicU64::new(0));
-    let pipeline = match build_pipeline(ctx, settings, launch, clock, &run_frames, &tx) {
+    let pipeline = match build_pipeline(ctx, run, &run_frames, &tx) {
         Ok(p) => p,
         Err(e) => return (RunEnd::Invalid(one_line(&e.to_string())), Duration::ZERO),
     };
@@ -341,10 +439,10 @@ async fn run_once(
             ev = rx.recv() => match ev {
                 Some(PipelineEvent::FirstFrame) => {
                     first_frame = Some(Instant::now());
-                    ctx.health.set_state(HealthState::Streaming);
+                    report(&ctx.health, role, HealthState::Streaming, None);
                 }
                 Some(PipelineEvent::Warning(w)) => {
-                    tracing::warn!(camera = %ctx.camera.id, warning = %w, "pipeline warning");
+                    tracing::warn!(camera = %ctx.camera.id, stream = role.name(), warning = %w, "pipeline warning");
                 }
                 Some(PipelineEvent::Error(message)) => {
                     break RunEnd::Failed { reason: RetryReason::Error, message };
@@ -354,16 +452,20 @@ async fn run_once(
                 Some(PipelineEvent::SlotsClosed) | None => break RunEnd::Shutdown,
             },
             _ = tick.tick() => {
+                if role == Role::Main {
+                    check_dual(ctx, run.sub_aspect);
+                }
                 let n = run_frames.load(Ordering::Relaxed);
                 if n != seen {
                     seen = n;
                     progress = Instant::now();
                 } else if progress.elapsed() >= settings.stall_timeout {
                     let secs = settings.stall_timeout.as_secs_f64();
+                    let what = if role == Role::Main { "main-stream access unit" } else { "frame" };
                     let message = if n == 0 {
-                        format!("no frame within {secs:.1} s of starting the pipeline")
+                        format!("no {what} within {secs:.1} s of starting the pipeline")
                     } else {
-                        format!("no frame for {secs:.1} s (stream stalled)")
+                        format!("no {what} for {secs:.1} s (stream stalled)")
                     };
                     break RunEnd::Failed { reason: RetryReason::Timeout, message };
                 }
@@ -372,19 +474,18 @@ async fn run_once(
     };
     let streamed = first_frame.map(|t| t.elapsed()).unwrap_or_default();
     guard.stop().await;
-    tracing::debug!(camera = %ctx.camera.id, ?end, run_s = started.elapsed().as_secs_f64(), "pipeline stopped");
+    tracing::debug!(camera = %ctx.camera.id, stream = role.name(), ?end, run_s = started.elapsed().as_secs_f64(), "pipeline stopped");
     (end, streamed)
 }
 
 fn build_pipeline(
     ctx: &SourceCtx,
-    settings: &Settings,
-    launch: &str,
-    clock: &Arc<Mutex<StreamClock>>,
+    run: &RunCtx<'_>,
     run_frames: &Arc<AtomicU64>,
     tx: &mpsc::UnboundedSender<PipelineEvent>,
 ) -> Result<gst::Pipeline, SourceError> {
-    let element = gst::parse::launch_full(launch, None, gst::ParseFlags::FATAL_ERRORS)
+    let (role, settings, clock) = (run.role, run.settings, run.clock);
+    let element = gst::parse::launch_full(run.launch, None, gst::ParseFlags::FATAL_ERRORS)
         .map_err(|e| SourceError::Parse(e.to_string()))?;
     let pipeline = element
         .downcast::<gst::Pipeline>()
@@ -392,58 +493,67 @@ fn build_pipeline(
     // From here on the pipeline exists: make sure it is set to Null if we bail out.
     let guard = NullOnDrop(Some(pipeline.clone()));
 
-    let appsink = pipeline
-        .by_name(APPSINK_NAME)
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| SourceError::Parse(format!("no appsink named `{APPSINK_NAME}`")))?;
-    appsink.set_max_buffers(2);
-    appsink.set_drop(!settings.lossless);
-    appsink.set_sync(settings.is_file && settings.realtime);
-    appsink.set_enable_last_sample(false);
-    appsink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample({
-                let mut conv = SampleToFrame {
-                    camera: ctx.index,
-                    slots: ctx.slots.clone(),
-                    health: ctx.health.clone(),
-                    lossless: settings.lossless,
-                    clock: clock.clone(),
-                    run_frames: run_frames.clone(),
-                    tx: tx.clone(),
-                    started: Instant::now(),
-                    info: None,
-                    pool: Vec::new(),
-                    warned: false,
-                };
-                move |sink| conv.on_sample(sink)
-            })
-            .build(),
-    );
+    if role != Role::Main {
+        let appsink = pipeline
+            .by_name(APPSINK_NAME)
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| SourceError::Parse(format!("no appsink named `{APPSINK_NAME}`")))?;
+        appsink.set_max_buffers(2);
+        appsink.set_drop(!settings.lossless);
+        appsink.set_sync(settings.is_file && settings.realtime);
+        appsink.set_enable_last_sample(false);
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample({
+                    let mut conv = SampleToFrame {
+                        camera: ctx.index,
+                        slots: ctx.slots.clone(),
+                        health: ctx.health.clone(),
+                        lossless: settings.lossless,
+                        clock: clock.clone(),
+                        run_frames: run_frames.clone(),
+                        tx: tx.clone(),
+                        started: Instant::now(),
+                        info: None,
+                        pool: Vec::new(),
+                        warned: false,
+                    };
+                    move |sink| conv.on_sample(sink)
+                })
+                .build(),
+        );
+    }
 
-    if let Some(enc) = pipeline.by_name(ENCODED_NAME).and_then(|e| e.downcast::<gst_app::AppSink>().ok()) {
-        enc.set_sync(false);
+    let encoded = pipeline.by_name(ENCODED_NAME).and_then(|e| e.downcast::<gst_app::AppSink>().ok());
+    if role == Role::Main && encoded.is_none() {
+        return Err(SourceError::Parse(format!("the main-stream pipeline has no appsink named `{ENCODED_NAME}`")));
+    }
+    if let Some(enc) = encoded {
+        // a file main stream is paced like its sub-stream, so the two stay side by side
+        enc.set_sync(role == Role::Main && settings.is_file && settings.realtime);
         enc.set_enable_last_sample(false);
         enc.set_drop(true);
-        enc.set_max_buffers(if ctx.ring.is_some() { 64 } else { 1 });
-        if let Some(ring) = ctx.ring.clone() {
-            let clock = clock.clone();
-            enc.set_callbacks(
-                gst_app::AppSinkCallbacks::builder()
-                    .new_sample(move |sink| {
-                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        if let (Some(buffer), Some(offset)) = (sample.buffer_owned(), clock.lock().unwrap().offset()) {
-                            // units before the run's first decoded frame have no stream time yet
-                            if let Some(pts) = buffer.pts() {
-                                let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                                let ts = offset + pts.nseconds() as f64 / 1e9;
-                                ring.push(Unit { ts, keyframe, buffer }, sample.caps());
-                            }
-                        }
-                        Ok(gst::FlowSuccess::Ok)
-                    })
-                    .build(),
-            );
+        // a dual-stream camera's sub-stream keeps no clip ring: its units are dropped at once
+        let ring = if role == Role::Detect { None } else { ctx.ring.clone() };
+        enc.set_max_buffers(if ring.is_some() { 64 } else { 1 });
+        match (role, ring) {
+            (Role::Main, Some(ring)) => {
+                // each run is aligned afresh (see MainClock)
+                let mut mc = MainClock::new(clock.clone(), settings.is_file);
+                let (frames, tx, health) = (run_frames.clone(), tx.clone(), ctx.health.clone());
+                feed_ring(&enc, ring, move |pts| mc.stamp(pts, Instant::now()), move || {
+                    health.count_main_unit();
+                    if frames.fetch_add(1, Ordering::Relaxed) == 0 {
+                        let _ = tx.send(PipelineEvent::FirstFrame);
+                    }
+                });
+            }
+            (_, Some(ring)) => {
+                // units before the run's first decoded frame have no stream time yet
+                let clock = clock.clone();
+                feed_ring(&enc, ring, move |pts| clock.lock().unwrap_or_else(|e| e.into_inner()).offset().map(|o| o + pts), || {});
+            }
+            (_, None) => {}
         }
     }
 
@@ -484,7 +594,7 @@ fn build_pipeline(
     }
 
     if let (Some(scale), Some(size)) = (pipeline.by_name(SCALE_NAME), pipeline.by_name(SCALE_CAPS_NAME)) {
-        keep_height_even(&scale, &size, ctx.camera.frame_width.max(2) & !1);
+        keep_height_even(&scale, &size, ctx.camera.frame_width.max(2) & !1, run.sub_aspect.clone());
     }
 
     let bus = pipeline.bus().ok_or_else(|| SourceError::Parse("pipeline has no bus".into()))?;
@@ -501,84 +611,9 @@ fn build_pipeline(
     Ok(pipeline)
 }
 
-/// Turns the bus messages the supervisor cares about into events.
-fn bus_event(msg: &gst::Message) -> Option<PipelineEvent> {
-    use gst::MessageView;
-    let src = || msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
-    match msg.view() {
-        MessageView::Error(e) => {
-            let text = describe(&src(), &e.error().to_string(), e.debug().as_deref());
-            // rtspsrc's "No supported stream was found" (every SETUP refused) carries this code;
-            // matching the code, not the (translated) text.
-            let from_rtspsrc = msg
-                .src()
-                .and_then(|s| s.downcast_ref::<gst::Element>())
-                .and_then(|e| e.factory())
-                .is_some_and(|f| f.name() == "rtspsrc");
-            if from_rtspsrc && e.error().matches(gst::StreamError::CodecNotFound) {
-                Some(PipelineEvent::NoStream(text))
-            } else {
-                Some(PipelineEvent::Error(text))
-            }
-        }
-        MessageView::Warning(w) => {
-            Some(PipelineEvent::Warning(describe(&src(), &w.error().to_string(), w.debug().as_deref())))
-        }
-        MessageView::Eos(_) => Some(PipelineEvent::Eos),
-        _ => None,
-    }
-}
-
-/// `rtspsrc0: Could not open resource for reading and writing. (Failed to connect. (Generic error))`:
-/// the element, the error, and the useful tail of the debug string (without the C source
-/// location and the element path GStreamer puts first).
-fn describe(src: &str, error: &str, debug: Option<&str>) -> String {
-    let mut s = format!("{src}: {error}");
-    // A debug string that is only the element's path (`/GstPipeline:pipeline0/GstRTSPSrc:…`)
-    // repeats `src`.
-    let path_only = |d: &str| d.starts_with("/Gst") && !d.contains(char::is_whitespace);
-    if let Some(d) = debug.map(shorten_debug).filter(|d| !d.is_empty() && d != error && !path_only(d)) {
-        s.push_str(" (");
-        s.push_str(&d);
-        s.push(')');
-    }
-    one_line(&s)
-}
-
-fn shorten_debug(debug: &str) -> String {
-    let mut lines: Vec<&str> = debug.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    // First line is usually `file.c(123): function (): /GstPipeline:pipeline0/...:` followed by
-    // the message on the next line(s); with a single line, keep what follows the element path.
-    if lines.len() > 1 && lines[0].contains("): ") {
-        lines.remove(0);
-        return lines.join("; ");
-    }
-    match lines.first() {
-        Some(l) => match l.rfind(":\n").or_else(|| l.rfind("): ")) {
-            Some(i) if l.contains("/Gst") => {
-                let rest = &l[i..];
-                let rest = rest.rsplit_once(": ").map(|(_, r)| r).unwrap_or(rest);
-                rest.to_string()
-            }
-            _ => l.to_string(),
-        },
-        None => String::new(),
-    }
-}
-
-/// Collapses whitespace and caps the length.
-fn one_line(s: &str) -> String {
-    let mut out = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if out.chars().count() > MAX_ERROR_LEN {
-        out = out.chars().take(MAX_ERROR_LEN - 1).collect();
-        out.push('…');
-    }
-    out
-}
-
 /// Sets the scaler's output caps once the input size is known, so that the height follows the
 /// display aspect ratio and is even (the caps alone would allow odd heights).
-fn keep_height_even(scale: &gst::Element, size: &gst::Element, width: u32) {
+fn keep_height_even(scale: &gst::Element, size: &gst::Element, width: u32, aspect: Arc<Mutex<Option<f64>>>) {
     let Some(pad) = scale.static_pad("sink") else { return };
     let size = size.downgrade();
     pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
@@ -588,6 +623,10 @@ fn keep_height_even(scale: &gst::Element, size: &gst::Element, width: u32) {
                     let w = s.get::<i32>("width").unwrap_or(0);
                     let h = s.get::<i32>("height").unwrap_or(0);
                     let par = s.get::<gst::Fraction>("pixel-aspect-ratio").unwrap_or(gst::Fraction::new(1, 1));
+                    if w > 0 && h > 0 && par.denom() > 0 {
+                        let dar = w as f64 * par.numer() as f64 / (h as f64 * par.denom() as f64);
+                        *aspect.lock().unwrap_or_else(|e| e.into_inner()) = Some(dar);
+                    }
                     if let Some(out_h) = even_height(width, w, h, par.numer(), par.denom()) {
                         let caps = gst::Caps::builder("video/x-raw")
                             .field("width", width as i32)
@@ -618,22 +657,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn height_follows_aspect_and_is_even() {
-        assert_eq!(even_height(640, 768, 576, 1, 1), Some(480));
-        assert_eq!(even_height(640, 1920, 1080, 1, 1), Some(360));
-        // 1280x534 → 267 → 268 (even)
-        assert_eq!(even_height(640, 1280, 534, 1, 1), Some(268));
-        // anamorphic 720x576 PAL with PAR 16/15 is 4:3 on screen → 640x480
-        assert_eq!(even_height(640, 720, 576, 16, 15), Some(480));
-        assert_eq!(even_height(640, 0, 576, 1, 1), None);
-        for (w, h) in [(1280, 534), (720, 576), (853, 480), (333, 777)] {
-            assert_eq!(even_height(416, w, h, 1, 1).unwrap() % 2, 0);
-        }
-    }
-
-    #[test]
     fn auto_swaps_transport_once_per_refusal_and_fixed_transports_never() {
-        use Transport::*;
+        use crate::config::Transport::*;
         assert_eq!(other_transport(Auto, Tcp, false), Some(Udp));
         // remembered UDP refused later (camera reconfigured): back to TCP
         assert_eq!(other_transport(Auto, Udp, false), Some(Tcp));
@@ -648,17 +673,17 @@ mod tests {
     }
 
     #[test]
-    fn errors_become_one_line() {
-        let d = "../gst/rtsp/gstrtspsrc.c(8187): gst_rtspsrc_retrieve_sdp (): /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0:\nFailed to connect. (Generic error)";
-        assert_eq!(
-            describe("rtspsrc0", "Could not open resource for reading and writing.", Some(d)),
-            "rtspsrc0: Could not open resource for reading and writing. (Failed to connect. (Generic error))"
-        );
-        assert_eq!(describe("x", "boom", None), "x: boom");
-        let d = "../gst/rtsp/gstrtspsrc.c(7894): gst_rtspsrc_setup_streams_start (): /GstPipeline:pipeline8/GstRTSPSrc:rtspsrc8";
-        assert_eq!(describe("rtspsrc8", "No supported stream was found.", Some(d)), "rtspsrc8: No supported stream was found.");
-        let long = "a ".repeat(400);
-        assert!(one_line(&long).chars().count() <= MAX_ERROR_LEN);
-        assert!(!one_line("a\nb\tc").contains('\n'));
+    fn height_follows_aspect_and_is_even() {
+        assert_eq!(even_height(640, 768, 576, 1, 1), Some(480));
+        assert_eq!(even_height(640, 1920, 1080, 1, 1), Some(360));
+        // 1280x534 → 267 → 268 (even)
+        assert_eq!(even_height(640, 1280, 534, 1, 1), Some(268));
+        // anamorphic 720x576 PAL with PAR 16/15 is 4:3 on screen → 640x480
+        assert_eq!(even_height(640, 720, 576, 16, 15), Some(480));
+        assert_eq!(even_height(640, 0, 576, 1, 1), None);
+        for (w, h) in [(1280, 534), (720, 576), (853, 480), (333, 777)] {
+            assert_eq!(even_height(416, w, h, 1, 1).unwrap() % 2, 0);
+        }
     }
+
 }

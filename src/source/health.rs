@@ -86,6 +86,26 @@ pub struct HealthSnapshot {
     pub fps: f64,
     /// When the state last changed.
     pub since: DateTime<Utc>,
+    /// Dual-stream cameras: the main stream (parsed into the clip ring). `state` above is the
+    /// detected sub-stream's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_stream: Option<MainStreamSnapshot>,
+    /// Why the two streams of a dual-stream camera do not fit together (aspect ratios differ, no
+    /// keyframe within the clip ring), found once both streams are seen; empty when they fit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mismatch: Vec<String>,
+}
+
+/// A point-in-time copy of a dual-stream camera's main-stream health.
+#[derive(Clone, Debug, Serialize)]
+pub struct MainStreamSnapshot {
+    pub state: HealthState,
+    pub last_error: Option<String>,
+    pub reconnects: u64,
+    /// Encoded access units put in the clip ring so far.
+    pub units: u64,
+    pub retries: RetryStats,
+    pub since: DateTime<Utc>,
 }
 
 struct Status {
@@ -103,6 +123,17 @@ pub struct CameraHealth {
     retries: Mutex<RetryStats>,
     /// (instant, frame count) samples, one per frame at most every 100 ms, for the fps window.
     rate: Mutex<VecDeque<(Instant, u64)>>,
+    /// Dual-stream cameras only: the main stream's own status (see [`CameraHealth::enable_main`]).
+    main: Mutex<Option<MainStatus>>,
+    main_units: AtomicU64,
+    /// (kind, message): one entry per kind of mismatch, its message kept current.
+    mismatch: Mutex<Vec<(&'static str, String)>>,
+}
+
+struct MainStatus {
+    status: Status,
+    reconnects: u64,
+    retries: RetryStats,
 }
 
 impl CameraHealth {
@@ -115,6 +146,83 @@ impl CameraHealth {
             reconnects: AtomicU64::new(0),
             retries: Mutex::new(RetryStats::default()),
             rate: Mutex::new(VecDeque::new()),
+            main: Mutex::new(None),
+            main_units: AtomicU64::new(0),
+            mismatch: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Marks the camera dual-stream: its snapshot gets a `main_stream` part (state `connecting`).
+    pub fn enable_main(&self) {
+        let mut m = self.main.lock().unwrap_or_else(|e| e.into_inner());
+        if m.is_none() {
+            let status = Status { state: HealthState::Connecting, last_error: None, since: Utc::now() };
+            *m = Some(MainStatus { status, reconnects: 0, retries: RetryStats::default() });
+        }
+    }
+
+    /// The main stream's state (`None`: not a dual-stream camera).
+    pub fn main_state(&self) -> Option<HealthState> {
+        self.main.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|m| m.status.state)
+    }
+
+    /// Moves the main stream to `state`, recording `error` when given; logged like the camera's
+    /// own state, with `stream = "main"`.
+    pub fn set_main(&self, state: HealthState, error: Option<String>) {
+        let mut guard = self.main.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(m) = guard.as_mut() else { return };
+        let prev = m.status.state;
+        let changed = prev != state;
+        if changed {
+            m.status.since = Utc::now();
+        }
+        m.status.state = state;
+        if let Some(e) = &error {
+            m.status.last_error = Some(e.clone());
+        }
+        drop(guard);
+        if !changed && error.is_none() {
+            return;
+        }
+        let (cam, err) = (self.camera_id.as_str(), error.as_deref().unwrap_or(""));
+        match state {
+            HealthState::Stalled | HealthState::Failed => {
+                tracing::warn!(camera = cam, stream = "main", from = %prev, to = %state, error = err, "camera state")
+            }
+            _ => tracing::info!(camera = cam, stream = "main", from = %prev, to = %state, error = err, "camera state"),
+        }
+    }
+
+    /// Counts a main-stream reconnect, or a restart by `reason`.
+    pub fn count_main_retry(&self, reason: Option<RetryReason>) {
+        if let Some(m) = self.main.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            match reason {
+                None => m.reconnects += 1,
+                Some(r) => bump(&mut m.retries, r),
+            }
+        }
+    }
+
+    /// Counts one main-stream access unit put in the clip ring.
+    pub fn count_main_unit(&self) {
+        self.main_units.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Main-stream access units so far.
+    pub fn main_units(&self) -> u64 {
+        self.main_units.load(Ordering::Relaxed)
+    }
+
+    /// Records a mismatch of `kind` between the two streams: logged at WARN the first time,
+    /// later messages of the same kind (a figure that grew) only replace it.
+    pub fn add_mismatch(&self, kind: &'static str, message: String) {
+        let mut m = self.mismatch.lock().unwrap_or_else(|e| e.into_inner());
+        match m.iter_mut().find(|(k, _)| *k == kind) {
+            Some(entry) => entry.1 = message,
+            None => {
+                tracing::warn!(camera = %self.camera_id, "dual-stream mismatch: {message}");
+                m.push((kind, message));
+            }
         }
     }
 
@@ -190,13 +298,7 @@ impl CameraHealth {
 
     /// Counts why a pipeline is being restarted.
     pub fn count_retry(&self, reason: RetryReason) {
-        let mut r = self.retries.lock().unwrap_or_else(|e| e.into_inner());
-        match reason {
-            RetryReason::Error => r.error += 1,
-            RetryReason::Eos => r.eos += 1,
-            RetryReason::StateChangeFailure => r.state_change_failure += 1,
-            RetryReason::Timeout => r.timeout += 1,
-        }
+        bump(&mut self.retries.lock().unwrap_or_else(|e| e.into_inner()), reason);
     }
 
     /// Restarts so far, by reason.
@@ -248,7 +350,25 @@ impl CameraHealth {
             frames: self.frames(),
             fps: self.fps(),
             since,
+            main_stream: self.main.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|m| MainStreamSnapshot {
+                state: m.status.state,
+                last_error: m.status.last_error.clone(),
+                reconnects: m.reconnects,
+                units: self.main_units(),
+                retries: m.retries,
+                since: m.status.since,
+            }),
+            mismatch: self.mismatch.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, m)| m.clone()).collect(),
         }
+    }
+}
+
+fn bump(r: &mut RetryStats, reason: RetryReason) {
+    match reason {
+        RetryReason::Error => r.error += 1,
+        RetryReason::Eos => r.eos += 1,
+        RetryReason::StateChangeFailure => r.state_change_failure += 1,
+        RetryReason::Timeout => r.timeout += 1,
     }
 }
 
@@ -288,6 +408,28 @@ mod tests {
         let s = h.snapshot();
         assert_eq!(s.frames, 6);
         assert!(s.fps > 2.0 && s.fps < 20.0, "fps {}", s.fps);
+    }
+
+    #[test]
+    fn the_main_stream_has_its_own_state_and_mismatches_are_kept_once() {
+        let h = CameraHealth::new("cam-2");
+        assert!(serde_json::to_value(h.snapshot()).unwrap().get("main_stream").is_none());
+        h.enable_main();
+        h.set_state(HealthState::Streaming);
+        h.set_main(HealthState::Failed, Some("rtspsrc1: could not connect".into()));
+        h.count_main_retry(Some(RetryReason::Error));
+        h.count_main_retry(None);
+        h.count_main_unit();
+        h.add_mismatch("aspect", "aspect 1.3".into());
+        h.add_mismatch("aspect", "aspect 1.4".into());
+        let v = serde_json::to_value(h.snapshot()).unwrap();
+        assert_eq!(v["state"], "streaming");
+        assert_eq!(v["main_stream"]["state"], "failed");
+        assert_eq!(v["main_stream"]["last_error"], "rtspsrc1: could not connect");
+        assert_eq!((v["main_stream"]["reconnects"].as_u64(), v["main_stream"]["retries"]["error"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(v["main_stream"]["units"], 1);
+        assert_eq!(v["mismatch"], serde_json::json!(["aspect 1.4"]));
+        assert!(h.last_error().is_none(), "the sub-stream's error is its own");
     }
 
     #[test]

@@ -8,17 +8,26 @@
 //!   with capped exponential backoff, file loop/end, shutdown (pipeline always set to Null).
 //! - `appsink`: samples → packed-RGB frames with a stream clock monotonic across restarts.
 //! - [`health`]: [`CameraHealth`] shared with telemetry; [`HealthSnapshot`] for heartbeat/healthz.
+//! - [`dual`]: whether a dual-stream camera's two streams fit together; [`probe`]: `hawkeye
+//!   check`'s look at them when they are files.
+//! - `bus`: bus messages → supervisor events, one-line error texts.
+//!
+//! Dual-stream cameras (`detect_url`): the sub-stream goes the way above; the main stream (`url`)
+//! is parsed only, into the camera's clip ring, by a second pipeline of the same supervisor.
 
 mod appsink;
+mod bus;
+pub mod dual;
 pub mod camera;
 pub mod health;
+pub mod probe;
 pub mod template;
 
 use std::sync::OnceLock;
 
 pub use camera::{run_camera, SourceCtx, HEALTHY_RUN};
-pub use health::{CameraHealth, HealthSnapshot, HealthState, RetryReason, RetryStats};
-pub use template::{builtin_templates, is_file_source, launch_string};
+pub use health::{CameraHealth, HealthSnapshot, HealthState, MainStreamSnapshot, RetryReason, RetryStats};
+pub use template::{builtin_templates, detect_view, is_file_source, launch_string, main_launch_string};
 
 /// Errors of the source module (all explained in one line, fit for `last_error`).
 #[derive(Debug, Clone, thiserror::Error)]

@@ -34,7 +34,13 @@ const BUILTIN: &[(&str, &str)] = &[
     ("rtmp", include_str!("../../pipelines/rtmp.pipeline")),
     ("srt", include_str!("../../pipelines/srt.pipeline")),
     ("ts_klv", include_str!("../../pipelines/ts_klv.pipeline")),
+    ("file_main", include_str!("../../pipelines/file_main.pipeline")),
+    ("rtsp_main", include_str!("../../pipelines/rtsp_main.pipeline")),
 ];
+
+/// Suffix of a template's parse-only companion for a dual-stream camera's main stream
+/// (`file` → `file_main`, `my.pipeline` → `my_main.pipeline`).
+pub const MAIN_SUFFIX: &str = "_main";
 
 /// The templates compiled into the binary, as `(name, text)`.
 pub fn builtin_templates() -> &'static [(&'static str, &'static str)] {
@@ -42,14 +48,29 @@ pub fn builtin_templates() -> &'static [(&'static str, &'static str)] {
 }
 
 /// True when the camera reads a local file (a plain path or a `file://` url): such sources may
-/// loop, honour `realtime`, and end at EOS instead of reconnecting.
+/// loop, honour `realtime`, and end at EOS instead of reconnecting. For a dual-stream camera this
+/// is about the stream that is detected (`detect_url`).
 pub fn is_file_source(camera: &Camera) -> bool {
-    matches!(url_kind(&camera.url), UrlKind::Path(_) | UrlKind::FileUrl(_))
+    matches!(url_kind(camera.detect_url.as_deref().unwrap_or(&camera.url)), UrlKind::Path(_) | UrlKind::FileUrl(_))
 }
 
-/// The full launch description for `camera`: its template with placeholders filled in, followed
-/// by the common tail. Relative paths (template files, plain-path urls) resolve against `base_dir`.
+/// The camera as its detected stream sees it: for a dual-stream camera, `url` is the sub-stream
+/// (`detect_url`) and there is no `detect_url`; otherwise the camera itself.
+pub fn detect_view(camera: &Camera) -> Camera {
+    let mut c = camera.clone();
+    if let Some(sub) = c.detect_url.take() {
+        c.url = sub;
+    }
+    c
+}
+
+/// The full launch description of the stream that is decoded and detected (`detect_url` for a
+/// dual-stream camera, else `url`): its template with placeholders filled in, followed by the
+/// common tail. Relative paths (template files, plain-path urls) resolve against `base_dir`.
 pub fn launch_string(camera: &Camera, base_dir: &Path) -> Result<String, SourceError> {
+    if camera.detect_url.is_some() {
+        return launch_string(&detect_view(camera), base_dir);
+    }
     let template = template_text(&camera.pipeline, base_dir)?;
     let body = strip_comments(&template);
     if body.trim().is_empty() {
@@ -69,6 +90,71 @@ pub fn launch_string(camera: &Camera, base_dir: &Path) -> Result<String, SourceE
 /// `transport` on a camera whose template does not is a config error.
 pub fn uses_transport(camera: &Camera, base_dir: &Path) -> Result<bool, SourceError> {
     Ok(strip_comments(&template_text(&camera.pipeline, base_dir)?).contains("{protocols}"))
+}
+
+/// The parse-only description of a dual-stream camera's main stream (`url`), ending in
+/// `appsink name=encoded` (nothing decoded); `None` without `detect_url`.
+///
+/// The template is the pipeline's `_main` companion when there is one (built-in `file_main`,
+/// `rtsp_main`, or `<stem>_main.pipeline` beside a template file); otherwise the template itself
+/// with its decoding branches cut: every `enc. ! …` branch of its `tee name=enc` that does not
+/// end in the `encoded` appsink (the RTSP H.264/H.265, RTMP, SRT and KLV templates).
+pub fn main_launch_string(camera: &Camera, base_dir: &Path) -> Result<Option<String>, SourceError> {
+    if camera.detect_url.is_none() {
+        return Ok(None);
+    }
+    let name = &camera.pipeline;
+    let (main_name, companion) = if BUILTIN.iter().any(|(n, _)| n == name) {
+        let main = format!("{name}{MAIN_SUFFIX}");
+        let text = BUILTIN.iter().find(|(n, _)| *n == main).map(|(_, t)| (*t).to_string());
+        (main, text)
+    } else {
+        let p = resolve(Path::new(name), base_dir);
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let path = p.with_file_name(format!("{stem}{MAIN_SUFFIX}.pipeline"));
+        (path.display().to_string(), std::fs::read_to_string(&path).ok())
+    };
+    let body = match companion {
+        Some(t) => strip_comments(&t),
+        None => {
+            let body = strip_comments(&template_text(name, base_dir)?);
+            parse_only(&body).ok_or_else(|| {
+                SourceError::Template(format!(
+                    "pipeline template `{name}` has no `encoded` branch (tee name=enc … appsink name=encoded) and there is no `{main_name}`, so a dual-stream camera's main stream (url) cannot be parsed without decoding"
+                ))
+            })?
+        }
+    };
+    if !body.contains("name=encoded") {
+        return Err(SourceError::Template(format!("the main-stream template for `{name}` must end in `appsink name=encoded`")));
+    }
+    Ok(Some(expand(&body, camera, base_dir)?.trim().to_string()))
+}
+
+/// `body` without the branches of `tee name=enc` that do not feed the `encoded` appsink; `None`
+/// when it has no such tee and appsink.
+fn parse_only(body: &str) -> Option<String> {
+    if !body.contains("tee name=enc") || !body.contains("name=encoded") {
+        return None;
+    }
+    // split at each `enc.` token that starts a branch; keep the head and the encoded branch
+    let mut parts: Vec<String> = vec![String::new()];
+    for token in body.split_whitespace() {
+        if token == "enc." {
+            parts.push(String::new());
+        }
+        let cur = parts.last_mut().expect("never empty");
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(token);
+    }
+    let mut out = parts.remove(0);
+    for branch in parts.into_iter().filter(|b| b.contains("name=encoded")) {
+        out.push(' ');
+        out.push_str(&branch);
+    }
+    Some(out)
 }
 
 /// The part hawkeye appends to every template.
@@ -239,7 +325,7 @@ mod tests {
     #[test]
     fn builtins_are_all_present_and_commented() {
         let names: Vec<&str> = builtin_templates().iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, vec!["rtsp_h264", "rtsp_h265", "rtsp", "file", "rtmp", "srt", "ts_klv"]);
+        assert_eq!(names, vec!["rtsp_h264", "rtsp_h265", "rtsp", "file", "rtmp", "srt", "ts_klv", "file_main", "rtsp_main"]);
         for (name, text) in builtin_templates() {
             assert!(text.starts_with('#'), "{name} has a comment header");
         }
@@ -332,6 +418,49 @@ mod tests {
             assert!(!uses_transport(&camera("rtsp://h/a", name), Path::new("/")).unwrap(), "{name}");
         }
         assert!(uses_transport(&camera("rtsp://h/a", "nosuch"), Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn dual_stream_detects_the_sub_stream_and_parses_the_main_stream() {
+        let mut cam = camera("rtsp://cam/main", "rtsp_h264");
+        assert_eq!(main_launch_string(&cam, Path::new("/")).unwrap(), None);
+        cam.detect_url = Some("rtsp://cam/sub".into());
+        let detect = launch_string(&cam, Path::new("/")).unwrap();
+        assert!(detect.contains("location=\"rtsp://cam/sub\"") && detect.contains("avdec_h264"), "{detect}");
+        let main = main_launch_string(&cam, Path::new("/")).unwrap().unwrap();
+        assert!(main.contains("location=\"rtsp://cam/main\""), "{main}");
+        assert!(main.contains("h264parse") && main.ends_with("appsink name=encoded"), "{main}");
+        assert!(!main.contains("avdec") && !main.contains("name=frames"), "nothing decoded: {main}");
+        // the companions of templates without an encoded branch
+        cam.pipeline = "rtsp".into();
+        let main = main_launch_string(&cam, Path::new("/")).unwrap().unwrap();
+        assert!(main.contains("parsebin") && !main.contains("decodebin"), "{main}");
+        let mut file = camera("clips/main.mp4", "file");
+        file.detect_url = Some("clips/sub.mp4".into());
+        assert!(is_file_source(&file));
+        let main = main_launch_string(&file, Path::new("/srv")).unwrap().unwrap();
+        assert!(main.starts_with("filesrc location=\"/srv/clips/main.mp4\" ! parsebin"), "{main}");
+        assert!(launch_string(&file, Path::new("/srv")).unwrap().contains("file:///srv/clips/sub.mp4"));
+    }
+
+    #[test]
+    fn a_custom_template_without_an_encoded_branch_needs_a_main_companion() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cam.pipeline"), "# mine\nrtspsrc location={url} ! decodebin\n").unwrap();
+        let mut cam = camera("rtsp://h/main", "cam.pipeline");
+        cam.detect_url = Some("rtsp://h/sub".into());
+        let e = main_launch_string(&cam, dir.path()).unwrap_err();
+        assert!(e.to_string().contains("cam_main"), "{e}");
+        std::fs::write(dir.path().join("cam_main.pipeline"), "rtspsrc location={url} ! parsebin ! appsink name=encoded\n").unwrap();
+        let main = main_launch_string(&cam, dir.path()).unwrap().unwrap();
+        assert_eq!(main, "rtspsrc location=\"rtsp://h/main\" ! parsebin ! appsink name=encoded");
+    }
+
+    #[test]
+    fn parse_only_keeps_the_head_and_the_encoded_branch() {
+        let body = "src ! parse ! tee name=enc\n enc. ! queue ! appsink name=encoded\n enc. ! queue ! avdec_h264";
+        assert_eq!(parse_only(body).unwrap(), "src ! parse ! tee name=enc enc. ! queue ! appsink name=encoded");
+        assert_eq!(parse_only("uridecodebin uri={uri}"), None);
     }
 
     #[test]

@@ -118,6 +118,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         id: "bench".into(),
         url: args.input.display().to_string(),
         pipeline: "file".into(),
+        detect_url: None,
         detect_fps: 1000.0,
         water_fps: None,
         motion_gate: false,
