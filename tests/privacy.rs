@@ -199,3 +199,29 @@ fn corrupt_cascade_is_an_error() {
     assert!(matches!(err, PrivacyError::BadCascade { .. }), "{err:?}");
     assert_eq!(msg.lines().count(), 1, "{msg}");
 }
+
+/// A picture larger than `MAX_SEARCH_PIXELS` (a 1080p main-stream snapshot) is searched at a
+/// reduced size: the face is still found, its box in the big picture's pixels, and masked.
+#[test]
+fn a_large_picture_is_searched_scaled_down_with_boxes_in_its_own_pixels() {
+    let small = load("messi5.jpg");
+    let f = 4u32;
+    let (w, h) = (small.w * f, small.h * f);
+    assert!((w * h) as u64 > hawkeye::evidence::privacy::MAX_SEARCH_PIXELS);
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let o = (((y / f) * small.w + x / f) * 3) as usize;
+            rgb.extend_from_slice(&small.rgb[o..o + 3]);
+        }
+    }
+    let big = Picture { rgb, w, h };
+    let mut pic = Picture { rgb: big.rgb.clone(), w, h };
+    let mut m = Masker::new(&cfg(MaskMethod::Pixelate)).unwrap();
+    let report = m.mask(&mut pic.rgb, w, h).unwrap();
+    let centre = (FACE_CENTRE.0 * f as f32, FACE_CENTRE.1 * f as f32);
+    let face = report.faces.iter().find(|b| contains(b, centre)).unwrap_or_else(|| panic!("no face at {centre:?}: {report:?}"));
+    assert!(face.width() >= 120.0 && face.width() <= 240.0, "face box in the big picture's pixels: {face:?}");
+    let (before, after) = (detail(&big, face), detail(&pic, face));
+    assert!(after < before / 3.0, "face detail only fell from {before:.1} to {after:.1}");
+}

@@ -40,6 +40,13 @@ const PLATE_NEIGHBOURS: i32 = 3;
 const PLATE_SQUEEZE: [f64; 3] = [1.0, 0.7, 0.5];
 /// Flat grey of the `fill` method.
 const FILL_GREY: u8 = 128;
+/// Largest picture the cascades search, in pixels (1280×720). OpenCV's cascade keeps integral
+/// images for every scale of the picture it last searched, so a 1920×1080 main-stream
+/// snapshot cost ~450 MB resident per masker (measured); above this size the search runs on a
+/// copy scaled down to it (boxes mapped back). The cascades' smallest window is 24 px there,
+/// i.e. faces from 36 px are found in a 1080p picture, against 72 px (in 1080p terms) on a
+/// 640×360 sub-stream frame.
+pub const MAX_SEARCH_PIXELS: u64 = 1280 * 720;
 
 /// Why masking could not be set up or run.
 #[derive(Debug, thiserror::Error)]
@@ -131,14 +138,23 @@ fn load_cascade(path: &Path) -> Result<CascadeClassifier, PrivacyError> {
     Ok(c)
 }
 
-/// Idle maskers kept per privacy setting (measured: each holds ~60 MB resident). Workers that
-/// mask at the same moment load more and let them go afterwards.
-const POOL_IDLE: usize = 1;
+/// Maskers per privacy setting, at most: masking is CPU-bound (Haar cascades over the whole
+/// picture), so on an edge box more maskers at once only share the same cores, while each
+/// holds ~60 MB (measured) plus its picture-sized buffers. Workers that need one while it is
+/// lent wait for it.
+const POOL_MAX: usize = 1;
 
-/// Maskers shared by every camera's evidence worker, by privacy setting. A masker holds three
-/// Haar cascades (~60 MB resident) and is used only when an alert's pictures are made, so one
-/// per camera cost 60 MB a camera for nothing; the pool lends one for each masking instead.
-static POOL: Mutex<Vec<(PrivacyCfg, Masker)>> = Mutex::new(Vec::new());
+/// The shared maskers: idle ones by setting, and how many of each setting exist.
+struct Pool {
+    idle: Vec<(PrivacyCfg, Masker)>,
+    made: Vec<(PrivacyCfg, usize)>,
+}
+
+/// Maskers shared by every camera's evidence worker. A masker holds three Haar cascades and is
+/// used only when an alert's pictures are made, so one per camera cost 60 MB a camera for
+/// nothing; the pool lends one for each masking instead.
+static POOL: Mutex<Pool> = Mutex::new(Pool { idle: Vec::new(), made: Vec::new() });
+static RETURNED: std::sync::Condvar = std::sync::Condvar::new();
 
 /// A lease on the shared pool for one privacy setting: what an evidence worker keeps instead
 /// of a masker of its own.
@@ -159,19 +175,41 @@ impl SharedMasker {
     /// Runs `f` with a masker for this setting, borrowed from the pool (made when none is idle)
     /// and given back afterwards.
     pub fn with<R>(&self, f: impl FnOnce(&mut Masker) -> R) -> Result<R, PrivacyError> {
-        let idle = {
-            let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-            pool.iter().position(|(c, _)| *c == self.cfg).map(|i| pool.swap_remove(i).1)
+        let lock = || POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pool = lock();
+        // an idle masker of this setting, or the right to make one, or wait for one to return
+        let mut masker = loop {
+            if let Some(i) = pool.idle.iter().position(|(c, _)| *c == self.cfg) {
+                break Some(pool.idle.swap_remove(i).1);
+            }
+            let made = pool.made.iter().find(|(c, _)| *c == self.cfg).map_or(0, |(_, n)| *n);
+            if made < POOL_MAX {
+                match pool.made.iter_mut().find(|(c, _)| *c == self.cfg) {
+                    Some((_, n)) => *n += 1,
+                    None => pool.made.push((self.cfg.clone(), 1)),
+                }
+                break None;
+            }
+            pool = RETURNED.wait(pool).unwrap_or_else(|p| p.into_inner());
         };
-        let mut m = match idle {
-            Some(m) => m,
-            None => Masker::new(&self.cfg)?,
-        };
-        let r = f(&mut m);
-        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.iter().filter(|(c, _)| *c == self.cfg).count() < POOL_IDLE {
-            pool.push((self.cfg.clone(), m));
+        drop(pool);
+        if masker.is_none() {
+            match Masker::new(&self.cfg) {
+                Ok(m) => masker = Some(m),
+                Err(e) => {
+                    // give the right back, so a later attempt may try again
+                    if let Some((_, n)) = lock().made.iter_mut().find(|(c, _)| *c == self.cfg) {
+                        *n -= 1;
+                    }
+                    RETURNED.notify_all();
+                    return Err(e);
+                }
+            }
         }
+        let mut m = masker.expect("set above");
+        let r = f(&mut m);
+        lock().idle.push((self.cfg.clone(), m));
+        RETURNED.notify_all();
         Ok(r)
     }
 
@@ -242,9 +280,17 @@ impl Masker {
         // The frame is wrapped, not copied; only the grey image is new (and its buffer reused).
         let frame = Mat::new_rows_cols_with_bytes::<Vec3b>(height as i32, width as i32, rgb)?;
         imgproc::cvt_color_def(&frame, &mut self.grey, imgproc::COLOR_RGB2GRAY)?;
+        // a large picture is searched at MAX_SEARCH_PIXELS; `k` maps boxes back
+        let area = width as u64 * height as u64;
+        let k = if area > MAX_SEARCH_PIXELS { (MAX_SEARCH_PIXELS as f64 / area as f64).sqrt() } else { 1.0 };
+        if k < 1.0 {
+            let mut small = Mat::default();
+            imgproc::resize(&self.grey, &mut small, Size::default(), k, k, imgproc::INTER_AREA)?;
+            self.grey = small;
+        }
         // Equalizing makes the cascades work in shade and backlight, where street faces are.
         imgproc::equalize_hist(&self.grey, &mut self.equalized)?;
-        let min = self.min_size_px as i32;
+        let min = ((self.min_size_px as f64 * k).round() as i32).max(1);
         let mut found = Vector::<Rect>::new();
         for cascade in &mut self.faces {
             found.clear();
@@ -258,7 +304,7 @@ impl Masker {
                 Size::default(),
             )?;
             for r in found.iter() {
-                add_unique(&mut report.faces, rect_box(r, 1.0));
+                add_unique(&mut report.faces, rect_box(r, k, 1.0));
             }
         }
         if let Some(cascade) = &mut self.plate {
@@ -273,7 +319,7 @@ impl Masker {
                 // the smallest plate is the cascade's own window (60x20 in the squeezed image)
                 cascade.detect_multi_scale(img, &mut found, PLATE_SCALE_STEP, PLATE_NEIGHBOURS, 0, Size::default(), Size::default())?;
                 for r in found.iter() {
-                    add_unique(&mut report.plates, rect_box(r, sy));
+                    add_unique(&mut report.plates, rect_box(r, k, sy));
                 }
             }
         }
@@ -281,10 +327,12 @@ impl Masker {
     }
 }
 
-/// A detection in an image squeezed vertically by `sy`, as a box in frame pixels.
-fn rect_box(r: Rect, sy: f64) -> BBox {
-    let y = |v: i32| (v as f64 / sy) as f32;
-    BBox::new(r.x as f32, y(r.y), (r.x + r.width) as f32, y(r.y + r.height))
+/// A detection in an image scaled by `k` and then squeezed vertically by `sy`, as a box in
+/// frame pixels.
+fn rect_box(r: Rect, k: f64, sy: f64) -> BBox {
+    let x = |v: i32| (v as f64 / k) as f32;
+    let y = |v: i32| (v as f64 / (sy * k)) as f32;
+    BBox::new(x(r.x), y(r.y), x(r.x + r.width), y(r.y + r.height))
 }
 
 /// Adds `b` unless a box already there overlaps it much (frontal and profile cascades both fire

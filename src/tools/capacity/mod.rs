@@ -4,7 +4,7 @@
 //! play a clip at its own rate, loop it, and detect at `detect_fps`, with the demo's loitering
 //! zone on each, publishing to a local mosquitto. After a warm-up it reads the daemon's
 //! `/metrics` twice, `--seconds` apart, and `/proc` for its CPU time and memory, while a
-//! subscriber times every `new` alert from its frame's capture time to its arrival. A trial
+//! subscriber times every alert message from its frame's capture time to its arrival. A trial
 //! passes when every camera's frames were served (inferred, or passed on by the motion gate) at
 //! ≥ 95 % of `detect_fps` and no camera task fell behind. N doubles until a trial fails, then
 //! a bisection finds the largest passing N.

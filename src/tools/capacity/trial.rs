@@ -47,7 +47,7 @@ pub struct Trial {
     /// CPU time over wall time (1.0 = one core busy).
     pub cpu: f64,
     pub rss_mb: f64,
-    /// Capture-to-arrival seconds of every `new` alert in the window.
+    /// Capture-to-arrival seconds of every alert message (new, update, end) in the window.
     pub alert_latency: Vec<f64>,
 }
 
@@ -278,8 +278,9 @@ fn wait_or_kill(child: &mut Child, limit: Duration) {
     let _ = child.wait();
 }
 
-/// `mosquitto_sub` on every device's alerts; each `new` alert's latency (arrival − the
-/// capture time of the frame that raised it, `updated_at`) goes into `out`.
+/// `mosquitto_sub` on every device's alerts; each alert message's latency (arrival − the
+/// capture time of the frame that made the transition, `updated_at`: for `new`, the frame on
+/// which the dwell was complete) goes into `out`.
 fn alert_subscriber(broker: &str, out: Arc<Mutex<Vec<f64>>>) -> anyhow::Result<Child> {
     let port = broker.rsplit(':').next().context("broker port")?;
     let mut child = Command::new("mosquitto_sub")
@@ -293,9 +294,6 @@ fn alert_subscriber(broker: &str, out: Arc<Mutex<Vec<f64>>>) -> anyhow::Result<C
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let now = chrono::Utc::now();
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-            if v["state"] != "new" {
-                continue;
-            }
             if let Some(at) = v["updated_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
                 let lat = (now - at.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0) as f64 / 1e6;
                 out.lock().unwrap().push(lat);
