@@ -190,8 +190,12 @@ pub struct Model {
     pub workers: usize,
 }
 
+/// Four workers of one thread each: on a 2-core box, sub-streams only, 4 × 1 held 13 cameras
+/// and 2 × 1 held 10; dual-stream, 2 × 1 held 9 where one worker of two threads held 6, and
+/// spinning threads 4 (`hawkeye bench --capacity`, README). More inferences in flight keep
+/// both cores busy while each waits on memory.
 fn default_workers() -> usize {
-    1
+    4
 }
 
 /// `[water]`: a segmentation model (manifest `kind = "segmentation"`) whose mask gives the
@@ -522,7 +526,7 @@ fn default_nms() -> f32 {
     0.45
 }
 fn default_threads() -> usize {
-    2
+    1
 }
 fn default_pipeline() -> String {
     "rtsp_h264".into()

@@ -84,9 +84,10 @@ pub(crate) fn load_model(
         .map_err(|e| load_err(&e))?
         .with_intra_threads(threads.max(1))
         .map_err(|e| load_err(&e))?
-        // Spinning workers only pay off on an otherwise idle machine; beside GStreamer
-        // decoding on a 2-core box they steal its CPU and, measured, double inference time.
-        .with_intra_op_spinning(std::env::var("HAWKEYE_ORT_SPIN").is_ok_and(|v| v == "1"))
+        // Spinning threads only pay off on an otherwise idle machine (one clip: 82–98 against
+        // 74–79 inferences/s); beside GStreamer decoding and other cameras they steal the CPU:
+        // the capacity bench held 4 dual-stream cameras with spinning, 6 without (README).
+        .with_intra_op_spinning(false)
         .map_err(|e| load_err(&e))?
         .commit_from_file(model)
         .map_err(|e| load_err(&e))?;

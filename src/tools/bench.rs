@@ -34,12 +34,16 @@ pub struct BenchArgs {
     /// Width frames are scaled to before inference.
     #[arg(long, default_value_t = 640)]
     pub width: u32,
-    /// ONNX Runtime threads per session.
+    /// ONNX Runtime threads per session (the single-clip figures use one session).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Capacity: the daemon's `[model] workers` (detector threads, one session each).
-    #[arg(long, default_value_t = 1)]
+    /// Capacity: the daemon's `[model] workers` (detector threads, one session each, with
+    /// `--capacity-threads` each).
+    #[arg(long, default_value_t = 4)]
     pub workers: usize,
+    /// Capacity: ONNX Runtime threads per worker's session.
+    #[arg(long, default_value_t = 1)]
+    pub capacity_threads: usize,
     /// Also run the Python baseline (`scripts/bench_python.py`: OpenCV + onnxruntime) on the
     /// same clip and model, and print the ratios.
     #[arg(long)]
@@ -91,7 +95,7 @@ impl BenchArgs {
             max: self.max.min(crate::app::MAX_CAMERAS),
             python: self.python,
             python_bin: self.python_bin.clone(),
-            threads: self.threads,
+            threads: self.capacity_threads,
             workers: self.workers,
             cache: self.cache.clone(),
         }

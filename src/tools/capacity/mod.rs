@@ -125,7 +125,11 @@ fn search(args: &CapacityArgs, mut trial: impl FnMut(usize) -> anyhow::Result<Tr
         trials.push(t.clone());
         if pass {
             best = Some(t);
-            n *= 2;
+            if n == args.max {
+                break;
+            }
+            // the last step tries `max` itself rather than stopping short of it
+            n = (n * 2).min(args.max);
         } else {
             fail_at = Some(n);
             break;

@@ -215,7 +215,8 @@ pub fn run_python(spec: &TrialSpec, python: &Path, clip: &Path, n: usize) -> any
     let mut child = Command::new(python)
         .arg(&script)
         .args(["capacity", "--cameras", &n.to_string(), "--seconds", &spec.seconds.to_string(), "--warmup", &WARMUP_S.to_string()])
-        .args(["--detect-fps", &spec.detect_fps.to_string(), "--threads", &spec.threads.to_string(), "--width", "640"])
+        // the baseline's one session gets every thread hawkeye's workers have together
+        .args(["--detect-fps", &spec.detect_fps.to_string(), "--threads", &(spec.threads * spec.workers).to_string(), "--width", "640"])
         .arg("--model")
         .arg(&spec.model)
         .arg("--input")
