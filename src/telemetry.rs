@@ -209,6 +209,8 @@ impl Telemetry {
                 "evidence_errors": self.evidence_workers.evidence_errors.load(Ordering::Relaxed),
                 "behind": self.evidence_workers.behind.load(Ordering::Relaxed),
                 "replayed": self.evidence_workers.replayed.load(Ordering::Relaxed),
+                "main_snapshots": self.evidence_workers.main_snapshots.load(Ordering::Relaxed),
+                "main_fallbacks": self.evidence_workers.main_fallbacks.load(Ordering::Relaxed),
                 "ended_restart": self.evidence_workers.ended_restart.load(Ordering::Relaxed),
                 "ended_shutdown": self.evidence_workers.ended_shutdown.load(Ordering::Relaxed),
                 "disk_error": self.evidence_workers.disk_error.lock().unwrap().clone(),
@@ -295,6 +297,8 @@ impl Telemetry {
         let ew = &self.evidence_workers;
         family("hawkeye_alerts_raised_total", "counter", "Alert messages written to the outbox.", vec![(String::new(), ew.alerts.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_alert_persist_errors_total", "counter", "Alerts that could not be written to the outbox.", vec![(String::new(), ew.alert_errors.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_main_snapshots_total", "counter", "Dual-stream alerts whose snapshot was decoded from the main stream's ring.", vec![(String::new(), ew.main_snapshots.load(Ordering::Relaxed) as f64)]);
+        family("hawkeye_main_fallbacks_total", "counter", "Dual-stream alerts that fell back to the sub-stream frame (no main-stream picture for the time).", vec![(String::new(), ew.main_fallbacks.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_alert_evidence_errors_total", "counter", "Alerts sent without (some of) their pictures (evidence_error says why).", vec![(String::new(), ew.evidence_errors.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_evidence_queue", "gauge", "Jobs waiting in the evidence workers' queues.", vec![(String::new(), ew.queued.load(Ordering::Relaxed) as f64)]);
         let hand_off = self.hand_off.lock().unwrap().clone();
@@ -382,6 +386,12 @@ impl Telemetry {
             let snap = h.snapshot();
             if !matches!(snap.state, HealthState::Streaming | HealthState::Ended) {
                 problems.push(format!("camera {} is {}", snap.camera_id, snap.state.as_str()));
+            }
+            // a dual-stream camera whose main stream is down still detects, but its alerts lose
+            // their full-resolution pictures and clips
+            if let Some(m) = snap.main_stream.as_ref().filter(|m| !matches!(m.state, HealthState::Streaming | HealthState::Ended)) {
+                let why = m.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+                problems.push(format!("camera {}: main stream is {}{why}", snap.camera_id, m.state.as_str()));
             }
         }
         let link = self.link();

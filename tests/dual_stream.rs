@@ -77,8 +77,10 @@ fn dual_stream_camera_detects_on_the_sub_stream_with_main_stream_evidence() {
     let main_port = main.port();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), broker.port, &main.url(), &sub_server.url(), &model);
+    common::config::enable_telemetry(&config);
     let sub = Subscriber::new(broker.port, "hawkeye/#");
     let daemon = Daemon::start_logged(&config, &dir.path().join("hawkeye.log"));
+    let telemetry = common::config::telemetry_port(&config);
 
     let alert = sub.wait_for("a `new` alert", LONG, |m| is_alert(m, "new")).json();
     let event_id = alert["event_id"].as_str().unwrap().to_string();
@@ -141,9 +143,13 @@ fn dual_stream_camera_detects_on_the_sub_stream_with_main_stream_evidence() {
     // health: both streams streaming, nothing mismatched (both 4:3, keyframes every second)
     let hb = sub.wait_for("both streams streaming", LONG, |m| {
         camera(m).is_some_and(|c| c["state"] == "streaming" && c["main_stream"]["state"] == "streaming")
+            && m.json()["evidence_worker"]["main_snapshots"].as_u64().unwrap_or(0) >= 1
     });
     let c = camera(&hb).unwrap();
     assert!(c["main_stream"]["units"].as_u64().unwrap() > 0 && c.get("mismatch").is_none(), "{c:#}");
+    assert_eq!(hb.json()["evidence_worker"]["main_fallbacks"].as_u64(), Some(0), "{:#}", hb.json()["evidence_worker"]);
+    let (_, metrics) = common::config::http_get(telemetry, "/metrics");
+    assert!(metrics.lines().any(|l| l.starts_with("hawkeye_main_snapshots_total ") && !l.ends_with(" 0")), "{metrics}");
 
     // the main stream dies: detection goes on, the main stream is reported failing
     main.stop();
@@ -152,6 +158,9 @@ fn dual_stream_camera_detects_on_the_sub_stream_with_main_stream_evidence() {
         camera(m).is_some_and(|c| c["main_stream"]["state"] != "streaming" && c["main_stream"]["last_error"].is_string())
     });
     let inferred_then = camera(&down).unwrap()["inferred"].as_u64().unwrap();
+    let (code, body) = common::config::http_get(telemetry, "/healthz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("camera cam-dual: main stream is"), "/healthz names the failing main stream: {body}");
     let mark = sub.count();
     let later = sub.wait_for_after(mark, "detection still running", LONG, |m| {
         camera(m).is_some_and(|c| c["state"] == "streaming" && c["inferred"].as_u64().unwrap() >= inferred_then + 10 && c["main_stream"]["state"] != "streaming")

@@ -300,3 +300,22 @@ fn a_dual_stream_camera_needs_its_own_sub_stream_and_a_parse_only_main_template(
     let e = errors(&text(&mine, ""));
     assert!(e.iter().any(|e| e.starts_with("camera[0].url: main stream:") && e.contains("mine_main.pipeline")), "{e:?}");
 }
+
+#[test]
+fn motion_gate_and_worker_settings_are_checked_with_their_paths() {
+    let c = load_str(&text("", ""), Path::new("/nonexistent")).unwrap();
+    let cam = &c.raw.cameras[0];
+    assert!(cam.motion_gate && cam.min_detect_fps == 1.0 && cam.motion_threshold == 10);
+    assert_eq!((c.raw.model.workers, c.raw.model.threads), (4, 1));
+    let e = errors(&text("min_detect_fps = 9", ""));
+    assert!(e.iter().any(|e| e.starts_with("camera[0].min_detect_fps: 9 must be in [0, detect_fps = 5]")), "{e:?}");
+    let e = errors(&text("motion_threshold = 0", ""));
+    assert!(e.iter().any(|e| e.starts_with("camera[0].motion_threshold: must be in 1..=255")), "{e:?}");
+    // with the gate off the minimum rate is not used, so not checked
+    assert!(load_str(&text("motion_gate = false\nmin_detect_fps = 9", ""), Path::new("/nonexistent")).is_ok());
+    // a bad detect_fps is one error, not two
+    let e = errors(&text("detect_fps = 0", ""));
+    assert_eq!(e.iter().filter(|e| e.contains("fps")).count(), 1, "{e:?}");
+    let e = errors(&text("", "").replace("[model]", "[model]\nworkers = 0"));
+    assert!(e.iter().any(|e| e.starts_with("model.workers: 0 must be in 1..=8")), "{e:?}");
+}

@@ -293,7 +293,9 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             errs.push(format!("{path}.water_fps: set, but no [water] model is configured"));
         }
     }
-    if cam.motion_gate && !(cam.min_detect_fps >= 0.0 && cam.min_detect_fps <= cam.detect_fps) {
+    // compared with detect_fps only when that is valid itself (one mistake, one error)
+    let fps_ok = cam.detect_fps > 0.0 && cam.detect_fps <= 120.0;
+    if cam.motion_gate && !(cam.min_detect_fps >= 0.0 && (!fps_ok || cam.min_detect_fps <= cam.detect_fps)) {
         errs.push(format!("{path}.min_detect_fps: {} must be in [0, detect_fps = {}]", cam.min_detect_fps, cam.detect_fps));
     }
     if cam.motion_threshold == 0 {
