@@ -78,7 +78,7 @@ fn int8_finds_the_fp32_persons_on_held_out_vtest_frames() {
     let (mut confident_int8, mut confirmed) = (0usize, 0usize);
     let mut misses = Vec::new();
     let decoded = decode_each(&video, None, |i, rgb, w, h| {
-        if i >= FIRST && (i - FIRST) % EVERY == 0 {
+        if i >= FIRST && (i - FIRST).is_multiple_of(EVERY) {
             let a = fp32.detect(rgb, w, h).unwrap();
             let b = int8.detect(rgb, w, h).unwrap();
             for p in persons(&a, REFERENCE_SCORE) {

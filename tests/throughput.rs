@@ -21,17 +21,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn metrics(port: u16) -> BTreeMap<(String, String), f64> {
     let (code, body) = common::config::http_get(port, "/metrics");
     assert_eq!(code, 200, "{body}");
-    body.lines()
-        .filter(|l| l.starts_with("hawkeye_"))
-        .filter_map(|l| {
-            let (key, v) = l.rsplit_once(' ')?;
-            let (name, cam) = match key.split_once('{') {
-                Some((n, labels)) => (n, labels.split("camera=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("")),
-                None => (key, ""),
-            };
-            Some(((name.to_string(), cam.to_string()), v.parse().ok()?))
-        })
-        .collect()
+    hawkeye::tools::capacity::parse_metrics(&body)
 }
 
 fn get(m: &BTreeMap<(String, String), f64>, name: &str, cam: &str) -> f64 {

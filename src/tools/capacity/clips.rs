@@ -119,7 +119,7 @@ fn sample_frames(input: &Path, n: usize) -> anyhow::Result<(u32, u32, Vec<Vec<u8
     // every 10th frame is kept while decoding, then n of those spread over the clip
     let mut k = 0usize;
     while let Ok(sample) = sink.pull_sample() {
-        if k % 10 == 0 {
+        if k.is_multiple_of(10) {
             let caps = sample.caps().context("caps")?;
             let info = gstreamer_video::VideoInfo::from_caps(caps)?;
             let buf = sample.buffer().context("buffer")?;

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::ValueEnum;
 
-pub use trial::{Trial, TrialSpec};
+pub use trial::{parse_metrics, Trial, TrialSpec};
 
 /// Which streams each camera has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -304,13 +304,18 @@ fn alert_subscriber(broker: &str, out: Arc<Mutex<Vec<f64>>>) -> anyhow::Result<C
     Ok(child)
 }
 
-/// Every sample of a Prometheus text page, keyed by (name, camera label or "").
+/// `GET /metrics` from the daemon at `addr`, parsed by [`parse_metrics`].
 fn metrics(addr: &str) -> anyhow::Result<BTreeMap<(String, String), f64>> {
     let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
     let mut body = String::new();
     s.read_to_string(&mut body)?;
+    Ok(parse_metrics(&body))
+}
+
+/// Every `hawkeye_…` sample of a Prometheus text page, keyed by (name, camera label or "").
+pub fn parse_metrics(body: &str) -> BTreeMap<(String, String), f64> {
     let mut out = BTreeMap::new();
     for line in body.lines().filter(|l| l.starts_with("hawkeye_")) {
         let Some((key, value)) = line.rsplit_once(' ') else { continue };
@@ -321,7 +326,7 @@ fn metrics(addr: &str) -> anyhow::Result<BTreeMap<(String, String), f64>> {
         };
         out.insert((name.to_string(), cam.to_string()), v);
     }
-    Ok(out)
+    out
 }
 
 /// User + system CPU seconds of a process and its threads.
