@@ -66,13 +66,15 @@ fn motion_gate_passes_still_frames_on_and_keeps_the_minimum_rate() {
 
 #[test]
 fn an_overloaded_box_shares_the_detector_evenly_and_says_so() {
+    const N: usize = 16;
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let vtest = common::model::vtest();
     let dir = tempfile::tempdir().unwrap();
     let broker = common::broker::mosquitto();
-    // 8 cameras asking for every frame of vtest.avi (10 a second each), gate off: about twice
-    // what 2 cores detect
-    let cams: String = (1..=8).map(|i| camera(&format!("cam{i}"), &vtest, "detect_fps = 25\nmotion_gate = false")).collect();
+    // 16 cameras asking for every frame of vtest.avi (10 a second each), gate off: 160
+    // inferences a second, about twice what two workers manage even on a fast 2-core machine
+    // (a CI machine served all of 8 cameras' 80/s)
+    let cams: String = (1..=N).map(|i| camera(&format!("cam{i}"), &vtest, "detect_fps = 25\nmotion_gate = false")).collect();
     let cfg = common::config::write(dir.path(), broker.port, &common::model::urban(), &cams);
     let text = std::fs::read_to_string(&cfg).unwrap().replace("score_threshold = 0.35", "score_threshold = 0.35\nworkers = 2\nthreads = 1");
     std::fs::write(&cfg, text).unwrap();
@@ -84,8 +86,8 @@ fn an_overloaded_box_shares_the_detector_evenly_and_says_so() {
     let m0 = metrics(port);
     std::thread::sleep(Duration::from_secs(12));
     let m1 = metrics(port);
-    let inferred: Vec<f64> = (1..=8).map(|i| get(&m1, "hawkeye_frames_inferred_total", &format!("cam{i}")) - get(&m0, "hawkeye_frames_inferred_total", &format!("cam{i}"))).collect();
-    let dropped: Vec<f64> = (1..=8).map(|i| get(&m1, "hawkeye_frames_dropped_total", &format!("cam{i}")) - get(&m0, "hawkeye_frames_dropped_total", &format!("cam{i}"))).collect();
+    let inferred: Vec<f64> = (1..=N).map(|i| get(&m1, "hawkeye_frames_inferred_total", &format!("cam{i}")) - get(&m0, "hawkeye_frames_inferred_total", &format!("cam{i}"))).collect();
+    let dropped: Vec<f64> = (1..=N).map(|i| get(&m1, "hawkeye_frames_dropped_total", &format!("cam{i}")) - get(&m0, "hawkeye_frames_dropped_total", &format!("cam{i}"))).collect();
     println!("inferred per camera in 12 s: {inferred:?}; stale frames dropped: {dropped:?}");
     let (lo, hi) = inferred.iter().fold((f64::MAX, 0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     assert!(lo > 0.0, "no camera starves: {inferred:?}");
