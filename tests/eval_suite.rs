@@ -99,7 +99,7 @@ fn scenario_suite_holds_its_floors_and_reports_missed_targets() {
             problems.push(format!("{} {} onset error {e:+.2} s (due {:.1} s)", m["kind"], m["zone"], f(&m["due_t"])));
         }
     }
-    for kind in ["out_of_store", "dumping", "flooding", "occupancy"] {
+    for kind in ["out_of_store", "dumping", "flooding", "occupancy", "bin_overflow"] {
         assert!(total["events"]["matches"].as_array().unwrap().iter().any(|m| m["kind"] == kind), "no {kind} event was caught");
     }
 

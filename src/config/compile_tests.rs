@@ -47,12 +47,16 @@ fn every_zone_kind_compiles_to_its_rule_with_its_parameters() {
         zone("gate", "loitering", ""),
         zone("road", "flooding", "  yellow_at = 0.2\n  red_at = 0.5\n  smooth_s = 2"),
         zone("corner", "dumping", "  min_score = 0.6\n  schedule = [\"mon-fri 07:00-22:00\"]"),
+        zone("bins", "bin_overflow", "  min_count = 2"),
     ]
     .concat();
     let c = load_str(&text(&zones, ""), Path::new("/nonexistent")).unwrap();
     let z = c.zones("cam-a");
-    assert_eq!(z.len(), 5);
-    assert_eq!(z.iter().map(|z| z.zone.id.as_str()).collect::<Vec<_>>(), ["shop", "bikes", "gate", "road", "corner"]);
+    assert_eq!(z.len(), 6);
+    assert_eq!(z.iter().map(|z| z.zone.id.as_str()).collect::<Vec<_>>(), ["shop", "bikes", "gate", "road", "corner", "bins"]);
+    // rubbish around the bins: the dwell rule (no dumper, no static-foreground check)
+    assert!(matches!(&z[5].rule, ZoneRule::Dwell(p) if p.dwell_s == 12.0), "{:?}", z[5].rule);
+    assert_eq!(z[5].zone.kind.violation(), "overflowing rubbish bin (垃圾满溢)");
     match &z[0].rule {
         ZoneRule::Dwell(p) => assert_eq!((p.dwell_s, p.grace_s, p.clear_s), (12.0, 3.0, 10.0)),
         other => panic!("out_of_store → {other:?}"),

@@ -398,6 +398,7 @@ pub enum ZoneKind {
     Flooding,
     Occupancy,
     Loitering,
+    BinOverflow,
 }
 
 impl ZoneKind {
@@ -408,6 +409,7 @@ impl ZoneKind {
             ZoneKind::Flooding => "flooding",
             ZoneKind::Occupancy => "occupancy",
             ZoneKind::Loitering => "loitering",
+            ZoneKind::BinOverflow => "bin_overflow",
         }
     }
     /// The violation (违法案由) as the command center shows it.
@@ -418,6 +420,7 @@ impl ZoneKind {
             ZoneKind::Flooding => "road flooding (道路积水)",
             ZoneKind::Occupancy => "illegal occupation of public space (占道堆放)",
             ZoneKind::Loitering => "loitering in a restricted zone (区域滞留)",
+            ZoneKind::BinOverflow => "overflowing rubbish bin (垃圾满溢)",
         }
     }
 }

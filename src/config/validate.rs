@@ -439,7 +439,9 @@ pub(super) fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &
 fn zone_rule(z: &Zone) -> ZoneRule {
     let timing = |dwell_s| DwellParams { dwell_s, grace_s: z.grace_s, clear_s: z.clear_s, cooldown_s: z.cooldown_s, update_s: z.update_s };
     match z.kind {
-        ZoneKind::OutOfStore | ZoneKind::Occupancy => ZoneRule::Dwell(timing(z.dwell_s)),
+        // bin_overflow: rubbish lying in the zone drawn around the bins, whoever left it (no
+        // dumper, no static-foreground check: an overflowing bin is a state, not an act)
+        ZoneKind::OutOfStore | ZoneKind::Occupancy | ZoneKind::BinOverflow => ZoneRule::Dwell(timing(z.dwell_s)),
         // dwell_s applies per track; the zone's presence starts once one track has stayed
         ZoneKind::Loitering => ZoneRule::Loitering { dwell_s: z.dwell_s, presence: timing(0.0) },
         ZoneKind::Flooding => ZoneRule::Flooding(FloodParams {

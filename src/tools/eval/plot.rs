@@ -46,6 +46,7 @@ const MUTED: RGBColor = RGBColor(90, 90, 90);
 const OUT_OF_STORE: RGBColor = RGBColor(31, 119, 180);
 const DUMPING: RGBColor = RGBColor(140, 86, 75);
 const OCCUPANCY: RGBColor = RGBColor(148, 103, 189);
+const BIN_OVERFLOW: RGBColor = RGBColor(188, 189, 34);
 const OTHER_KIND: RGBColor = RGBColor(127, 127, 127);
 const FLOOD_GREEN: RGBColor = RGBColor(44, 160, 44);
 const FLOOD_YELLOW: RGBColor = RGBColor(240, 200, 0);
@@ -57,6 +58,7 @@ fn kind_colour(kind: &str) -> RGBColor {
         "out_of_store" => OUT_OF_STORE,
         "dumping" => DUMPING,
         "occupancy" => OCCUPANCY,
+        "bin_overflow" => BIN_OVERFLOW,
         "flooding" => FLOOD_YELLOW,
         _ => OTHER_KIND,
     }
@@ -247,10 +249,11 @@ fn render(
 
         // legend: colour swatches in the top margin
         let mut lx = LEFT;
-        let legend: [(&str, RGBColor); 6] = [
+        let legend: [(&str, RGBColor); 7] = [
             ("out_of_store", OUT_OF_STORE),
             ("dumping", DUMPING),
             ("occupancy", OCCUPANCY),
+            ("bin_overflow", BIN_OVERFLOW),
             ("flood green", FLOOD_GREEN),
             ("yellow", FLOOD_YELLOW),
             ("red", FLOOD_RED),

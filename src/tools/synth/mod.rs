@@ -308,6 +308,29 @@ fn actor_events(s: &Scenario, zones: &[Zone], times: &[f64]) -> Vec<TruthEvent> 
                     out.push(ev(a, b));
                 }
             }
+            ZoneKind::BinOverflow => {
+                // every piece of rubbish on the ground in the zone, whoever left it
+                let count_at = |t: f64| -> usize {
+                    s.actors
+                        .iter()
+                        .map(|a| match a {
+                            Actor::Litter { at, appear, removed } => at
+                                .iter()
+                                .enumerate()
+                                .filter(|(k, p)| t >= appear[*k] && !removed.get(*k).is_some_and(|r| t >= *r) && inside(z, **p))
+                                .count(),
+                            Actor::Dumper { drop_at, drop, removed, .. } => {
+                                usize::from(t >= *drop && removed.is_none_or(|r| t < r) && inside(z, render::set_down_point(*drop_at)))
+                            }
+                            Actor::Pickup { at, put, pick, .. } => usize::from(t >= *put && t < *pick && inside(z, render::set_down_point(*at))),
+                            _ => 0,
+                        })
+                        .sum()
+                };
+                for (a, b) in intervals(times, times.iter().map(|t| count_at(*t) >= z.min_count as usize), s.duration_s) {
+                    out.push(ev(a, b));
+                }
+            }
             ZoneKind::Flooding | ZoneKind::Loitering => {}
         }
     }
@@ -393,5 +416,23 @@ mod tests {
         // the fifth bike arrives at 23 s; two leave at 55 s and 58 s: below 5 from 58 s
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!((ev[0].kind.as_str(), ev[0].start, ev[0].end), ("occupancy", 23.0, 58.0));
+    }
+
+    #[test]
+    fn bin_overflow_truth_counts_every_piece_of_rubbish_in_the_zone() {
+        let zone = "[[zone]]\nid = \"bins\"\nkind = \"bin_overflow\"\npolygon = [[0.5, 0.4], [0.9, 0.4], [0.9, 0.6], [0.5, 0.6]]\nclasses = [\"garbage\"]\ndwell_s = 10\nmin_count = 2\n";
+        // litter at 5 s and 9 s (one outside the zone at 7 s), cleared at 30 s; a bag set down
+        // in the zone from 40 to 44 s beside a piece left at 41 s; the bin is scenery
+        let actors = "[[actor]]\nkind = \"bin\"\nat = [0.7, 0.5]\n[[actor]]\nkind = \"litter\"\nat = [[0.6, 0.5], [0.2, 0.5], [0.8, 0.5], [0.62, 0.52]]\nappear = [5, 7, 9, 41]\nremoved = [30, 30, 30, 60]\n[[actor]]\nkind = \"pickup\"\nfrom = [0.1, 0.5]\nat = [0.7, 0.5]\nput = 40\npick = 44\nto = [1.0, 0.5]\n";
+        let s: Scenario = toml::from_str(&format!("seed = 1\nduration_s = 70\n{zone}{actors}")).unwrap();
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        let zones = s.parsed_zones().unwrap();
+        let times: Vec<f64> = (0..700).map(|i| i as f64 / 10.0).collect();
+        let ev = actor_events(&s, &zones, &times);
+        let spans: Vec<(&str, f64, f64)> = ev.iter().map(|e| (e.kind.as_str(), e.start, e.end)).collect();
+        assert_eq!(spans, vec![("bin_overflow", 9.0, 30.0), ("bin_overflow", 41.0, 44.0)]);
+        // removal before appearance is named with its place
+        let bad: Scenario = toml::from_str("seed = 1\nduration_s = 9\n[[actor]]\nkind = \"litter\"\nat = [[0.5, 0.5]]\nappear = [5]\nremoved = [3]\n").unwrap();
+        assert!(bad.problems().iter().any(|p| p.starts_with("actor[0].removed[0]")), "{:?}", bad.problems());
     }
 }

@@ -19,6 +19,8 @@ pub enum Shape {
     Item(ItemLook),
     Bicycle([u8; 3]),
     Car(CarLook),
+    /// A street bin (scenery: drawn, never labelled).
+    Bin(usize),
 }
 
 impl Shape {
@@ -29,9 +31,13 @@ impl Shape {
             Shape::Item(_) => "garbage",
             Shape::Bicycle(_) => "bicycle",
             Shape::Car(_) => "vehicle",
+            Shape::Bin(_) => SCENERY,
         }
     }
 }
+
+/// The class of drawn things that are not objects of any class (bins): never labelled.
+pub const SCENERY: &str = "scenery";
 
 /// One object at one moment: a stable id, its ground point (pixels) and its shape.
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +103,7 @@ impl Painter {
                 Shape::Item(l) => scene::item(c, s.fx, s.fy, l),
                 Shape::Bicycle(col) => scene::bicycle(c, s.fx, s.fy, *col),
                 Shape::Car(l) => scene::car(c, s.fx, s.fy, l),
+                Shape::Bin(k) => scene::bin(c, s.fx, s.fy, *k),
             };
             let n = c.count_id(s.id, b);
             drawn.push((s.id, s.shape.class(), b, n));
@@ -105,6 +112,7 @@ impl Painter {
         let (w, h) = (c.width as f32, c.height as f32);
         drawn
             .into_iter()
+            .filter(|(_, class, _, _)| *class != SCENERY)
             .filter_map(|(id, class, b, n)| {
                 let clipped = [b[0].max(0.0), b[1].max(0.0), b[2].min(w), b[3].min(h)];
                 let visible = c.count_id(id, clipped);
@@ -391,12 +399,29 @@ pub fn scene_at(s: &Scenario, cast: &Cast, t: f64, w: f32, h: f32, ground: &mut 
                 let (fx, fy) = px([x, *y]);
                 sprites.push(Sprite { id: object_id(i, 1), fx, fy, shape: Shape::Car(cast.cars[i]) });
             }
+            Actor::Litter { at, appear, removed } => {
+                for (k, p) in at.iter().enumerate() {
+                    if t >= appear[k] && !removed.get(k).is_some_and(|r| t >= *r) {
+                        let (fx, fy) = px(*p);
+                        sprites.push(Sprite { id: object_id(i, 4 + k), fx, fy, shape: Shape::Item(litter_look(s.seed, i, k)) });
+                    }
+                }
+            }
+            Actor::Bin { at, look } => {
+                let (fx, fy) = px(*at);
+                sprites.push(Sprite { id: object_id(i, 1), fx, fy, shape: Shape::Bin(*look) });
+            }
             Actor::WetShadow { center, size } => {
                 let (cx, cy) = px(*center);
                 ground.push(Ground::WetShadow(Puddle { cx, cy, hw: size[0] * w * 0.5, hh: size[1] * h * 0.5, seed: s.seed ^ (i as u64 * 77) }));
             }
         }
     }
+}
+
+/// The look of item `k` of litter actor `i`: each piece its own, fixed by the scenario seed.
+pub fn litter_look(seed: u64, i: usize, k: usize) -> ItemLook {
+    ItemLook::random(&mut Rng::new(seed ^ (object_id(i, 4 + k) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)))
 }
 
 /// The puddle of a water actor at time `t` (none while its coverage is ~0).

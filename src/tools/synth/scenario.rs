@@ -175,6 +175,22 @@ pub enum Actor {
         #[serde(default)]
         leftward: bool,
     },
+    /// Rubbish that appears on the ground at `at[i]` at `appear[i]` without anyone seen
+    /// leaving it (a bin overflowing, bags left beside it at night) and is cleared at
+    /// `removed[i]` (or stays to the end).
+    Litter {
+        at: Vec<[f32; 2]>,
+        appear: Vec<f64>,
+        #[serde(default)]
+        removed: Vec<f64>,
+    },
+    /// A street bin standing at `at` for the whole video: scenery, never labelled; `look` 0–3
+    /// picks green, blue, grey or red.
+    Bin {
+        at: [f32; 2],
+        #[serde(default)]
+        look: usize,
+    },
     /// A dark, wet-looking shadow on the road that is not water (a negative for flooding).
     WetShadow { center: [f32; 2], size: [f32; 2] },
 }
@@ -281,6 +297,20 @@ impl Scenario {
                     }
                 }
                 Actor::WetShadow { center, .. } => point(&mut e, at("center"), *center),
+                Actor::Litter { at: ps, appear, removed } => {
+                    if ps.len() != appear.len() || (!removed.is_empty() && removed.len() != ps.len()) {
+                        e.push(format!("{}: at, appear (and removed) need one entry per item", at("at")));
+                    }
+                    for p in ps {
+                        point(&mut e, at("at"), *p);
+                    }
+                    for (k, (a, r)) in appear.iter().zip(removed).enumerate() {
+                        if r <= a {
+                            e.push(format!("{}[{k}]: {r} is not after appear {a}", at("removed")));
+                        }
+                    }
+                }
+                Actor::Bin { at: p, .. } => point(&mut e, at("at"), *p),
             }
         }
         e

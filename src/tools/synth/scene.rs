@@ -323,6 +323,29 @@ pub fn item(c: &mut Canvas, fx: f32, fy: f32, look: &ItemLook) -> [f32; 4] {
     }
 }
 
+/// Colours of street bins: green (kitchen waste), blue (recyclables), grey (other), red
+/// (hazardous), as Chinese cities sort them.
+const BIN_COLORS: [[u8; 3]; 4] = [[40, 110, 60], [35, 80, 150], [95, 98, 100], [170, 45, 40]];
+
+/// Draws a wheelie bin (about 1.05 m tall, 0.6 m wide) standing with its bottom centre at
+/// (fx, fy), colour `kind` of [`BIN_COLORS`]. Scenery: never labelled, a hard negative for the
+/// garbage class. Returns the box.
+pub fn bin(c: &mut Canvas, fx: f32, fy: f32, kind: usize) -> [f32; 4] {
+    let s = depth_scale(fy / c.height as f32);
+    let h = PERSON_H * c.height as f32 * s * 0.62;
+    let (bw, tw) = (h * 0.50, h * 0.58);
+    let color = BIN_COLORS[kind % BIN_COLORS.len()];
+    // body, a little wider at the top, then the lid overhanging it, a label panel and a wheel
+    let body = [(fx - bw * 0.5, fy - h * 0.04), (fx + bw * 0.5, fy - h * 0.04), (fx + tw * 0.5, fy - h * 0.90), (fx - tw * 0.5, fy - h * 0.90)];
+    c.polygon(&body, color);
+    c.rect(fx - tw * 0.56, fy - h, fx + tw * 0.56, fy - h * 0.90, shade(color, 0.7));
+    c.rect(fx - bw * 0.30, fy - h * 0.72, fx + bw * 0.30, fy - h * 0.52, [225, 225, 215]);
+    c.rect(fx - bw * 0.5, fy - h * 0.86, fx + bw * 0.5, fy - h * 0.83, shade(color, 0.8));
+    c.ellipse(fx - bw * 0.32, fy - h * 0.05, h * 0.06, h * 0.05, [25, 25, 25]);
+    c.ellipse(fx + bw * 0.32, fy - h * 0.05, h * 0.06, h * 0.05, [25, 25, 25]);
+    [fx - tw * 0.56, fy - h, fx + tw * 0.56, fy]
+}
+
 /// Draws a bicycle parked side-on with its ground midpoint at (fx, fy). Returns the box.
 pub fn bicycle(c: &mut Canvas, fx: f32, fy: f32, color: [u8; 3]) -> [f32; 4] {
     let s = depth_scale(fy / c.height as f32);

@@ -95,7 +95,7 @@ pub fn problems(s: &Scenario, b: &Background) -> Vec<String> {
     if b.end_frame <= b.start_frame {
         e.push(format!("background.end_frame: {} is not after start_frame {}", b.end_frame, b.start_frame));
     }
-    let objects = s.actors.iter().any(|a| matches!(a, Actor::Vendor { .. } | Actor::Dumper { .. } | Actor::Pickup { .. }));
+    let objects = s.actors.iter().any(|a| matches!(a, Actor::Vendor { .. } | Actor::Dumper { .. } | Actor::Pickup { .. } | Actor::Litter { .. } | Actor::Bin { .. }));
     if objects && GroundPlane::of(b).is_none() {
         e.push(format!("background.ground: {:?} has no measured ground plane; give ground = [k, c] (person height in frame heights = k * y + c)", b.video));
     }
@@ -273,7 +273,7 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
     let mut wet = Vec::new();
     for (i, a) in s.actors.iter().enumerate() {
         let (goods, item) = (GoodsLook::random(&mut rng, None), ItemLook::random(&mut rng));
-        let placed = match a {
+        let mut placed = match a {
             Actor::Vendor { at, arrive, leave, style } => {
                 let style = style.as_deref().map(|st| match st {
                     "crates" => scene::GoodsStyle::Crates,
@@ -303,8 +303,25 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
                 None
             }
             _ => None,
-        };
-        if let Some((id, class, cut, at, from, until)) = placed {
+        }
+        .into_iter()
+        .collect::<Vec<_>>();
+        match a {
+            Actor::Litter { at, appear, removed } => {
+                for (k, p) in at.iter().enumerate() {
+                    let look = render::litter_look(s.seed, i, k);
+                    let until = removed.get(k).copied().unwrap_or(f64::INFINITY);
+                    placed.push((render::object_id(i, 4 + k), "garbage", cut_out(|c, x, y| {
+                        scene::item(c, x, y, &look);
+                    }), *p, appear[k], until));
+                }
+            }
+            Actor::Bin { at, look } => placed.push((render::object_id(i, 1), render::SCENERY, cut_out(|c, x, y| {
+                scene::bin(c, x, y, *look);
+            }), *at, f64::NEG_INFINITY, f64::INFINITY)),
+            _ => {}
+        }
+        for (id, class, cut, at, from, until) in placed {
             let g = ground.context("objects need a ground plane")?;
             let (fx, fy) = px(at);
             objects.push(Placed { layer: Layer::place(id, class, &cut, fx, fy, &g, &plate.median, w, h), from, until });
@@ -360,6 +377,7 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
         // an object nearer the camera drawn later may hide one further away
         let boxes: Vec<TruthBox> = drawn
             .into_iter()
+            .filter(|(_, class, _, _)| *class != render::SCENERY)
             .filter_map(|(id, class, bb, n)| {
                 let visible = count_id(&ids, w, id, bb);
                 let ok = n > 0 && visible as f32 >= MIN_VISIBLE * n as f32 && bb[2] - bb[0] >= 3.0 && bb[3] - bb[1] >= 3.0;
