@@ -13,8 +13,10 @@ use serde_json::Value;
 /// YOLOX-nano kept whole, an urban head learned mostly from real footage) does not reach it on
 /// every rendered class; these are the committed model's figures less a small margin, so a
 /// regression fails, and the gap to 0.9 is printed. Water is not boxed any more: it is scored
-/// as a mask (below).
-const MIN_AP: [(&str, f64); 5] = [("person", 0.93), ("goods", 0.82), ("garbage", 0.85), ("bicycle", 0.9), ("vehicle", 0.5)];
+/// as a mask (below). Issue 16's scenarios (rubbish beside drawn bins, bikes parked across the
+/// sidewalk) are harder for the committed model: garbage went from 0.88 to 0.81 and bicycle from
+/// 0.93 to 0.85 when they joined the suite.
+const MIN_AP: [(&str, f64); 5] = [("person", 0.93), ("goods", 0.82), ("garbage", 0.78), ("bicycle", 0.82), ("vehicle", 0.5)];
 const TARGET_AP: f64 = 0.9;
 /// Per event kind: precision and recall at least this.
 const MIN_EVENT_PR: f64 = 0.95;
