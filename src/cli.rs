@@ -330,10 +330,11 @@ pub fn summary(cfg: &Config) -> String {
         for z in &c.zones {
             let _ = writeln!(
                 s,
-                "    zone {:<14} {:<12} classes [{}]  dwell {}s  clear {}s  cooldown {}s  ({} points)",
+                "    zone {:<14} {:<12} classes [{}]{}  dwell {}s  clear {}s  cooldown {}s  ({} points)",
                 z.id,
                 z.kind.as_str(),
                 z.classes.join(", "),
+                if z.min_count > 1 { format!("  at least {}", z.min_count) } else { String::new() },
                 z.dwell_s,
                 z.clear_s,
                 z.cooldown_s,
