@@ -197,7 +197,12 @@ pub fn check(path: &Path) -> ExitCode {
         }
     };
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let (compiled, mut errs) = match crate::config::load_str(&text, &base) {
+    // with the zones drop-in a zone editor wrote (`<stem>.zones.toml`), as `run` reads it
+    let dropin = crate::config::zones_file::path_for(path);
+    if dropin.is_file() {
+        println!("zones of the cameras it names come from {}", dropin.display());
+    }
+    let (compiled, mut errs) = match crate::config::load(path) {
         Ok(c) => (Some(c), Vec::new()),
         Err(e) => (None, e.0),
     };

@@ -43,6 +43,7 @@ pub(super) async fn handle_command(shared: &mut Shared, cameras: &mut Vec<Camera
                 }
                 Command::Recheck { event_id } => ask_cameras(cameras, &event_id, |reply| CameraCmd::Recheck { event_id: event_id.clone(), reply }).await,
                 Command::Reload => reload(shared, cameras).await,
+                Command::Zones { camera_id, zones } => set_zones(shared, cameras, &camera_id, &zones).await,
                 Command::Speak { speaker, message, operator } => {
                     let origin = Origin::Operator { request_id: req.request_id.clone(), operator };
                     let reply = json!({ "queued": true, "speaker": speaker, "message": message, "result_topic": topics.speaker_result() });
@@ -94,6 +95,41 @@ async fn ask_cameras(
         Err(format!("unknown event {event_id:?}"))
     } else {
         Err(format!("unknown event {event_id:?} ({})", silent.join("; ")))
+    }
+}
+
+/// `cmd/zones`: a camera's new zones, checked with the whole config exactly as `hawkeye check`
+/// does (every error is in the reply, and nothing changes); when they pass, they are written
+/// to the config's zones drop-in (atomically, so they survive a restart) and applied by reload.
+/// A reload that refuses (the config file itself changed in ways that need a restart) puts the
+/// previous drop-in back.
+async fn set_zones(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>, camera_id: &str, zones: &serde_json::Value) -> Result<serde_json::Value, String> {
+    use crate::config::zones_file;
+    let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
+    let file = zones_file::path_for(&path);
+    let current = match std::fs::read_to_string(&file) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{}: cannot read: {e}", file.display())),
+    };
+    let candidate = zones_file::with_camera_zones(current.as_deref(), camera_id, zones)?;
+    crate::config::load_with_zones(&path, Some(&candidate)).map_err(|e| format!("{} error(s); nothing was changed: {}", e.0.len(), e.0.join("; ")))?;
+    zones_file::write_atomically(&file, &candidate).map_err(|e| format!("{}: cannot write: {e}", file.display()))?;
+    match reload(shared, cameras).await {
+        Ok(applied) => {
+            tracing::info!(camera = %camera_id, file = %file.display(), "zones set");
+            Ok(json!({ "camera_id": camera_id, "zones": zones.as_array().map_or(0, Vec::len), "file": file.display().to_string(), "reload": applied }))
+        }
+        Err(e) => {
+            let restored = match &current {
+                Some(t) => zones_file::write_atomically(&file, t),
+                None => std::fs::remove_file(&file),
+            };
+            if let Err(r) = restored {
+                tracing::error!(file = %file.display(), "cannot put the previous zones file back: {r}");
+            }
+            Err(format!("not applied: {e}"))
+        }
     }
 }
 

@@ -62,11 +62,27 @@ pub fn compile(raw: &Config) -> Result<Compiled, ConfigErrors> {
     }
 }
 
-/// Reads, parses and compiles a config file; `Err` lists every problem found.
+/// Reads, parses and compiles a config file with its zones drop-in (`<stem>.zones.toml`, see
+/// [`zones_file`](super::zones_file)) when there is one; `Err` lists every problem found.
 pub fn load(path: &Path) -> Result<Compiled, ConfigErrors> {
+    let dropin = super::zones_file::path_for(path);
+    let current = match std::fs::read_to_string(&dropin) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(ConfigErrors(vec![format!("{}: cannot read: {e}", dropin.display())])),
+    };
+    load_with_zones(path, current.as_deref())
+}
+
+/// Reads, parses and compiles a config file with `zones` as its zones drop-in (`None`: without
+/// one), as `cmd/zones` checks a drop-in before writing it.
+pub fn load_with_zones(path: &Path, zones: Option<&str>) -> Result<Compiled, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors(vec![format!("{}: cannot read: {e}", path.display())]))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    load_str(&text, &base)
+    let Some(zones) = zones else { return load_str(&text, &base) };
+    let dropin = super::zones_file::path_for(path);
+    let (merged, ours) = super::zones_file::merge(&text, zones, &dropin).map_err(ConfigErrors)?;
+    load_str(&merged, &base).map_err(|e| ConfigErrors(super::zones_file::annotate(e.0, &ours, &dropin)))
 }
 
 /// Parses and compiles config text whose relative paths resolve against `base_dir`. Syntax

@@ -7,6 +7,7 @@ mod drone;
 mod parse;
 mod speaker;
 mod validate;
+pub mod zones_file;
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use drone::{DroneCfg, DroneWatch, GeoZone, TelemetrySource};
 pub use speaker::{MessageCfg, SpeakerCfg, SpeakerKind, ZoneSpeak, SPEAK_STATES};
-pub use compile::{compile, load, load_str, Compiled, CompiledCamera, CompiledSpeaker};
+pub use compile::{compile, load, load_str, load_with_zones, Compiled, CompiledCamera, CompiledSpeaker};
 pub use crate::rules::CompiledZone;
 pub use validate::{validate, ConfigErrors};
 

@@ -28,6 +28,9 @@ pub enum Command {
     Recheck { event_id: String },
     /// Play a configured message on a configured loudspeaker (远程喊话).
     Speak { speaker: String, message: String, operator: Option<String> },
+    /// Replace a camera's zones (a zone editor): checked like `hawkeye check`, kept in the
+    /// config's zones drop-in and applied by reload. `zones` is a JSON array of zone tables.
+    Zones { camera_id: String, zones: Value },
 }
 
 impl Command {
@@ -38,6 +41,7 @@ impl Command {
             Command::Reload => "reload",
             Command::Recheck { .. } => "recheck",
             Command::Speak { .. } => "speak",
+            Command::Zones { .. } => "zones",
         }
     }
 }
@@ -86,6 +90,14 @@ struct SpeakBody {
     speaker: String,
     message: String,
     operator: Option<String>,
+    request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ZonesBody {
+    camera_id: String,
+    zones: Value,
     request_id: Option<String>,
 }
 
@@ -147,7 +159,15 @@ pub fn parse(name: &str, payload: &[u8]) -> Result<Request, CommandError> {
             nonempty("message", &b.message)?;
             Ok(Request { command: Command::Speak { speaker: b.speaker, message: b.message, operator: b.operator }, request_id: b.request_id })
         }
-        other => Err(err(format!("unknown command {other:?} (known: ack, snapshot, reload, recheck, speak)"))),
+        "zones" => {
+            let b: ZonesBody = body(text).map_err(err)?;
+            nonempty("camera_id", &b.camera_id)?;
+            if !b.zones.is_array() {
+                return Err(err("`zones` must be an array of zone tables".into()));
+            }
+            Ok(Request { command: Command::Zones { camera_id: b.camera_id, zones: b.zones }, request_id: b.request_id })
+        }
+        other => Err(err(format!("unknown command {other:?} (known: ack, snapshot, reload, recheck, speak, zones)"))),
     }
 }
 
@@ -266,6 +286,10 @@ mod tests {
         assert_eq!(parse("snapshot", br#"{"camera_id":"cam-1"}"#).unwrap().command, Command::Snapshot { camera_id: "cam-1".into() });
         assert_eq!(parse("reload", b"").unwrap().command, Command::Reload);
         assert_eq!(parse("reload", br#"{"request_id":"x"}"#).unwrap().request_id.as_deref(), Some("x"));
+        let z = parse("zones", br#"{"camera_id":"cam-1","zones":[{"id":"z"}],"request_id":"r"}"#).unwrap();
+        assert_eq!(z.command, Command::Zones { camera_id: "cam-1".into(), zones: json!([{ "id": "z" }]) });
+        assert!(parse("zones", br#"{"camera_id":"cam-1","zones":{"id":"z"}}"#).unwrap_err().message.contains("array"));
+        assert!(parse("zones", br#"{"camera_id":"","zones":[]}"#).is_err());
         assert_eq!(parse("recheck", br#"{"event_id":"e1"}"#).unwrap().command, Command::Recheck { event_id: "e1".into() });
         assert_eq!(
             parse("speak", br#"{"speaker":"pole-17","message":"no-vending","operator":"wang"}"#).unwrap().command,
