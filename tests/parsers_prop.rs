@@ -60,8 +60,8 @@ proptest! {
 
     #[test]
     fn commands_never_panic_on_json_shaped_payloads(
-        name in prop::sample::select(vec!["ack", "snapshot", "reload", "recheck", "speak"]),
-        keys in prop::collection::vec(prop::sample::select(vec!["event_id", "camera_id", "request_id", "operator", "note", "speaker", "message", "x"]), 0..4),
+        name in prop::sample::select(vec!["ack", "snapshot", "reload", "recheck", "speak", "zones"]),
+        keys in prop::collection::vec(prop::sample::select(vec!["event_id", "camera_id", "request_id", "operator", "note", "speaker", "message", "zones", "x"]), 0..4),
         values in prop::collection::vec(prop_oneof![Just("\"\"".to_string()), "\"[a-z0-9-]{0,10}\"", Just("12".to_string()), Just("null".to_string()), Just("[1]".to_string()), Just("{}".to_string())], 0..4),
     ) {
         let body: Vec<String> = keys.iter().zip(values.iter()).map(|(k, v)| format!("\"{k}\":{v}")).collect();
@@ -72,6 +72,7 @@ proptest! {
                 commands::Command::Ack { event_id, .. } | commands::Command::Recheck { event_id } => prop_assert!(!event_id.trim().is_empty()),
                 commands::Command::Snapshot { camera_id } => prop_assert!(!camera_id.trim().is_empty()),
                 commands::Command::Speak { speaker, message, .. } => prop_assert!(!speaker.trim().is_empty() && !message.trim().is_empty()),
+                commands::Command::Zones { camera_id, zones } => prop_assert!(!camera_id.trim().is_empty() && zones.is_array()),
                 commands::Command::Reload => {}
             }
         }
