@@ -234,6 +234,8 @@ fn the_intersection_example_with_a_pole_speaker_is_valid() {
     assert!(text.contains("speak no-vending on new/recurred → pole-17, again every 120s"), "{text}");
     assert!(text.contains("speakers 1  messages 2"), "{text}");
     assert!(text.contains("zone road-seg-31    flooding     classes [water]"), "{text}");
+    assert!(text.contains("zone bus-stop-kerb  parking      classes [car/bus/truck/motorcycle/vehicle of the model's]"), "{text}");
+    assert!(text.contains("parking: still within 0.25 of the box, vehicle crop plates readable (unmask_plates)"), "{text}");
 }
 
 #[test]

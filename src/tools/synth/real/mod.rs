@@ -22,6 +22,7 @@
 //!   it mirrored in it (ripples move it), under a soft edge; people stand in it, not under it;
 //!   wet patches are darker ground without any reflection (negatives).
 
+mod cars;
 mod composite;
 
 use std::path::{Path, PathBuf};
@@ -95,7 +96,7 @@ pub fn problems(s: &Scenario, b: &Background) -> Vec<String> {
     if b.end_frame <= b.start_frame {
         e.push(format!("background.end_frame: {} is not after start_frame {}", b.end_frame, b.start_frame));
     }
-    let objects = s.actors.iter().any(|a| matches!(a, Actor::Vendor { .. } | Actor::Dumper { .. } | Actor::Pickup { .. }));
+    let objects = s.actors.iter().any(|a| matches!(a, Actor::Vendor { .. } | Actor::Dumper { .. } | Actor::Pickup { .. } | Actor::ParkedCar { .. } | Actor::Queue { .. }));
     if objects && GroundPlane::of(b).is_none() {
         e.push(format!("background.ground: {:?} has no measured ground plane; give ground = [k, c] (person height in frame heights = k * y + c)", b.video));
     }
@@ -271,6 +272,7 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
     let mut rng = Rng::new(s.seed);
     let mut objects = Vec::new();
     let mut wet = Vec::new();
+    let mut cars = Vec::new();
     for (i, a) in s.actors.iter().enumerate() {
         let (goods, item) = (GoodsLook::random(&mut rng, None), ItemLook::random(&mut rng));
         let placed = match a {
@@ -295,6 +297,11 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
                 }), render::set_down_point(*at), *put, *pick)),
             Actor::Water { center, size, coverage } => {
                 wet.push(Wet::Water { center: *center, size: *size, coverage: coverage.clone(), seed: s.seed ^ i as u64 });
+                None
+            }
+            Actor::ParkedCar { .. } | Actor::Queue { .. } => {
+                ground.context("cars need a ground plane")?;
+                cars.extend(cars::of_actor(s, i, a));
                 None
             }
             Actor::WetShadow { center, size } => {
@@ -353,9 +360,16 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
             }
         }
         let mut drawn = Vec::new();
-        for o in objects.iter().filter(|o| t >= o.from && t < o.until) {
-            let (bbox, n, _) = o.layer.draw(rgb, &mut ids, &fg, w, h);
-            drawn.push((o.layer.id, o.layer.class, bbox, n));
+        // cars move: placed anew each frame where they are, then drawn far to near with the rest
+        let car_layers: Vec<Layer> = match ground {
+            Some(g) => cars.iter().filter_map(|c| c.layer_at(t, &g, &plate.median, w, h)).collect(),
+            None => Vec::new(),
+        };
+        let mut layers: Vec<&Layer> = objects.iter().filter(|o| t >= o.from && t < o.until).map(|o| &o.layer).chain(&car_layers).collect();
+        layers.sort_by(|a, b| a.base.total_cmp(&b.base));
+        for l in layers {
+            let (bbox, n, _) = l.draw(rgb, &mut ids, &fg, w, h);
+            drawn.push((l.id, l.class, bbox, n));
         }
         // an object nearer the camera drawn later may hide one further away
         let boxes: Vec<TruthBox> = drawn
@@ -390,7 +404,12 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
     writer.finish()?;
     let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
     let (events, flood) = super::truth_events(s, &zones, &flood_idx, &coverage, &times);
-    let truth = Truth { name: name.to_string(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: Some(vec!["goods".into(), "garbage".into()]) };
+    // the background has no cars: with drawn cars, every vehicle in the video is labelled
+    let mut labelled = vec!["goods".to_string(), "garbage".to_string()];
+    if !cars.is_empty() {
+        labelled.push("vehicle".into());
+    }
+    let truth = Truth { name: name.to_string(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: Some(labelled) };
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");
