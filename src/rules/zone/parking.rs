@@ -4,7 +4,10 @@
 //! Semantics, each clause a test below:
 //! - A vehicle is *still* while its box centre stays within `still_frac` of the box's own width
 //!   (horizontally) and height (vertically) of where it stood when it stopped (its anchor).
-//!   Moving further re-anchors it where it is now: its clock starts over.
+//!   Moving further for longer than `grace_s` re-anchors it where it is now: its clock starts
+//!   over (from the first of its latest positions near there). A shorter excursion (half of
+//!   it hidden by a passing bus, a jumpy box) leaves the clock alone, but while it lasts the
+//!   vehicle does not count as parked.
 //! - A vehicle still for `dwell_s` is *parked*. A car waiting at a red light shorter than the
 //!   dwell, or a van that leaves before it, never is.
 //! - Missed detections: a vehicle unseen for up to `grace_s` keeps its clock; longer, it is
@@ -37,7 +40,7 @@ pub struct ParkingParams {
 }
 
 /// Where a vehicle stopped and since when.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Still {
     /// Box centre and size when it stopped (pixels).
     cx: f32,
@@ -45,21 +48,57 @@ struct Still {
     w: f32,
     h: f32,
     since: f64,
+    /// Last time it was seen at all (anchored or not).
     last_seen: f64,
+    /// Observations off the anchor since it was last seen on it: `(ts, cx, cy)`.
+    strayed: Vec<(f64, f32, f32)>,
+}
+
+fn centre(t: &Track) -> (f32, f32) {
+    let b = &t.bbox;
+    ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5)
 }
 
 impl Still {
     fn at(t: &Track, ts: f64) -> Still {
-        let b = &t.bbox;
-        Still { cx: (b.x1 + b.x2) * 0.5, cy: (b.y1 + b.y2) * 0.5, w: b.width(), h: b.height(), since: ts, last_seen: ts }
+        let (cx, cy) = centre(t);
+        Still { cx, cy, w: t.bbox.width(), h: t.bbox.height(), since: ts, last_seen: ts, strayed: Vec::new() }
     }
 
-    /// Whether `t`'s centre is within `frac` of this anchor.
-    fn holds(&self, t: &Track, frac: f64) -> bool {
-        let b = &t.bbox;
-        let (cx, cy) = ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
+    /// Whether a box centre `(x, y)` is within `frac` of this anchor.
+    fn near(&self, (x, y): (f32, f32), frac: f64) -> bool {
         let f = frac as f32;
-        (cx - self.cx).abs() <= f * self.w && (cy - self.cy).abs() <= f * self.h
+        (x - self.cx).abs() <= f * self.w && (y - self.cy).abs() <= f * self.h
+    }
+
+    /// One observation of the vehicle. Off its anchor for longer than `grace_s` it has moved:
+    /// it is anchored where it is now, still since the first of the latest observations that
+    /// lie within `frac` of there. A shorter excursion (a passing bus hides half of it, the box
+    /// jumps) leaves its clock alone.
+    fn observe(&mut self, t: &Track, ts: f64, frac: f64, grace_s: f64) {
+        self.last_seen = ts;
+        let c = centre(t);
+        if self.near(c, frac) {
+            self.strayed.clear();
+            return;
+        }
+        self.strayed.push((ts, c.0, c.1));
+        if ts - self.strayed[0].0 <= grace_s {
+            return;
+        }
+        let mut anchor = Still::at(t, ts);
+        for (at, x, y) in self.strayed.iter().rev() {
+            if !anchor.near((*x, *y), frac) {
+                break;
+            }
+            anchor.since = *at;
+        }
+        *self = anchor;
+    }
+
+    /// When it stopped, unless it is off its anchor now.
+    fn still_since(&self) -> Option<f64> {
+        self.strayed.is_empty().then_some(self.since)
     }
 }
 
@@ -70,16 +109,15 @@ pub(in crate::rules) struct StillClocks {
 }
 
 impl StillClocks {
-    /// Feeds the vehicles in the zone at `ts`; returns each one's stillness start, in the order
-    /// given.
-    pub(in crate::rules) fn observe(&mut self, inside: &[Track], ts: f64, still_frac: f64, grace_s: f64) -> Vec<f64> {
+    /// Feeds the vehicles in the zone at `ts`; returns when each one stopped, in the order
+    /// given (`None` while it is off the place where it stopped).
+    pub(in crate::rules) fn observe(&mut self, inside: &[Track], ts: f64, still_frac: f64, grace_s: f64) -> Vec<Option<f64>> {
         // vehicles tracked before keep (or restart) their own clocks first, so that a new id
         // can only take over the clock of one that is really gone
         let mut fresh = Vec::new();
         for t in inside {
             match self.still.get_mut(&t.id) {
-                Some(s) if s.holds(t, still_frac) => s.last_seen = ts,
-                Some(s) => *s = Still::at(t, ts),
+                Some(s) => s.observe(t, ts, still_frac, grace_s),
                 None => fresh.push(t),
             }
         }
@@ -87,17 +125,17 @@ impl StillClocks {
             let lost = self
                 .still
                 .iter()
-                .filter(|(id, s)| s.last_seen < ts && ts - s.last_seen <= grace_s && s.holds(t, still_frac) && !inside.iter().any(|o| o.id == **id))
+                .filter(|(id, s)| s.last_seen < ts && ts - s.last_seen <= grace_s && s.near(centre(t), still_frac) && !inside.iter().any(|o| o.id == **id))
                 .min_by(|a, b| a.1.since.total_cmp(&b.1.since))
                 .map(|(id, _)| *id);
             let clock = match lost.and_then(|id| self.still.remove(&id)) {
-                Some(s) => Still { last_seen: ts, ..s },
+                Some(s) => Still { last_seen: ts, strayed: Vec::new(), ..s },
                 None => Still::at(t, ts),
             };
             self.still.insert(t.id, clock);
         }
         self.still.retain(|_, s| ts - s.last_seen <= grace_s);
-        inside.iter().map(|t| self.still[&t.id].since).collect()
+        inside.iter().map(|t| self.still[&t.id].still_since()).collect()
     }
 }
 
@@ -118,7 +156,7 @@ impl ParkingZone {
         let inside = objects_in_zone(spec, f.tracks, f.w, f.h);
         let since = self.clocks.observe(&inside, f.ts, self.p.still_frac, self.p.presence.grace_s);
         // parked vehicles, longest parked first (the alert's first object is its vehicle)
-        let mut parked: Vec<(f64, crate::track::Track)> = since.into_iter().zip(inside).filter(|(s, _)| f.ts - s >= self.p.dwell_s).collect();
+        let mut parked: Vec<(f64, Track)> = since.into_iter().zip(inside).filter_map(|(s, t)| s.filter(|s| f.ts - s >= self.p.dwell_s).map(|s| (s, t))).collect();
         parked.sort_by(|a, b| a.0.total_cmp(&b.0));
         let stopped_ts = parked.first().map(|(s, _)| *s);
         self.presence.step(spec, ev, f, parked.into_iter().map(|(_, t)| t).collect(), stopped_ts)
@@ -139,7 +177,7 @@ mod tests {
     }
 
     /// Runs 5 fps frames over `[from, to)` with `cars(ts)`; returns the last frame's clocks.
-    fn run(c: &mut StillClocks, from: f64, to: f64, cars: impl Fn(f64) -> Vec<Track>) -> Vec<f64> {
+    fn run(c: &mut StillClocks, from: f64, to: f64, cars: impl Fn(f64) -> Vec<Track>) -> Vec<Option<f64>> {
         let mut last = Vec::new();
         let mut ts = from;
         while ts < to - 1e-9 {
@@ -154,16 +192,28 @@ mod tests {
         let mut c = StillClocks::default();
         // ±10 px of box jitter on a 100 px car: 20 px apart, less than a quarter of its width
         let since = run(&mut c, 0.0, 30.0, |ts| vec![car(1, 300.0 + if (ts * 5.0).round() as i64 % 2 == 0 { 10.0 } else { -10.0 })]);
-        assert_eq!(since, vec![0.0]);
+        assert_eq!(since, vec![Some(0.0)]);
     }
 
     #[test]
     fn moving_more_than_still_frac_restarts_the_clock() {
         let mut c = StillClocks::default();
         run(&mut c, 0.0, 10.0, |_| vec![car(1, 300.0)]);
-        // 30 px is more than a quarter of 100 px: it moved; the clock starts at 10 s
-        let since = run(&mut c, 10.0, 20.0, |_| vec![car(1, 330.0)]);
-        assert!((since[0] - 10.0).abs() < 1e-9, "{since:?}");
+        // 30 px is more than a quarter of 100 px: off its place, not parked while it might
+        // still come back...
+        assert_eq!(run(&mut c, 10.0, 11.0, |_| vec![car(1, 330.0)]), vec![None]);
+        // ...and after grace_s it has moved: still since it got there at 10 s
+        let since = run(&mut c, 11.0, 20.0, |_| vec![car(1, 330.0)]);
+        assert!((since[0].unwrap() - 10.0).abs() < 1e-9, "{since:?}");
+    }
+
+    #[test]
+    fn a_short_excursion_off_the_anchor_keeps_the_clock() {
+        let mut c = StillClocks::default();
+        run(&mut c, 0.0, 10.0, |_| vec![car(1, 300.0)]);
+        // a passing car hides half of it for 1.6 s: its box centre jumps 40 px
+        assert_eq!(run(&mut c, 10.0, 11.6, |_| vec![car(1, 340.0)]), vec![None]);
+        assert_eq!(run(&mut c, 11.6, 12.0, |_| vec![car(1, 300.0)]), vec![Some(0.0)]);
     }
 
     #[test]
@@ -173,11 +223,13 @@ mod tests {
         let mut longest = 0.0f64;
         let mut ts = 0.0;
         while ts < 120.0 {
-            let since = c.observe(&[car(1, 100.0 + 10.0 * ts as f32)], ts, FRAC, GRACE);
-            longest = longest.max(ts - since[0]);
+            if let Some(since) = c.observe(&[car(1, 100.0 + 10.0 * ts as f32)], ts, FRAC, GRACE)[0] {
+                longest = longest.max(ts - since);
+            }
             ts += 0.2;
         }
-        assert!(longest < 3.0, "{longest}");
+        // off its anchor after 2.5 s, re-anchored grace_s later: never still for 5 s
+        assert!(longest < 5.0, "{longest}");
     }
 
     #[test]
@@ -186,11 +238,11 @@ mod tests {
         run(&mut c, 0.0, 10.0, |_| vec![car(1, 300.0)]);
         // unseen for 1.8 s, then back with the same id
         run(&mut c, 10.0, 11.8, |_| vec![]);
-        assert_eq!(run(&mut c, 11.8, 12.0, |_| vec![car(1, 300.0)]), vec![0.0]);
+        assert_eq!(run(&mut c, 11.8, 12.0, |_| vec![car(1, 300.0)]), vec![Some(0.0)]);
         // unseen for 3 s: forgotten
         run(&mut c, 12.0, 15.0, |_| vec![]);
         let since = run(&mut c, 15.0, 15.2, |_| vec![car(1, 300.0)]);
-        assert!((since[0] - 15.0).abs() < 1e-9, "{since:?}");
+        assert!((since[0].unwrap() - 15.0).abs() < 1e-9, "{since:?}");
     }
 
     #[test]
@@ -199,11 +251,11 @@ mod tests {
         run(&mut c, 0.0, 10.0, |_| vec![car(1, 300.0)]);
         run(&mut c, 10.0, 11.0, |_| vec![]);
         // the tracker gives the same car a new id, 10 px off: the clock goes with it
-        assert_eq!(run(&mut c, 11.0, 12.0, |_| vec![car(2, 310.0)]), vec![0.0]);
+        assert_eq!(run(&mut c, 11.0, 12.0, |_| vec![car(2, 310.0)]), vec![Some(0.0)]);
         // and the old id is gone: coming back it is a new vehicle
         let since = run(&mut c, 12.0, 12.2, |_| vec![car(2, 310.0), car(1, 600.0)]);
-        assert_eq!(since[0], 0.0);
-        assert!((since[1] - 12.0).abs() < 1e-9, "{since:?}");
+        assert_eq!(since[0], Some(0.0));
+        assert!((since[1].unwrap() - 12.0).abs() < 1e-9, "{since:?}");
     }
 
     #[test]
@@ -213,13 +265,13 @@ mod tests {
         run(&mut c, 10.0, 11.0, |_| vec![]);
         // a new id far from where the lost car stood: a different vehicle
         let since = run(&mut c, 11.0, 11.2, |_| vec![car(2, 420.0)]);
-        assert!((since[0] - 11.0).abs() < 1e-9, "{since:?}");
+        assert!((since[0].unwrap() - 11.0).abs() < 1e-9, "{since:?}");
         // a car still tracked keeps its own clock; a new id on its spot does not take it
         let mut c = StillClocks::default();
         run(&mut c, 0.0, 10.0, |_| vec![car(1, 300.0)]);
         let since = run(&mut c, 10.0, 10.2, |_| vec![car(1, 300.0), car(3, 305.0)]);
-        assert_eq!(since[0], 0.0);
-        assert!((since[1] - 10.0).abs() < 1e-9, "{since:?}");
+        assert_eq!(since[0], Some(0.0));
+        assert!((since[1].unwrap() - 10.0).abs() < 1e-9, "{since:?}");
     }
 
     mod zone {
