@@ -4,7 +4,7 @@
 //! The background plays frames `start_frame..=end_frame` forwards and backwards in turn, so the
 //! real people in it never jump. Only things the real scene lacks are drawn: goods set out
 //! (vendors), bags and boxes (dumpers, pick-ups), standing water and wet patches, and cars that
-//! drive in, stop and drive off (parked cars, queues; see [`cars`]). Persons are
+//! drive in, stop and drive off (parked cars, queues; see `cars.rs`). Persons are
 //! not drawn: the video holds real people, and the renderer's cartoon persons would teach the
 //! suite nothing about real ones. The rules need no person either (out-of-store counts goods in
 //! its zone; dumping counts a waste object that stays; its dumper is optional), so a vendor's or
