@@ -338,13 +338,17 @@ pub fn summary(cfg: &Config) -> String {
                 "    zone {:<14} {:<12} classes [{}]{}  dwell {}s  clear {}s  cooldown {}s  ({} points)",
                 z.id,
                 z.kind.as_str(),
-                z.classes.join(", "),
+                if z.classes.is_empty() && z.kind == crate::config::ZoneKind::Parking { format!("{} of the model's", crate::config::PARKING_CLASSES.join("/")) } else { z.classes.join(", ") },
                 if z.min_count > 1 { format!("  at least {}", z.min_count) } else { String::new() },
                 z.dwell_s,
                 z.clear_s,
                 z.cooldown_s,
                 z.polygon.len()
             );
+            if z.kind == crate::config::ZoneKind::Parking {
+                let plates = if z.unmask_plates { "readable (unmask_plates)" } else { "masked as the camera's privacy says" };
+                let _ = writeln!(s, "      parking: still within {} of the box, vehicle crop plates {plates}", z.still_frac);
+            }
             if let Some(sp) = &z.speak {
                 let again = sp.again_after_s.map(|a| format!(", again every {a}s")).unwrap_or_default();
                 let _ = writeln!(s, "      speak {} on {} → {}{again}", sp.message, sp.on.join("/"), sp.speaker);

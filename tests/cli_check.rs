@@ -234,6 +234,8 @@ fn the_intersection_example_with_a_pole_speaker_is_valid() {
     assert!(text.contains("speak no-vending on new/recurred → pole-17, again every 120s"), "{text}");
     assert!(text.contains("speakers 1  messages 2"), "{text}");
     assert!(text.contains("zone road-seg-31    flooding     classes [water]"), "{text}");
+    assert!(text.contains("zone bus-stop-kerb  parking      classes [car/bus/truck/motorcycle/vehicle of the model's]"), "{text}");
+    assert!(text.contains("parking: still within 0.25 of the box, vehicle crop plates readable (unmask_plates)"), "{text}");
 }
 
 #[test]
@@ -329,7 +331,7 @@ detect_fps = 0
   min_count = -1
   [[camera.zone]]
   id = "z2"
-  kind = "parking"
+  kind = "speeding"
   polygon = [[0.1, 0.1], [0.9, 0.1]]
   classes = ["car"]
   dwell_s = 10
@@ -345,7 +347,7 @@ loop = "yes"
         "camera[0].zone[0].dwell_s: invalid type: string \"ten\", expected f64",
         "camera[0].zone[1].classes: invalid type: string \"bicycle\", expected a sequence",
         "camera[0].zone[1].min_count: invalid value: integer `-1`, expected u32",
-        "camera[0].zone[2].kind: unknown variant `parking`",
+        "camera[0].zone[2].kind: unknown variant `speeding`",
         "camera[1].loop: invalid type: string \"yes\", expected a boolean",
         // the checks of everything else run in the same pass
         "camera[0].detect_fps: 0 must be in (0, 120]",

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{Camera, CompiledZone, TelemetrySource};
 use crate::detect::Detection;
 use crate::drone::GeoTrack;
+use crate::evidence::crop::CropRequest;
 use crate::evidence::job::{AlertJob, Annotation, ExtraPicture, Job, MarkedBox, Picture};
 use crate::evidence::worker::WorkerHandle;
 use crate::evidence::{record_clip, ClipInfo, EncodedRing};
@@ -164,17 +165,32 @@ fn alert_job(ctx: &CameraCtx, step: &CameraStep, t: &Transition, f: &Frame, trac
     if let (EventState::New, Some(d), Some(h)) = (t.state, &t.dumped, history) {
         let pic = |hf: &HistoryFrame| Picture::Jpeg { width: hf.width, height: hf.height, jpeg: hf.jpeg.clone() };
         if let Some(bf) = h.before(d.appeared_ts) {
-            extra.push(ExtraPicture { name: "before".into(), picture: pic(bf), mark: None });
+            extra.push(ExtraPicture { name: "before".into(), picture: pic(bf), mark: None, keep_plates: false });
         }
         if let Some((dm, df)) = d.dumper.as_ref().and_then(|dm| h.nearest(dm.seen_ts).map(|df| (dm, df))) {
             let b = dm.bbox;
             let mark = MarkedBox { bbox: [b.x1, b.y1, b.x2, b.y2], label: format!("dumper person #{}", dm.track_id), involved: true };
-            extra.push(ExtraPicture { name: "dumper".into(), picture: pic(df), mark: Some(mark) });
+            extra.push(ExtraPicture { name: "dumper".into(), picture: pic(df), mark: Some(mark), keep_plates: false });
         }
     }
     let annotation = if names.is_some() { annotation(step, t, tracks, f.width, f.height) } else { Annotation::default() };
     let frame_ts = frame.as_ref().map(|_| f.ts);
-    AlertJob { alert, names, frame, frame_ts, annotation, extra }
+    let crops = vehicle_crops(t, ctx.camera.zones.get(t.zone).is_some_and(|z| z.unmask_plates));
+    AlertJob { alert, names, frame, frame_ts, annotation, extra, crops }
+}
+
+/// Parking `new`: a crop of each parked vehicle, `vehicle` for the one parked longest (the
+/// alert's first object), `vehicle-<track id>` for others; plates readable when the zone says
+/// `unmask_plates`.
+fn vehicle_crops(t: &Transition, keep_plates: bool) -> Vec<CropRequest> {
+    if t.kind != crate::config::ZoneKind::Parking || t.state != EventState::New {
+        return Vec::new();
+    }
+    t.objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| CropRequest { name: if i == 0 { "vehicle".into() } else { format!("vehicle-{}", o.id) }, track_id: o.id, keep_plates })
+        .collect()
 }
 
 /// Runs a camera's task until its frame channel closes; then stops its evidence worker (which

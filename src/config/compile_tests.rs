@@ -155,9 +155,9 @@ volume = "loud"
 
 #[test]
 fn a_missing_required_key_is_named_once() {
-    let z = zone("z0", "out_of_store", "").replace("  classes = [\"person\", \"goods\", \"garbage\"]\n", "");
+    let z = zone("z0", "out_of_store", "").replace("  dwell_s = 12\n", "");
     let errs = errors(&text(&z, ""));
-    assert_eq!(errs, ["camera[0].zone[0].classes: missing; this key is required"], "{errs:#?}");
+    assert_eq!(errs, ["camera[0].zone[0].dwell_s: missing; this key is required"], "{errs:#?}");
     let errs = errors(&text("", "").replace("[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\n", ""));
     assert_eq!(errs, ["mqtt: missing; this key is required"], "{errs:#?}");
 }

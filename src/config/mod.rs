@@ -400,6 +400,8 @@ pub enum ZoneKind {
     Occupancy,
     Loitering,
     BinOverflow,
+    /// Illegal parking: a vehicle standing still in a no-parking zone (see `rules::zone::parking`).
+    Parking,
 }
 
 impl ZoneKind {
@@ -411,6 +413,7 @@ impl ZoneKind {
             ZoneKind::Occupancy => "occupancy",
             ZoneKind::Loitering => "loitering",
             ZoneKind::BinOverflow => "bin_overflow",
+            ZoneKind::Parking => "parking",
         }
     }
     /// The violation (违法案由) as the command center shows it.
@@ -422,6 +425,7 @@ impl ZoneKind {
             ZoneKind::Occupancy => "illegal occupation of public space (占道堆放)",
             ZoneKind::Loitering => "loitering in a restricted zone (区域滞留)",
             ZoneKind::BinOverflow => "overflowing rubbish bin (垃圾满溢)",
+            ZoneKind::Parking => "illegal parking (机动车违停)",
         }
     }
 }
@@ -432,7 +436,9 @@ pub struct Zone {
     pub kind: ZoneKind,
     /// Polygon in normalised image coordinates (0..1), at least 3 points.
     pub polygon: Vec<[f64; 2]>,
-    /// Model classes that count in this zone.
+    /// Model classes that count in this zone (parking zones: the model's vehicle classes when
+    /// empty, see [`PARKING_CLASSES`]).
+    #[serde(default)]
     pub classes: Vec<String>,
     #[serde(default = "default_zone_score")]
     pub min_score: f32,
@@ -483,6 +489,15 @@ pub struct Zone {
     pub level_min_s: f64,
     #[serde(default = "default_smooth_s")]
     pub smooth_s: f64,
+    /// Parking zones: a vehicle counts as still while its box centre stays within this fraction
+    /// of the box's own width (horizontally) and height (vertically) of where it stopped.
+    #[serde(default = "default_still_frac")]
+    pub still_frac: f64,
+    /// Parking zones: the `vehicle` crop of a `new` alert is published with its plate readable
+    /// (faces in it are still masked); the scene snapshots stay masked as the camera's
+    /// `privacy` says. Without it the crop is masked like every other picture.
+    #[serde(default)]
+    pub unmask_plates: bool,
     /// Warn on a loudspeaker when the zone's events reach the given states.
     #[serde(default)]
     pub speak: Option<ZoneSpeak>,
@@ -502,6 +517,15 @@ fn default_level_min_s() -> f64 {
 }
 fn default_smooth_s() -> f64 {
     5.0
+}
+
+/// Vehicle classes a parking zone watches when it names none: the COCO-based urban model's
+/// `car`, `bus`, `truck`, `motorcycle`, and the old synthetic detector's `vehicle` (only those
+/// the model has are kept).
+pub const PARKING_CLASSES: [&str; 5] = ["car", "bus", "truck", "motorcycle", "vehicle"];
+
+fn default_still_frac() -> f64 {
+    0.25
 }
 
 fn default_min_count() -> u32 {

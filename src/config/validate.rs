@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::fmt;
 
 use super::compile::{CompiledCamera, CompiledSpeaker};
-use super::{Camera, Config, PrivacyCfg, Zone, ZoneKind};
-use crate::rules::{CompiledZone, DumpingParams, DwellParams, FloodParams, Schedule, ZoneRule};
+use super::{Camera, Config, PrivacyCfg, Zone, ZoneKind, PARKING_CLASSES};
+use crate::rules::{CompiledZone, DumpingParams, DwellParams, FloodParams, ParkingParams, Schedule, ZoneRule};
 
 /// Every problem found in a config, one line each, each starting with its TOML path.
 #[derive(Debug, Clone, PartialEq)]
@@ -363,6 +363,17 @@ fn check_privacy(p: &PrivacyCfg, pp: &str, errs: &mut Vec<String>) {
 /// Checks one zone; returns it compiled when it passed every check.
 pub(super) fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &mut Vec<String>) -> Option<CompiledZone> {
     let errs_before = errs.len();
+    let with_vehicles;
+    let z = match parking_classes(z, classes) {
+        Some(vehicles) => {
+            if vehicles.is_empty() {
+                errs.push(format!("{zp}.classes: the model has none of the vehicle classes a parking zone watches by default ({}); name the zone's classes", PARKING_CLASSES.join(", ")));
+            }
+            with_vehicles = Zone { classes: vehicles, ..z.clone() };
+            &with_vehicles
+        }
+        None => z,
+    };
     check_id(&z.id, &format!("{zp}.id"), errs);
     if z.polygon.len() < 3 {
         errs.push(format!("{zp}.polygon: needs at least 3 points, has {}", z.polygon.len()));
@@ -377,7 +388,8 @@ pub(super) fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &
     if z.polygon.len() >= 3 && crate::rules::Polygon::new(&z.polygon).area() < 1e-6 {
         errs.push(format!("{zp}.polygon: has no area (points are collinear or repeated)"));
     }
-    if z.classes.is_empty() {
+    // (a parking zone's classes are empty only when the model has no vehicle: said above)
+    if z.classes.is_empty() && z.kind != ZoneKind::Parking {
         errs.push(format!("{zp}.classes: must name at least one class"));
     }
     if let Some(known) = classes {
@@ -422,6 +434,12 @@ pub(super) fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &
             errs.push(format!("{zp}.required[{k}]: {r:?} must also be one of the zone's classes"));
         }
     }
+    if !(z.still_frac > 0.0 && z.still_frac <= 1.0) {
+        errs.push(format!("{zp}.still_frac: {} must be in (0, 1] (a fraction of the vehicle box's own size)", z.still_frac));
+    }
+    if z.unmask_plates && z.kind != ZoneKind::Parking {
+        errs.push(format!("{zp}.unmask_plates: only parking zones publish a vehicle crop; remove it from this {} zone", z.kind.as_str()));
+    }
     let schedule = check_schedule(&z.schedule, &z.timezone, zp, "schedule", errs);
     if let Some(r) = z.recheck_after_s {
         if !(r > 0.0) || !r.is_finite() {
@@ -435,6 +453,13 @@ pub(super) fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &
     Some(CompiledZone { zone: z.clone(), polygon: crate::rules::Polygon::new(&z.polygon), schedule, rule: zone_rule(z) })
 }
 
+/// A parking zone that names no classes watches the vehicle classes of [`PARKING_CLASSES`] the
+/// model has (all of them when the model is unknown); `None` for every other zone.
+fn parking_classes(z: &Zone, model: Option<&[String]>) -> Option<Vec<String>> {
+    (z.kind == ZoneKind::Parking && z.classes.is_empty())
+        .then(|| PARKING_CLASSES.iter().filter(|c| model.is_none_or(|m| m.iter().any(|k| k == *c))).map(|c| c.to_string()).collect())
+}
+
 /// The rule a zone's kind names, with its parameters from the zone.
 fn zone_rule(z: &Zone) -> ZoneRule {
     let timing = |dwell_s| DwellParams { dwell_s, grace_s: z.grace_s, clear_s: z.clear_s, cooldown_s: z.cooldown_s, update_s: z.update_s };
@@ -444,6 +469,8 @@ fn zone_rule(z: &Zone) -> ZoneRule {
         ZoneKind::OutOfStore | ZoneKind::Occupancy | ZoneKind::BinOverflow => ZoneRule::Dwell(timing(z.dwell_s)),
         // dwell_s applies per track; the zone's presence starts once one track has stayed
         ZoneKind::Loitering => ZoneRule::Loitering { dwell_s: z.dwell_s, presence: timing(0.0) },
+        // dwell_s applies per vehicle, timed while it stands still
+        ZoneKind::Parking => ZoneRule::Parking(ParkingParams { dwell_s: z.dwell_s, still_frac: z.still_frac, presence: timing(0.0) }),
         ZoneKind::Flooding => ZoneRule::Flooding(FloodParams {
             yellow_at: z.yellow_at,
             red_at: z.red_at,
@@ -490,5 +517,40 @@ mod tests {
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].starts_with("camera[0].privacy.min_size_px:"), "{errs:?}");
         assert!(toml::from_str::<Camera>("id = \"c\"\nurl = \"x\"\nprivacy = { method = \"smudge\" }\n").is_err());
+    }
+
+    #[test]
+    fn parking_zones_watch_the_models_vehicles_and_check_still_frac_and_unmask_plates() {
+        let text = "id = \"kerb\"\nkind = \"parking\"\npolygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]\ndwell_s = 180\n";
+        let z: Zone = toml::from_str(text).unwrap();
+        assert_eq!((z.still_frac, z.unmask_plates, z.classes.len()), (0.25, false, 0));
+        let mut errs = Vec::new();
+        let c = check_zone(&z, "camera[0].zone[0]", None, &mut errs).unwrap();
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(c.zone.classes, PARKING_CLASSES.map(String::from).to_vec());
+        match c.rule {
+            ZoneRule::Parking(p) => assert_eq!((p.dwell_s, p.still_frac, p.presence.dwell_s, p.presence.grace_s), (180.0, 0.25, 0.0, 2.0)),
+            other => panic!("parking → {other:?}"),
+        }
+        // the model's own vehicle classes only
+        let model: Vec<String> = ["person", "car", "truck", "goods"].map(String::from).to_vec();
+        assert_eq!(check_zone(&z, "z", Some(&model), &mut errs).unwrap().zone.classes, ["car", "truck"]);
+        // a model without vehicles, a bad still_frac, unmask_plates where no crop is made
+        let people = vec!["person".to_string()];
+        assert!(check_zone(&z, "camera[0].zone[0]", Some(&people), &mut errs).is_none());
+        for bad in [0.0, -0.1, 1.5, f64::NAN] {
+            assert!(check_zone(&Zone { still_frac: bad, ..z.clone() }, "camera[0].zone[0]", None, &mut errs).is_none());
+        }
+        let loiter = Zone { kind: ZoneKind::Loitering, classes: vec!["person".into()], unmask_plates: true, ..z.clone() };
+        assert!(check_zone(&loiter, "camera[0].zone[1]", None, &mut errs).is_none());
+        assert_eq!(errs.len(), 6, "{errs:#?}");
+        assert!(errs[0].starts_with("camera[0].zone[0].classes: the model has none of the vehicle classes"), "{errs:?}");
+        assert!(errs[1..5].iter().all(|e| e.starts_with("camera[0].zone[0].still_frac:")), "{errs:?}");
+        assert!(errs[5].starts_with("camera[0].zone[1].unmask_plates:"), "{errs:?}");
+        // a parking zone may keep readable plates, and name its own classes
+        let mut errs = Vec::new();
+        let own = Zone { classes: vec!["vehicle".into()], unmask_plates: true, still_frac: 1.0, ..z };
+        assert_eq!(check_zone(&own, "z", None, &mut errs).unwrap().zone.classes, ["vehicle"]);
+        assert!(errs.is_empty(), "{errs:?}");
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use super::crop::CropRequest;
 use super::ClipInfo;
 use crate::publish::{Alert, AlertAck};
 
@@ -64,12 +65,15 @@ pub struct Annotation {
     pub boxes: Vec<MarkedBox>,
 }
 
-/// A named picture besides the snapshot (dumping: `before`, `dumper`).
+/// A named picture besides the snapshot (dumping: `before`, `dumper`; parking: `vehicle`).
 #[derive(Clone, Debug)]
 pub struct ExtraPicture {
     pub name: String,
     pub picture: Picture,
     pub mark: Option<MarkedBox>,
+    /// Published with plates readable (a parking zone's vehicle crop with `unmask_plates`; see
+    /// [`super::crop`]).
+    pub keep_plates: bool,
 }
 
 /// One alert to publish, with its pictures.
@@ -85,12 +89,15 @@ pub struct AlertJob {
     pub frame_ts: Option<f64>,
     pub annotation: Annotation,
     pub extra: Vec<ExtraPicture>,
+    /// Crops of the alert's objects the worker cuts from the full-resolution frame (parking:
+    /// the vehicle); they become `extra` pictures before the job is journaled.
+    pub crops: Vec<CropRequest>,
 }
 
 impl AlertJob {
     /// An alert without pictures (`update`, `end`).
     pub fn bare(alert: Alert) -> AlertJob {
-        AlertJob { alert, names: None, frame: None, frame_ts: None, annotation: Annotation::default(), extra: Vec::new() }
+        AlertJob { alert, names: None, frame: None, frame_ts: None, annotation: Annotation::default(), extra: Vec::new(), crops: Vec::new() }
     }
 
     /// Bytes of pictures it holds.
@@ -106,6 +113,7 @@ impl AlertJob {
         self.frame = None;
         self.names = None;
         self.extra.clear();
+        self.crops.clear();
         self
     }
 }

@@ -29,6 +29,8 @@ struct PictureHeader {
     height: u32,
     bytes: usize,
     mark: Option<MarkedBox>,
+    #[serde(default)]
+    keep_plates: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,11 +59,11 @@ fn jpeg_of(p: &Picture) -> io::Result<Arc<Vec<u8>>> {
 pub fn encode(job: &AlertJob) -> io::Result<Vec<u8>> {
     let mut pictures = Vec::new();
     let mut blobs = Vec::new();
-    let all = job.frame.iter().map(|f| ("frame".to_string(), f, None)).chain(job.extra.iter().map(|e| (e.name.clone(), &e.picture, e.mark.clone())));
-    for (name, p, mark) in all {
+    let all = job.frame.iter().map(|f| ("frame".to_string(), f, None, false)).chain(job.extra.iter().map(|e| (e.name.clone(), &e.picture, e.mark.clone(), e.keep_plates)));
+    for (name, p, mark, keep_plates) in all {
         let jpeg = jpeg_of(p)?;
         let (width, height) = p.size();
-        pictures.push(PictureHeader { name, width, height, bytes: jpeg.len(), mark });
+        pictures.push(PictureHeader { name, width, height, bytes: jpeg.len(), mark, keep_plates });
         blobs.push(jpeg);
     }
     let header = serde_json::to_vec(&Header { alert: job.alert.clone(), names: job.names.clone(), annotation: job.annotation.clone(), pictures }).map_err(io::Error::other)?;
@@ -98,10 +100,10 @@ pub fn decode(b: &[u8]) -> Option<AlertJob> {
         if i == 0 && p.name == "frame" {
             frame = Some(picture);
         } else {
-            extra.push(ExtraPicture { name: p.name, picture, mark: p.mark });
+            extra.push(ExtraPicture { name: p.name, picture, mark: p.mark, keep_plates: p.keep_plates });
         }
     }
-    (at == body.len()).then_some(AlertJob { alert: header.alert, names: header.names, frame, frame_ts: None, annotation: header.annotation, extra })
+    (at == body.len()).then_some(AlertJob { alert: header.alert, names: header.names, frame, frame_ts: None, annotation: header.annotation, extra, crops: Vec::new() })
 }
 
 /// A camera's journal directory.
@@ -178,7 +180,8 @@ mod tests {
             frame: Some(Picture::Rgb { width: w, height: h, rgb: Arc::new(rgb) }),
             frame_ts: None,
             annotation: Annotation { polygon: vec![(1.0, 2.0), (3.0, 4.0), (5.0, 1.0)], boxes: vec![MarkedBox { bbox: [1.0, 1.0, 5.0, 9.0], label: "person #3".into(), involved: true }] },
-            extra: vec![ExtraPicture { name: "before".into(), picture: Picture::Jpeg { width: w, height: h, jpeg: jpeg_of(&Picture::Rgb { width: w, height: h, rgb: Arc::new(vec![9; (w * h * 3) as usize]) }).unwrap() }, mark: None }],
+            extra: vec![ExtraPicture { name: "before".into(), picture: Picture::Jpeg { width: w, height: h, jpeg: jpeg_of(&Picture::Rgb { width: w, height: h, rgb: Arc::new(vec![9; (w * h * 3) as usize]) }).unwrap() }, mark: None, keep_plates: true }],
+            crops: Vec::new(),
         }
     }
 
@@ -192,6 +195,8 @@ mod tests {
         assert_eq!(back.names, j.names);
         assert_eq!(back.extra.len(), 1);
         assert_eq!(back.extra[0].name, "before");
+        // a vehicle crop's plate policy survives a crash
+        assert!(back.extra[0].keep_plates);
         let rgb = back.frame.as_ref().unwrap().to_rgb().unwrap();
         assert_eq!(rgb.len(), 32 * 24 * 3);
         for i in [0, 10, b.len() / 2, b.len() - 1] {

@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod clip;
 pub mod clock;
+pub mod crop;
 pub mod job;
 pub mod journal;
 pub mod keys;

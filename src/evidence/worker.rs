@@ -265,6 +265,7 @@ impl Worker {
         }
         if journaled.is_none() {
             self.full_resolution(&mut job);
+            super::crop::make_crops(&mut job);
         }
         let record = match journaled {
             Some(p) => Some(p),
@@ -382,20 +383,21 @@ impl Worker {
     /// Saves the job's pictures; fills `alert.evidence` and the files to seal.
     fn pictures(&mut self, job: &AlertJob, alert: &mut Alert, files: &mut Vec<Picked>) -> Result<(), String> {
         let privacy_on = self.ctx.privacy.enabled();
-        let mut pics: Vec<(String, &Picture, Option<&MarkedBox>, bool)> = Vec::new();
+        // (name, picture, box to draw, annotated, plates readable)
+        let mut pics: Vec<(String, &Picture, Option<&MarkedBox>, bool, bool)> = Vec::new();
         if let (Some(f), Some((clean, annotated))) = (&job.frame, &job.names) {
-            pics.push((clean.clone(), f, None, false));
-            pics.push((annotated.clone(), f, None, true));
+            pics.push((clean.clone(), f, None, false, false));
+            pics.push((annotated.clone(), f, None, true, false));
         }
         for e in &job.extra {
-            pics.push((e.name.clone(), &e.picture, e.mark.as_ref(), false));
+            pics.push((e.name.clone(), &e.picture, e.mark.as_ref(), false, e.keep_plates));
         }
         if pics.is_empty() {
             return Ok(());
         }
         let event = alert.event_id.clone();
         let mut masked_cache: Option<(usize, Option<Vec<u8>>)> = None;
-        for (name, pic, mark, annotate) in pics {
+        for (name, pic, mark, annotate, keep_plates) in pics {
             let (w, h) = pic.size();
             let key = pic as *const Picture as usize;
             // the clean and annotated copies share one masking of their frame
@@ -407,7 +409,7 @@ impl Worker {
                         let original = self.ctx.store.save_jpeg(&event, &format!("{name}-original"), &rgb, w, h).map_err(|e| e.to_string())?;
                         files.push(Picked { snapshot: original, published: false });
                     }
-                    let m = self.publishable(rgb, w, h);
+                    let m = if keep_plates && privacy_on { super::crop::plates_readable(&self.ctx.privacy, rgb, w, h) } else { self.publishable(rgb, w, h) };
                     masked_cache = Some((key, m.clone()));
                     m
                 }

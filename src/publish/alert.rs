@@ -36,7 +36,7 @@ pub struct Alert {
     /// it was active) or `restart` (found open when the daemon started after a crash); null
     /// for other states.
     pub reason: Option<String>,
-    /// `out_of_store`, `dumping`, `flooding`, `occupancy`, `loitering` or `bin_overflow`.
+    /// `out_of_store`, `dumping`, `flooding`, `occupancy`, `loitering`, `bin_overflow` or `parking`.
     pub kind: String,
     /// The violation as the command centre shows it (违法案由).
     pub violation: String,

@@ -189,6 +189,8 @@ mod tests {
             hysteresis: 0.05,
             level_min_s: 1.0,
             smooth_s: 0.0,
+            still_frac: 0.25,
+            unmask_plates: false,
             speak: None,
         }
     }

@@ -5,7 +5,7 @@
 //!
 //! - [`event`]: lifecycle states, transitions, acknowledgements, the event log.
 //! - [`zone`]: [`ZoneRule`] (from the config compiler) and one file per rule: dwell
-//!   (out-of-store trading, occupancy), loitering, flooding, dumping.
+//!   (out-of-store trading, occupancy), loitering, flooding, dumping, parking.
 //! - [`camera`]: [`CameraRules`], all zones of one camera.
 //! - Building blocks: [`Dwell`] (presence timer), [`Flood`] (level grading), [`Dumping`]
 //!   (left-behind objects), [`static_fg`] (unknown static objects), [`Schedule`], [`Polygon`].
@@ -27,4 +27,4 @@ pub use event::{Ack, EventState, Transition};
 pub use flood::{Flood, FloodLevel, FloodParams};
 pub use polygon::Polygon;
 pub use schedule::Schedule;
-pub use zone::{CompiledZone, ZoneRule};
+pub use zone::{CompiledZone, ParkingParams, ZoneRule};

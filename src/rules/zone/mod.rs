@@ -1,12 +1,15 @@
 //! Zone rules: a compiled zone names its rule ([`ZoneRule`], from the config compiler), and a
 //! zone's runtime state is the matching variant of one enum, so a zone runs exactly its own
 //! rule. One file per rule: [`dwell`] (out-of-store trading, occupancy), [`loitering`],
-//! [`flooding`], [`dumping`].
+//! [`flooding`], [`dumping`], [`parking`].
 
 mod dumping;
 mod dwell;
 mod flooding;
 mod loitering;
+mod parking;
+
+pub use parking::ParkingParams;
 
 use chrono::{DateTime, Utc};
 
@@ -31,6 +34,8 @@ pub enum ZoneRule {
     Flooding(FloodParams),
     /// Dumping: an object left behind that stays put.
     Dumping(DumpingParams),
+    /// Illegal parking: a vehicle that itself stands still for `dwell_s`.
+    Parking(ParkingParams),
 }
 
 /// One zone as the config compiler leaves it: the raw entry (id, kind, classes, speak, …) and
@@ -60,6 +65,7 @@ pub(super) enum RuleState {
     Loitering(loitering::LoiterZone),
     Flooding(flooding::FloodZone),
     Dumping(dumping::DumpingZone),
+    Parking(parking::ParkingZone),
 }
 
 impl RuleState {
@@ -69,6 +75,7 @@ impl RuleState {
             ZoneRule::Loitering { dwell_s, presence } => RuleState::Loitering(loitering::LoiterZone::new(*dwell_s, *presence)),
             ZoneRule::Flooding(p) => RuleState::Flooding(flooding::FloodZone::new(*p)),
             ZoneRule::Dumping(p) => RuleState::Dumping(dumping::DumpingZone::new(p.clone())),
+            ZoneRule::Parking(p) => RuleState::Parking(parking::ParkingZone::new(*p)),
         }
     }
 
@@ -79,6 +86,7 @@ impl RuleState {
             RuleState::Loitering(l) => l.step(spec, ev, f),
             RuleState::Flooding(fl) => fl.step(spec, ev, f),
             RuleState::Dumping(d) => d.step(spec, ev, f),
+            RuleState::Parking(p) => p.step(spec, ev, f),
         }
     }
 

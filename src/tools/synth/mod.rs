@@ -14,6 +14,7 @@ pub mod render;
 pub mod scenario;
 pub mod scene;
 pub mod sprites;
+pub mod traffic;
 pub mod truth;
 pub mod video;
 
@@ -264,7 +265,7 @@ fn intervals(times: &[f64], on: impl Iterator<Item = bool>, duration: f64) -> Ve
 }
 
 /// Truth events implied by the actors: stalls in out-of-store zones, items left in dumping
-/// zones, bicycles over a zone's `min_count`.
+/// zones, bicycles over a zone's `min_count`, cars standing in parking zones.
 fn actor_events(s: &Scenario, zones: &[Zone], times: &[f64]) -> Vec<TruthEvent> {
     let (w, h) = (s.width, s.height);
     let inside = |z: &Zone, p: [f32; 2]| Polygon::new(&z.polygon).contains_px(p[0] * w as f32, p[1] * h as f32, w, h);
@@ -331,6 +332,7 @@ fn actor_events(s: &Scenario, zones: &[Zone], times: &[f64]) -> Vec<TruthEvent> 
                     out.push(ev(a, b));
                 }
             }
+            ZoneKind::Parking => out.extend(traffic::parking_events(s, z)),
             ZoneKind::Flooding | ZoneKind::Loitering => {}
         }
     }

@@ -411,6 +411,15 @@ pub fn scene_at(s: &Scenario, cast: &Cast, t: f64, w: f32, h: f32, ground: &mut 
                 let (fx, fy) = px(*at);
                 sprites.push(Sprite { id: object_id(i, 1), fx, fy, shape: Shape::Bin(*look) });
             }
+            Actor::ParkedCar { .. } | Actor::Queue { .. } => {
+                let van = if let Actor::ParkedCar { van, .. } = a { *van } else { None };
+                for p in super::traffic::car_paths(a) {
+                    if let Some(g) = p.at(t) {
+                        let (fx, fy) = px(g);
+                        sprites.push(Sprite { id: object_id(i, 1 + p.k), fx, fy, shape: Shape::Car(super::traffic::look_of(cast.cars[i], p.k, van)) });
+                    }
+                }
+            }
             Actor::WetShadow { center, size } => {
                 let (cx, cy) = px(*center);
                 ground.push(Ground::WetShadow(Puddle { cx, cy, hw: size[0] * w * 0.5, hh: size[1] * h * 0.5, seed: s.seed ^ (i as u64 * 77) }));

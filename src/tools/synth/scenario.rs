@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::traffic::Side;
 use crate::config::Zone;
 
 /// A whole scenario (`tests/scenarios/*.toml`).
@@ -193,6 +194,46 @@ pub enum Actor {
     },
     /// A dark, wet-looking shadow on the road that is not water (a negative for flooding).
     WetShadow { center: [f32; 2], size: [f32; 2] },
+    /// A car (or a van) drives in from side `from`, stands with its ground midpoint at `at` from
+    /// `arrive` until `leave`, then drives off to side `to` (see [`super::traffic`]).
+    ParkedCar {
+        at: [f32; 2],
+        arrive: f64,
+        leave: f64,
+        #[serde(default)]
+        from: Side,
+        #[serde(default = "right")]
+        to: Side,
+        /// A van (taller body) or a car; random when absent.
+        #[serde(default)]
+        van: Option<bool>,
+    },
+    /// Traffic stopping at a light on ground line `y`: `cars` cars from side `from`, the first
+    /// stopping at `stop_x`, each next one `spacing` (picture widths) behind it and `every_s`
+    /// later; all stand until `leave` (green), then pull away one after another.
+    Queue {
+        y: f32,
+        stop_x: f32,
+        cars: u32,
+        arrive: f64,
+        leave: f64,
+        #[serde(default)]
+        from: Side,
+        #[serde(default = "default_every_s")]
+        every_s: f64,
+        #[serde(default = "default_spacing")]
+        spacing: f32,
+    },
+}
+
+fn right() -> Side {
+    Side::Right
+}
+fn default_every_s() -> f64 {
+    2.0
+}
+fn default_spacing() -> f32 {
+    0.3
 }
 
 impl Scenario {
@@ -311,6 +352,24 @@ impl Scenario {
                     }
                 }
                 Actor::Bin { at: p, .. } => point(&mut e, at("at"), *p),
+                Actor::ParkedCar { at: p, arrive, leave, .. } => {
+                    point(&mut e, at("at"), *p);
+                    if leave <= arrive {
+                        e.push(format!("{}: leave {leave} is not after arrive {arrive}", at("leave")));
+                    }
+                }
+                Actor::Queue { y, stop_x, cars, arrive, leave, every_s, spacing, .. } => {
+                    point(&mut e, at("stop_x"), [*stop_x, *y]);
+                    if !(1..=32).contains(cars) {
+                        e.push(format!("{}: {cars} is not in 1..=32", at("cars")));
+                    }
+                    if leave <= arrive {
+                        e.push(format!("{}: leave {leave} is not after arrive {arrive}", at("leave")));
+                    }
+                    if *every_s < 0.0 || *spacing <= 0.0 {
+                        e.push(format!("{}: every_s must be >= 0 and spacing > 0", at("every_s")));
+                    }
+                }
             }
         }
         e

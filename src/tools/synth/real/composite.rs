@@ -139,6 +139,20 @@ impl Layer {
                 cnt[o] += 1.0;
             }
         }
+        // enlarged (a van near the camera is bigger than its cut-out): output pixels no source
+        // pixel fell on take their nearest source pixel, so no grid of holes shows
+        if s > 1.0 {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let o = ((oy + 1) * bw + ox + 1) as usize;
+                    if cnt[o] == 0.0 {
+                        let (x, y) = (((ox as f32 / s) as u32).min(cw - 1), ((oy as f32 / s) as u32).min(ch - 1));
+                        acc[o] = src[(y * cw + x) as usize];
+                        cnt[o] = 1.0;
+                    }
+                }
+            }
+        }
         for (a, n) in acc.iter_mut().zip(&cnt) {
             if *n > 0.0 {
                 *a = a.map(|v| v / n);

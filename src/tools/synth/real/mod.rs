@@ -3,7 +3,8 @@
 //!
 //! The background plays frames `start_frame..=end_frame` forwards and backwards in turn, so the
 //! real people in it never jump. Only things the real scene lacks are drawn: goods set out
-//! (vendors), bags and boxes (dumpers, pick-ups), standing water and wet patches. Persons are
+//! (vendors), bags and boxes (dumpers, pick-ups), standing water and wet patches, and cars that
+//! drive in, stop and drive off (parked cars, queues; see `cars.rs`). Persons are
 //! not drawn: the video holds real people, and the renderer's cartoon persons would teach the
 //! suite nothing about real ones. The rules need no person either (out-of-store counts goods in
 //! its zone; dumping counts a waste object that stays; its dumper is optional), so a vendor's or
@@ -22,6 +23,7 @@
 //!   it mirrored in it (ripples move it), under a soft edge; people stand in it, not under it;
 //!   wet patches are darker ground without any reflection (negatives).
 
+mod cars;
 mod composite;
 
 use std::path::{Path, PathBuf};
@@ -95,7 +97,7 @@ pub fn problems(s: &Scenario, b: &Background) -> Vec<String> {
     if b.end_frame <= b.start_frame {
         e.push(format!("background.end_frame: {} is not after start_frame {}", b.end_frame, b.start_frame));
     }
-    let objects = s.actors.iter().any(|a| matches!(a, Actor::Vendor { .. } | Actor::Dumper { .. } | Actor::Pickup { .. } | Actor::Litter { .. } | Actor::Bin { .. }));
+    let objects = s.actors.iter().any(|a| matches!(a, Actor::Vendor { .. } | Actor::Dumper { .. } | Actor::Pickup { .. } | Actor::Litter { .. } | Actor::Bin { .. } | Actor::ParkedCar { .. } | Actor::Queue { .. }));
     if objects && GroundPlane::of(b).is_none() {
         e.push(format!("background.ground: {:?} has no measured ground plane; give ground = [k, c] (person height in frame heights = k * y + c)", b.video));
     }
@@ -271,6 +273,7 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
     let mut rng = Rng::new(s.seed);
     let mut objects = Vec::new();
     let mut wet = Vec::new();
+    let mut cars = Vec::new();
     for (i, a) in s.actors.iter().enumerate() {
         let (goods, item) = (GoodsLook::random(&mut rng, None), ItemLook::random(&mut rng));
         let mut placed = match a {
@@ -295,6 +298,11 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
                 }), render::set_down_point(*at), *put, *pick)),
             Actor::Water { center, size, coverage } => {
                 wet.push(Wet::Water { center: *center, size: *size, coverage: coverage.clone(), seed: s.seed ^ i as u64 });
+                None
+            }
+            Actor::ParkedCar { .. } | Actor::Queue { .. } => {
+                ground.context("cars need a ground plane")?;
+                cars.extend(cars::of_actor(s, i, a));
                 None
             }
             Actor::WetShadow { center, size } => {
@@ -370,9 +378,16 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
             }
         }
         let mut drawn = Vec::new();
-        for o in objects.iter().filter(|o| t >= o.from && t < o.until) {
-            let (bbox, n, _) = o.layer.draw(rgb, &mut ids, &fg, w, h);
-            drawn.push((o.layer.id, o.layer.class, bbox, n));
+        // cars move: placed anew each frame where they are, then drawn far to near with the rest
+        let car_layers: Vec<Layer> = match ground {
+            Some(g) => cars.iter().filter_map(|c| c.layer_at(t, &g, &plate.median, w, h)).collect(),
+            None => Vec::new(),
+        };
+        let mut layers: Vec<&Layer> = objects.iter().filter(|o| t >= o.from && t < o.until).map(|o| &o.layer).chain(&car_layers).collect();
+        layers.sort_by(|a, b| a.base.total_cmp(&b.base));
+        for l in layers {
+            let (bbox, n, _) = l.draw(rgb, &mut ids, &fg, w, h);
+            drawn.push((l.id, l.class, bbox, n));
         }
         // an object nearer the camera drawn later may hide one further away
         let boxes: Vec<TruthBox> = drawn
@@ -408,7 +423,14 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
     writer.finish()?;
     let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
     let (events, flood) = super::truth_events(s, &zones, &flood_idx, &coverage, &times);
-    let truth = Truth { name: name.to_string(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: Some(vec!["goods".into(), "garbage".into()]) };
+    // with drawn cars, vehicle detections are scored too, so that the drawn cars' recall shows;
+    // the precision is understated: vtest's own van and car parked at the top right have no
+    // truth boxes, so every detection of them counts as a false positive
+    let mut labelled = vec!["goods".to_string(), "garbage".to_string()];
+    if !cars.is_empty() {
+        labelled.push("vehicle".into());
+    }
+    let truth = Truth { name: name.to_string(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: Some(labelled) };
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");
@@ -483,7 +505,7 @@ mod tests {
         };
         let real = seeds_of("tests/scenarios_real");
         let drawn: Vec<u64> = seeds_of("tests/scenarios").iter().map(|(_, s)| s.seed).collect();
-        let (mut oos, mut dumping) = (0, 0);
+        let (mut oos, mut dumping, mut parking) = (0, 0, 0);
         let mut seeds = std::collections::BTreeSet::new();
         for (p, s) in &real {
             let b = s.background.as_ref().unwrap_or_else(|| panic!("{}: no [background]", p.display()));
@@ -497,11 +519,12 @@ mod tests {
                 match e.kind.as_str() {
                     "out_of_store" => oos += 1,
                     "dumping" => dumping += 1,
+                    "parking" => parking += 1,
                     _ => {}
                 }
             }
         }
         assert!(real.len() >= 10, "{} scenarios", real.len());
-        assert!(oos >= 10 && dumping >= 10, "{oos} out-of-store and {dumping} dumping events");
+        assert!(oos >= 10 && dumping >= 10 && parking >= 10, "{oos} out-of-store, {dumping} dumping and {parking} parking events");
     }
 }
