@@ -398,6 +398,8 @@ pub enum ZoneKind {
     Flooding,
     Occupancy,
     Loitering,
+    /// Crowding (人群聚集): at least `min_count` persons in the zone for `dwell_s`.
+    Crowd,
 }
 
 impl ZoneKind {
@@ -408,6 +410,7 @@ impl ZoneKind {
             ZoneKind::Flooding => "flooding",
             ZoneKind::Occupancy => "occupancy",
             ZoneKind::Loitering => "loitering",
+            ZoneKind::Crowd => "crowd",
         }
     }
     /// The violation (违法案由) as the command center shows it.
@@ -418,6 +421,7 @@ impl ZoneKind {
             ZoneKind::Flooding => "road flooding (道路积水)",
             ZoneKind::Occupancy => "illegal occupation of public space (占道堆放)",
             ZoneKind::Loitering => "loitering in a restricted zone (区域滞留)",
+            ZoneKind::Crowd => "crowding (人群聚集)",
         }
     }
 }

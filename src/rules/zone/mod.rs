@@ -1,8 +1,9 @@
 //! Zone rules: a compiled zone names its rule ([`ZoneRule`], from the config compiler), and a
 //! zone's runtime state is the matching variant of one enum, so a zone runs exactly its own
 //! rule. One file per rule: [`dwell`] (out-of-store trading, occupancy), [`loitering`],
-//! [`flooding`], [`dumping`].
+//! [`flooding`], [`dumping`], [`crowd`].
 
+mod crowd;
 mod dumping;
 mod dwell;
 mod flooding;
@@ -31,6 +32,9 @@ pub enum ZoneRule {
     Flooding(FloodParams),
     /// Dumping: an object left behind that stays put.
     Dumping(DumpingParams),
+    /// Crowding: at least `min_count` persons present for `dwell_s`; transitions carry the
+    /// count and its peak.
+    Crowd(DwellParams),
 }
 
 /// One zone as the config compiler leaves it: the raw entry (id, kind, classes, speak, …) and
@@ -60,6 +64,7 @@ pub(super) enum RuleState {
     Loitering(loitering::LoiterZone),
     Flooding(flooding::FloodZone),
     Dumping(dumping::DumpingZone),
+    Crowd(crowd::CrowdZone),
 }
 
 impl RuleState {
@@ -69,6 +74,7 @@ impl RuleState {
             ZoneRule::Loitering { dwell_s, presence } => RuleState::Loitering(loitering::LoiterZone::new(*dwell_s, *presence)),
             ZoneRule::Flooding(p) => RuleState::Flooding(flooding::FloodZone::new(*p)),
             ZoneRule::Dumping(p) => RuleState::Dumping(dumping::DumpingZone::new(p.clone())),
+            ZoneRule::Crowd(p) => RuleState::Crowd(crowd::CrowdZone::new(*p)),
         }
     }
 
@@ -79,6 +85,7 @@ impl RuleState {
             RuleState::Loitering(l) => l.step(spec, ev, f),
             RuleState::Flooding(fl) => fl.step(spec, ev, f),
             RuleState::Dumping(d) => d.step(spec, ev, f),
+            RuleState::Crowd(c) => c.step(spec, ev, f),
         }
     }
 
