@@ -124,7 +124,7 @@ impl CameraRules {
             flood: z.rule.flood(),
             geo: None,
             dumped: None,
-            crowd: (z.spec.zone.kind == crate::config::ZoneKind::Crowd).then(|| super::CrowdCount { count: inside_n, peak: inside_n }),
+            crowd: (z.spec.zone.kind == crate::config::ZoneKind::Crowd).then_some(super::CrowdCount { count: inside_n, peak: inside_n }),
         })
     }
 

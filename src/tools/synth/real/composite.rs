@@ -251,10 +251,11 @@ fn scaled(cw: u32, ch: u32, src: &[[f32; 4]], s: f32) -> (i32, i32, i32, Vec<[f3
                 let (x0, y0) = (sx.floor() as i32, sy.floor() as i32);
                 let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
                 let o = ((oy + 1) * bw + ox + 1) as usize;
-                for k in 0..4 {
-                    let top = at(x0, y0)[k] * (1.0 - fx) + at(x0 + 1, y0)[k] * fx;
-                    let bottom = at(x0, y0 + 1)[k] * (1.0 - fx) + at(x0 + 1, y0 + 1)[k] * fx;
-                    acc[o][k] = top * (1.0 - fy) + bottom * fy;
+                let (a, b, c, d) = (at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1));
+                for (k, v) in acc[o].iter_mut().enumerate() {
+                    let top = a[k] * (1.0 - fx) + b[k] * fx;
+                    let bottom = c[k] * (1.0 - fx) + d[k] * fx;
+                    *v = top * (1.0 - fy) + bottom * fy;
                 }
                 cnt[o] = 1.0;
             }
