@@ -236,6 +236,17 @@ fn the_intersection_example_with_a_pole_speaker_is_valid() {
     assert!(text.contains("zone road-seg-31    flooding     classes [water]"), "{text}");
     assert!(text.contains("zone bus-stop-kerb  parking      classes [car/bus/truck/motorcycle/vehicle of the model's]"), "{text}");
     assert!(text.contains("parking: still within 0.25 of the box, vehicle crop plates readable (unmask_plates)"), "{text}");
+    assert!(text.contains("zone bus-stop-square crowd"), "{text}");
+}
+
+#[test]
+fn check_refuses_a_crowd_of_one_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/intersection.toml")).unwrap();
+    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/models/");
+    let cfg = example.replace("../models/", models).replace("  min_count = 8\n", "  min_count = 1\n");
+    let err = check_fails(dir.path(), "crowd.toml", &cfg);
+    assert!(err.contains("camera[1].zone[1].min_count: 1 is no crowd; a crowd zone needs min_count >= 2"), "{err}");
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! The real-background suite (`tests/scenarios_real/*.toml`) through `hawkeye eval`: goods,
-//! bags, puddles and parking cars composited onto vtest.avi frames 400–794 (never used for training),
-//! rendered at test time, decoded by GStreamer, detected by the committed model
-//! `models/hawkeye_urban.onnx` in ONNX Runtime, tracked and run through the zone rules. The
-//! report is held to floors at the committed models' figures (so a regression fails) and every
-//! miss of issue 14's (and 16's) targets is printed. The targets are NOT met yet (issue 14 stays open):
-//! the models find stalls and bags near the camera, few on the far road and car park, and the
-//! water model under-segments puddles and takes a wet road for water once.
+//! bags, puddles, parking cars and crowds of real people (cut out of frames 0–399) composited
+//! onto vtest.avi frames 400–794 (never used for training), rendered at test time, decoded by
+//! GStreamer, detected by the committed model `models/hawkeye_urban.onnx` in ONNX Runtime,
+//! tracked and run through the zone rules. The report is held to floors at the committed models'
+//! figures (so a regression fails) and every miss of issue 14's and 16's targets is printed. The
+//! targets are NOT met yet (issues 14 and 16 stay open): the models find stalls and bags near the
+//! camera, few on the far road and car park, and the water model under-segments puddles and
+//! takes a wet road for water once; two of the twelve crowds are missed.
 
 mod common;
 
@@ -22,9 +23,10 @@ const TARGET_ONSET_S: f64 = 2.0;
 const TARGET_FLOOD_AGREEMENT: f64 = 90.0;
 const TARGET_WATER_IOU: f64 = 0.8;
 /// Floors: (kind, precision, recall) with the committed models at (1.0, 0.33), (1.0, 0.45),
-/// (0.83, 0.42); issue 16: bin_overflow (0.83, 0.5) and parking (1.0, 0.91: 10 of 11; the van
-/// parked nearest the camera is never detected), about one event of margin below.
-const FLOORS: [(&str, f64, f64); 5] = [("out_of_store", 0.95, 0.25), ("dumping", 0.95, 0.35), ("flooding", 0.75, 0.3), ("bin_overflow", 0.7, 0.4), ("parking", 0.9, 0.8)];
+/// (0.83, 0.42); issue 16: bin_overflow (0.83, 0.5), parking (1.0, 0.91: 10 of 11; the van
+/// parked nearest the camera is never detected) and crowd (1.0, 0.83: 10 of 12; two tight
+/// groups whose members hide each other are missed), about one event of margin below.
+const FLOORS: [(&str, f64, f64); 6] = [("out_of_store", 0.95, 0.25), ("dumping", 0.95, 0.35), ("flooding", 0.75, 0.3), ("bin_overflow", 0.7, 0.4), ("parking", 0.9, 0.8), ("crowd", 0.9, 0.75)];
 /// A matched alert comes within this long of its due time (committed: at most 18.6 s late, a bag
 /// found only once a passer-by uncovered it).
 const MAX_ONSET_S: f64 = 20.0;
@@ -32,7 +34,9 @@ const MAX_ONSET_S: f64 = 20.0;
 const MIN_FLOOD_AGREEMENT: f64 = 55.0;
 /// Scenarios in which nothing may be alerted, and how many alert events each raises today: the
 /// wet road (no standing water) raises one flooding event with the committed water model.
-const NEGATIVES: [(&str, u64); 3] = [("r10_negatives_bags_vendors", 0), ("r11_negatives_wet_road", 1), ("r16_negatives_traffic", 0)];
+const NEGATIVES: [(&str, u64); 4] = [("r10_negatives_bags_vendors", 0), ("r11_negatives_wet_road", 1), ("r16_negatives_traffic", 0), ("r20_negatives_crowd", 0)];
+/// Composited persons (crowds) the detector finds at its operating score (committed: 0.85).
+const MIN_PERSON_RECALL: f64 = 0.8;
 /// The suite's flood scenario with two puddles that rise and recede twice.
 const FLOOD_SCENARIO: &str = "tests/scenarios_real/r07_flood_road.toml";
 
@@ -75,7 +79,7 @@ fn real_background_suite_holds_its_floors_and_reports_missed_targets() {
     let total = &report["total"];
     let scenarios = report["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), copied, "every scenario evaluated");
-    let mut kinds = vec!["out_of_store", "dumping", "bin_overflow", "parking"];
+    let mut kinds = vec!["out_of_store", "dumping", "bin_overflow", "parking", "crowd"];
     if water_wired {
         let config = std::fs::read_to_string(out.path().join("r07_flood_road/config.toml")).unwrap();
         assert!(config.contains("[water]"), "the generated config names no water model:\n{config}");
@@ -132,8 +136,16 @@ fn real_background_suite_holds_its_floors_and_reports_missed_targets() {
             gaps.push(format!("water mask IoU {iou:.3} (target {TARGET_WATER_IOU})"));
         }
     }
+    // crowds are real people cut out of the training frames: how many of them the detector
+    // finds (recall only: the video's own people have no boxes)
+    let person = total["detection"]["classes"].as_array().unwrap().iter().find(|c| c["class"] == "person").expect("composited persons are labelled");
+    let person_recall = f(&person["recall"]);
+    println!("composited persons: recall {person_recall:.3} ({} of {})", person["tp"], person["gt"]);
+    if person_recall < MIN_PERSON_RECALL {
+        problems.push(format!("composited persons: recall {person_recall:.3} < {MIN_PERSON_RECALL}"));
+    }
     if !gaps.is_empty() {
-        eprintln!("\n*** issue 14's targets NOT met on the real-background suite:\n  {}\n", gaps.join("\n  "));
+        eprintln!("\n*** issues 14's and 16's targets NOT met on the real-background suite:\n  {}\n", gaps.join("\n  "));
     }
     assert!(problems.is_empty(), "the real-background suite fell below its floors:\n  {}", problems.join("\n  "));
 }

@@ -94,6 +94,7 @@ impl CameraStep {
                     flood: None,
                     geo: Some(s.fix),
                     dumped: None,
+                    crowd: None,
                 });
             }
         }

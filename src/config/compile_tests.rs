@@ -154,6 +154,19 @@ volume = "loud"
 }
 
 #[test]
+fn a_crowd_zone_compiles_to_the_crowd_rule_and_needs_two_persons() {
+    let c = load_str(&text(&zone("square", "crowd", "  min_count = 5\n  grace_s = 2"), ""), Path::new("/nonexistent")).unwrap();
+    match &c.zones("cam-a")[0].rule {
+        ZoneRule::Crowd(p) => assert_eq!((p.dwell_s, p.grace_s), (12.0, 2.0)),
+        other => panic!("crowd → {other:?}"),
+    }
+    // min_count defaults to 1, which is no crowd: said with the place
+    let errs = errors(&text(&[zone("ok", "occupancy", ""), zone("square", "crowd", "")].concat(), ""));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].starts_with("camera[0].zone[1].min_count: 1 is no crowd"), "{errs:#?}");
+}
+
+#[test]
 fn a_missing_required_key_is_named_once() {
     let z = zone("z0", "out_of_store", "").replace("  dwell_s = 12\n", "");
     let errs = errors(&text(&z, ""));

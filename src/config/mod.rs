@@ -402,6 +402,8 @@ pub enum ZoneKind {
     BinOverflow,
     /// Illegal parking: a vehicle standing still in a no-parking zone (see `rules::zone::parking`).
     Parking,
+    /// Crowding (人群聚集): at least `min_count` persons in the zone for `dwell_s`.
+    Crowd,
 }
 
 impl ZoneKind {
@@ -414,6 +416,7 @@ impl ZoneKind {
             ZoneKind::Loitering => "loitering",
             ZoneKind::BinOverflow => "bin_overflow",
             ZoneKind::Parking => "parking",
+            ZoneKind::Crowd => "crowd",
         }
     }
     /// The violation (违法案由) as the command center shows it.
@@ -426,6 +429,7 @@ impl ZoneKind {
             ZoneKind::Loitering => "loitering in a restricted zone (区域滞留)",
             ZoneKind::BinOverflow => "overflowing rubbish bin (垃圾满溢)",
             ZoneKind::Parking => "illegal parking (机动车违停)",
+            ZoneKind::Crowd => "crowding (人群聚集)",
         }
     }
 }

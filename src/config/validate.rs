@@ -425,6 +425,8 @@ pub(super) fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &
     }
     if z.min_count == 0 {
         errs.push(format!("{zp}.min_count: must be at least 1"));
+    } else if z.kind == ZoneKind::Crowd && z.min_count < 2 {
+        errs.push(format!("{zp}.min_count: {} is no crowd; a crowd zone needs min_count >= 2 (persons that make a crowd)", z.min_count));
     }
     if !(z.min_size_px >= 0.0) {
         errs.push(format!("{zp}.min_size_px: {} must be >= 0", z.min_size_px));
@@ -471,6 +473,7 @@ fn zone_rule(z: &Zone) -> ZoneRule {
         ZoneKind::Loitering => ZoneRule::Loitering { dwell_s: z.dwell_s, presence: timing(0.0) },
         // dwell_s applies per vehicle, timed while it stands still
         ZoneKind::Parking => ZoneRule::Parking(ParkingParams { dwell_s: z.dwell_s, still_frac: z.still_frac, presence: timing(0.0) }),
+        ZoneKind::Crowd => ZoneRule::Crowd(timing(z.dwell_s)),
         ZoneKind::Flooding => ZoneRule::Flooding(FloodParams {
             yellow_at: z.yellow_at,
             red_at: z.red_at,

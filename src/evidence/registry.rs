@@ -192,6 +192,7 @@ mod tests {
             flood: None,
             geo: None,
             dumped: None,
+            crowd: None,
         };
         let ctx = AlertContext { device_id: "d".into(), camera_id: "c".into(), location: Default::default(), model: ModelRef { name: "m".into(), sha256: "0".into() } };
         let mut a = Alert::from_transition(&t, crate::rules::EventState::New, &ctx, chrono::Utc::now());

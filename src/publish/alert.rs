@@ -36,7 +36,7 @@ pub struct Alert {
     /// it was active) or `restart` (found open when the daemon started after a crash); null
     /// for other states.
     pub reason: Option<String>,
-    /// `out_of_store`, `dumping`, `flooding`, `occupancy`, `loitering`, `bin_overflow` or `parking`.
+    /// `out_of_store`, `dumping`, `flooding`, `occupancy`, `loitering`, `bin_overflow`, `parking` or `crowd`.
     pub kind: String,
     /// The violation as the command centre shows it (违法案由).
     pub violation: String,
@@ -54,6 +54,13 @@ pub struct Alert {
     /// the smoothed share of the segment covered by water; null for other kinds.
     pub level: Option<String>,
     pub coverage: Option<f64>,
+    /// Crowding: persons in the zone at this transition (`new`, `update`; below `min_count`
+    /// at `end`); absent for other kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Crowding: the most persons seen at once since the crowd began (at least `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_count: Option<u32>,
     pub objects: Vec<AlertObject>,
     pub model: ModelRef,
     pub evidence: Vec<EvidenceRef>,
@@ -118,6 +125,8 @@ impl Alert {
             dwell_s: (t.dwell_s.max(0.0) * 10.0).round() / 10.0,
             level: t.flood.map(|(l, _)| l.as_str().to_string()),
             coverage: t.flood.map(|(_, c)| (c * 1000.0).round() / 1000.0),
+            count: t.crowd.map(|c| c.count),
+            peak_count: t.crowd.map(|c| c.peak),
             objects: t
                 .objects
                 .iter()
@@ -153,6 +162,7 @@ impl Alert {
             severity: "info".into(),
             updated_at: rfc3339(updated),
             objects: Vec::new(),
+            count: self.count.map(|_| 0),
             evidence: Vec::new(),
             manifest: None,
             prev_hash: None,
@@ -276,6 +286,7 @@ mod tests {
             flood: None,
             geo: None,
             dumped: None,
+            crowd: None,
         }
     }
 
@@ -330,5 +341,23 @@ mod tests {
         let d = a.dumping.unwrap();
         assert_eq!(d.appeared_at, "2026-12-01T08:00:00.000Z");
         assert_eq!(d.dumper.unwrap().seen_at, "2026-12-01T07:59:57.500Z");
+    }
+
+    #[test]
+    fn crowd_alerts_carry_the_count_and_its_peak() {
+        let mut t = transition(crate::config::ZoneKind::Crowd, EventState::Update);
+        t.crowd = Some(crate::rules::CrowdCount { count: 4, peak: 6 });
+        let a = Alert::from_transition(&t, EventState::Update, &ctx(), Utc::now());
+        assert_eq!((a.kind.as_str(), a.violation.as_str(), a.count, a.peak_count), ("crowd", "crowding (人群聚集)", Some(4), Some(6)));
+        let mut numbered = a.clone();
+        (numbered.seq, numbered.device_seq) = (2, 2);
+        let v = serde_json::to_value(&numbered).unwrap();
+        assert_eq!((v["count"].as_u64(), v["peak_count"].as_u64()), (Some(4), Some(6)));
+        let schema: serde_json::Value = serde_json::from_str(ALERT_SCHEMA).unwrap();
+        assert!(jsonschema::is_valid(&schema, &v), "{v}");
+        assert_eq!(a.ended("shutdown", Utc::now()).count, Some(0));
+        // other kinds carry neither key
+        let other = serde_json::to_value(Alert::from_transition(&transition(crate::config::ZoneKind::OutOfStore, EventState::New), EventState::New, &ctx(), Utc::now())).unwrap();
+        assert!(other.get("count").is_none() && other.get("peak_count").is_none(), "{other}");
     }
 }

@@ -107,6 +107,7 @@ impl CameraRules {
         let rec = self.log.find(event_id).ok_or_else(|| format!("unknown event {event_id:?}"))?;
         let z = &self.zones[rec.zone];
         let inside = objects_in_zone(&z.spec, tracks, w, h);
+        let inside_n = inside.len() as u32;
         let _ = wall;
         Ok(Transition {
             state: if occupied(&z.spec.zone, &inside) { EventState::Recurred } else { EventState::Resolved },
@@ -123,6 +124,7 @@ impl CameraRules {
             flood: z.rule.flood(),
             geo: None,
             dumped: None,
+            crowd: (z.spec.zone.kind == crate::config::ZoneKind::Crowd).then_some(super::CrowdCount { count: inside_n, peak: inside_n }),
         })
     }
 

@@ -62,6 +62,17 @@ pub struct Transition {
     pub geo: Option<crate::drone::GeoFix>,
     /// Dumping: the object left behind and the person who brought it (`new` and `update`).
     pub dumped: Option<DumpedObject>,
+    /// Crowding: the persons in the zone now and the most seen since the event's presence began.
+    pub crowd: Option<CrowdCount>,
+}
+
+/// A crowd zone's head count at a transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrowdCount {
+    /// Qualifying persons in the zone at this transition.
+    pub count: u32,
+    /// The most seen at once since the event's presence began (at least `count`).
+    pub peak: u32,
 }
 
 /// An operator's acknowledgement of an event.
@@ -190,6 +201,7 @@ impl ZoneEvents<'_> {
             flood: None,
             geo: None,
             dumped: None,
+            crowd: None,
         }
     }
 }

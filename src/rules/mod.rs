@@ -5,7 +5,7 @@
 //!
 //! - [`event`]: lifecycle states, transitions, acknowledgements, the event log.
 //! - [`zone`]: [`ZoneRule`] (from the config compiler) and one file per rule: dwell
-//!   (out-of-store trading, occupancy), loitering, flooding, dumping, parking.
+//!   (out-of-store trading, occupancy), loitering, flooding, dumping, parking, crowding.
 //! - [`camera`]: [`CameraRules`], all zones of one camera.
 //! - Building blocks: [`Dwell`] (presence timer), [`Flood`] (level grading), [`Dumping`]
 //!   (left-behind objects), [`static_fg`] (unknown static objects), [`Schedule`], [`Polygon`].
@@ -23,7 +23,7 @@ mod zone;
 pub use camera::CameraRules;
 pub use dumping::{DumpedObject, Dumper, Dumping, DumpingParams, DumpingStep};
 pub use dwell::{Dwell, DwellParams, DwellStep};
-pub use event::{Ack, EventState, Transition};
+pub use event::{Ack, CrowdCount, EventState, Transition};
 pub use flood::{Flood, FloodLevel, FloodParams};
 pub use polygon::Polygon;
 pub use schedule::Schedule;

@@ -21,6 +21,11 @@ impl DwellZone {
         DwellZone { dwell: Dwell::new(p), presence_wall: None }
     }
 
+    /// Start (stream time) of the current presence, pending or active.
+    pub(super) fn since(&self) -> Option<f64> {
+        self.dwell.since()
+    }
+
     /// One frame: `inside` are the qualifying objects in the zone; `entered_ts` (loitering)
     /// is when the first of them entered, which may be before the zone's presence began.
     pub(super) fn step(&mut self, spec: &CompiledZone, ev: &mut ZoneEvents<'_>, f: &FrameInput<'_>, inside: Vec<Track>, entered_ts: Option<f64>) -> Option<Transition> {

@@ -1,8 +1,9 @@
 //! Zone rules: a compiled zone names its rule ([`ZoneRule`], from the config compiler), and a
 //! zone's runtime state is the matching variant of one enum, so a zone runs exactly its own
 //! rule. One file per rule: [`dwell`] (out-of-store trading, occupancy), [`loitering`],
-//! [`flooding`], [`dumping`], [`parking`].
+//! [`flooding`], [`dumping`], [`parking`], [`crowd`].
 
+mod crowd;
 mod dumping;
 mod dwell;
 mod flooding;
@@ -36,6 +37,9 @@ pub enum ZoneRule {
     Dumping(DumpingParams),
     /// Illegal parking: a vehicle that itself stands still for `dwell_s`.
     Parking(ParkingParams),
+    /// Crowding: at least `min_count` persons present for `dwell_s`; transitions carry the
+    /// count and its peak.
+    Crowd(DwellParams),
 }
 
 /// One zone as the config compiler leaves it: the raw entry (id, kind, classes, speak, …) and
@@ -66,6 +70,7 @@ pub(super) enum RuleState {
     Flooding(flooding::FloodZone),
     Dumping(dumping::DumpingZone),
     Parking(parking::ParkingZone),
+    Crowd(crowd::CrowdZone),
 }
 
 impl RuleState {
@@ -76,6 +81,7 @@ impl RuleState {
             ZoneRule::Flooding(p) => RuleState::Flooding(flooding::FloodZone::new(*p)),
             ZoneRule::Dumping(p) => RuleState::Dumping(dumping::DumpingZone::new(p.clone())),
             ZoneRule::Parking(p) => RuleState::Parking(parking::ParkingZone::new(*p)),
+            ZoneRule::Crowd(p) => RuleState::Crowd(crowd::CrowdZone::new(*p)),
         }
     }
 
@@ -87,6 +93,7 @@ impl RuleState {
             RuleState::Flooding(fl) => fl.step(spec, ev, f),
             RuleState::Dumping(d) => d.step(spec, ev, f),
             RuleState::Parking(p) => p.step(spec, ev, f),
+            RuleState::Crowd(c) => c.step(spec, ev, f),
         }
     }
 

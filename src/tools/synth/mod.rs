@@ -8,6 +8,7 @@
 //! training hawkeye's own detector.
 
 pub mod canvas;
+pub mod crowd;
 pub mod dataset;
 pub mod real;
 pub mod render;
@@ -193,7 +194,7 @@ pub fn render_scenario_with(scenario: &Path, out: &Path, model: &Path, water: Op
     let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
     let flood_idx: Vec<usize> = flood_zones.iter().map(|(i, _)| *i).collect();
     let (events, flood) = truth_events(&s, &zones, &flood_idx, &coverage, &times);
-    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: None };
+    let truth = Truth { name: name.clone(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: None, partial: Vec::new() };
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");
@@ -265,7 +266,8 @@ fn intervals(times: &[f64], on: impl Iterator<Item = bool>, duration: f64) -> Ve
 }
 
 /// Truth events implied by the actors: stalls in out-of-store zones, items left in dumping
-/// zones, bicycles over a zone's `min_count`, cars standing in parking zones.
+/// zones, bicycles over a zone's `min_count`, cars standing in parking zones, persons at or over
+/// a crowd zone's `min_count`.
 fn actor_events(s: &Scenario, zones: &[Zone], times: &[f64]) -> Vec<TruthEvent> {
     let (w, h) = (s.width, s.height);
     let inside = |z: &Zone, p: [f32; 2]| Polygon::new(&z.polygon).contains_px(p[0] * w as f32, p[1] * h as f32, w, h);
@@ -327,6 +329,19 @@ fn actor_events(s: &Scenario, zones: &[Zone], times: &[f64]) -> Vec<TruthEvent> 
                             _ => 0,
                         })
                         .sum()
+                };
+                for (a, b) in intervals(times, times.iter().map(|t| count_at(*t) >= z.min_count as usize), s.duration_s) {
+                    out.push(ev(a, b));
+                }
+            }
+            ZoneKind::Crowd => {
+                // persons in the zone: crowds and walkers (real backgrounds), pedestrians (the
+                // drawn street), standing or walking
+                let members: Vec<crowd::Member> = s.actors.iter().flat_map(crowd::members).collect();
+                let count_at = |t: f64| -> usize {
+                    let people = members.iter().filter_map(|m| m.at(t));
+                    let pedestrians = s.actors.iter().filter_map(|a| render::pedestrian_at(a, t));
+                    people.chain(pedestrians).filter(|p| inside(z, *p)).count()
                 };
                 for (a, b) in intervals(times, times.iter().map(|t| count_at(*t) >= z.min_count as usize), s.duration_s) {
                     out.push(ev(a, b));
@@ -436,5 +451,21 @@ mod tests {
         // removal before appearance is named with its place
         let bad: Scenario = toml::from_str("seed = 1\nduration_s = 9\n[[actor]]\nkind = \"litter\"\nat = [[0.5, 0.5]]\nappear = [5]\nremoved = [3]\n").unwrap();
         assert!(bad.problems().iter().any(|p| p.starts_with("actor[0].removed[0]")), "{:?}", bad.problems());
+    }
+
+    #[test]
+    fn crowd_truth_counts_the_people_in_the_zone() {
+        // four pedestrians stop in the plaza, then three others: two crowds of min_count 3
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/18_crowd_gathers.toml")).unwrap();
+        let s: Scenario = toml::from_str(&text).unwrap();
+        let times: Vec<f64> = (0..800).map(|i| i as f64 / 10.0).collect();
+        let ev = actor_events(&s, &s.parsed_zones().unwrap(), &times);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert!(ev.iter().all(|e| e.kind == "crowd" && e.end - e.start > 15.0), "{ev:?}");
+        // the negative: two stand, four disperse within the dwell, walkers pass one at a time
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/19_crowd_passes.toml")).unwrap();
+        let s: Scenario = toml::from_str(&text).unwrap();
+        let ev = actor_events(&s, &s.parsed_zones().unwrap(), &times[..700]);
+        assert!(ev.iter().all(|e| e.end - e.start < 8.0), "{ev:?}");
     }
 }

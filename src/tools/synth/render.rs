@@ -288,6 +288,27 @@ fn vendor_spot(at: [f32; 2]) -> [f32; 2] {
 }
 
 /// Everything in the scene at time `t`: sprites and ground layers.
+/// Where a pedestrian actor's feet are at time `t` (normalised), or `None` before it starts,
+/// after it arrived, or for another actor.
+pub fn pedestrian_at(a: &Actor, t: f64) -> Option<[f32; 2]> {
+    let Actor::Pedestrian { from, to, start, walk_s, stop_at, stop_s, .. } = a else { return None };
+    let stop = if stop_at.is_some() { *stop_s } else { 0.0 };
+    let (start, walk_s) = (*start, *walk_s);
+    if t < start || t > start + walk_s + stop {
+        return None;
+    }
+    let e = t - start;
+    let split = stop_at.unwrap_or(1.0) as f64 * walk_s;
+    let f = if e < split {
+        e / walk_s
+    } else if e < split + stop {
+        split / walk_s
+    } else {
+        (e - stop) / walk_s
+    };
+    Some(lerp2(*from, *to, f as f32))
+}
+
 pub fn scene_at(s: &Scenario, cast: &Cast, t: f64, w: f32, h: f32, ground: &mut Vec<Ground>, sprites: &mut Vec<Sprite>) {
     ground.clear();
     sprites.clear();
@@ -305,23 +326,10 @@ pub fn scene_at(s: &Scenario, cast: &Cast, t: f64, w: f32, h: f32, ground: &mut 
     };
     for (i, a) in s.actors.iter().enumerate() {
         match a {
-            Actor::Pedestrian { from, to, start, walk_s, stop_at, stop_s, carry } => {
-                let stop = if stop_at.is_some() { *stop_s } else { 0.0 };
-                let (start, walk_s) = (*start, *walk_s);
-                if t < start || t > start + walk_s + stop {
-                    continue;
+            Actor::Pedestrian { from, carry, .. } => {
+                if let Some(p) = pedestrian_at(a, t) {
+                    walker(i, p, dist(*from, p), *carry, sprites);
                 }
-                let e = t - start;
-                let split = stop_at.unwrap_or(1.0) as f64 * walk_s;
-                let f = if e < split {
-                    e / walk_s
-                } else if e < split + stop {
-                    split / walk_s
-                } else {
-                    (e - stop) / walk_s
-                };
-                let p = lerp2(*from, *to, f as f32);
-                walker(i, p, dist(*from, p), *carry, sprites);
             }
             Actor::Vendor { at, arrive, leave, .. } => {
                 let spot = vendor_spot(*at);
@@ -424,6 +432,8 @@ pub fn scene_at(s: &Scenario, cast: &Cast, t: f64, w: f32, h: f32, ground: &mut 
                 let (cx, cy) = px(*center);
                 ground.push(Ground::WetShadow(Puddle { cx, cy, hw: size[0] * w * 0.5, hh: size[1] * h * 0.5, seed: s.seed ^ (i as u64 * 77) }));
             }
+            // real people, composited on real backgrounds only (the scenario check refuses them here)
+            Actor::Crowd { .. } | Actor::Walkers { .. } => {}
         }
     }
 }

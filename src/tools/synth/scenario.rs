@@ -224,6 +224,30 @@ pub enum Actor {
         #[serde(default = "default_spacing")]
         spacing: f32,
     },
+    /// Real backgrounds: `count` real people (cut out of the video's training frames) gather
+    /// around `at` one by one from `arrive`, `stagger_s` apart, stand, and walk off one by one
+    /// from `leave` (see [`super::crowd`]).
+    Crowd {
+        at: [f32; 2],
+        count: u32,
+        arrive: f64,
+        leave: f64,
+        /// Half-width of the group (picture widths).
+        #[serde(default = "default_spread")]
+        spread: f32,
+        #[serde(default = "default_stagger")]
+        stagger_s: f64,
+    },
+    /// Real backgrounds: `count` real people walking from `from` to `to` in `walk_s` seconds,
+    /// one every `every_s` from `start`.
+    Walkers {
+        from: [f32; 2],
+        to: [f32; 2],
+        start: f64,
+        count: u32,
+        every_s: f64,
+        walk_s: f64,
+    },
 }
 
 fn right() -> Side {
@@ -234,6 +258,12 @@ fn default_every_s() -> f64 {
 }
 fn default_spacing() -> f32 {
     0.3
+}
+fn default_spread() -> f32 {
+    0.06
+}
+fn default_stagger() -> f64 {
+    1.0
 }
 
 impl Scenario {
@@ -370,6 +400,22 @@ impl Scenario {
                         e.push(format!("{}: every_s must be >= 0 and spacing > 0", at("every_s")));
                     }
                 }
+                Actor::Crowd { at: p, count, arrive, leave, spread, stagger_s } => {
+                    point(&mut e, at("at"), *p);
+                    if *count == 0 || leave <= arrive || !(0.0..=0.3).contains(spread) || *stagger_s < 0.0 {
+                        e.push(format!("{}: needs count >= 1, leave after arrive, spread in 0..0.3 and stagger_s >= 0", at("count")));
+                    }
+                }
+                Actor::Walkers { from, to, count, every_s, walk_s, .. } => {
+                    point(&mut e, at("from"), *from);
+                    point(&mut e, at("to"), *to);
+                    if *count == 0 || *walk_s <= 0.0 || *every_s < 0.0 {
+                        e.push(format!("{}: needs count >= 1, walk_s > 0 and every_s >= 0", at("count")));
+                    }
+                }
+            }
+            if matches!(a, Actor::Crowd { .. } | Actor::Walkers { .. }) && self.background.is_none() {
+                e.push(format!("actor[{i}]: crowds and walkers are real people, drawn on a real background only (use pedestrians on the drawn street)"));
             }
         }
         e

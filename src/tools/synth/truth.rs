@@ -30,6 +30,11 @@ pub struct Truth {
     /// people and traffic have no boxes, so detections of them are not scored. `None`: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labelled: Option<Vec<String>>,
+    /// Labelled classes whose boxes cover only some of the objects seen: on a real background
+    /// the composited persons have boxes, the video's own do not. Detections of them are scored
+    /// for recall only (one that matches no box is not a false positive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<String>,
 }
 
 /// One true water mask: an 8-bit grey PNG at the video's size, 255 where standing water is

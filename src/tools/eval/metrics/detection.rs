@@ -91,7 +91,8 @@ pub fn detection_report(truth: &Truth, frames: &[DetFrame], iou: f32, score_thr:
 /// (others are skipped, and only paired frames' truth boxes count); within a frame a detection
 /// matches a truth box of the class its model class maps to ([`truth_class`]) with IoU ≥ `iou`
 /// (greedy, see `greedy_match`); rows are truth classes. Detections of a class the truth does
-/// not label (`Truth::labelled`) are not scored either.
+/// not label (`Truth::labelled`) are not scored either, and those of a partly labelled class
+/// (`Truth::partial`) only when they match a box (recall only).
 /// Precision / recall are those of the detections scoring at least `score_thr`.
 pub fn detection_report_multi(runs: &[(&Truth, &[DetFrame])], iou: f32, score_thr: f32) -> DetectionReport {
     let mut samples: BTreeMap<String, ClassSamples> = BTreeMap::new();
@@ -119,7 +120,9 @@ pub fn detection_report_multi(runs: &[(&Truth, &[DetFrame])], iou: f32, score_th
                 let m = greedy_match(&gts, &dets, iou);
                 let s = samples.entry(c.to_string()).or_default();
                 s.n_gt += gts.len();
-                s.scored.extend(dets.iter().zip(&m).map(|(d, g)| (d.0, g.is_some())));
+                // a partly labelled class: a detection of an unlabelled object is no mistake
+                let partial = truth.partial.iter().any(|p| p == c);
+                s.scored.extend(dets.iter().zip(&m).filter(|(_, g)| !partial || g.is_some()).map(|(d, g)| (d.0, g.is_some())));
             }
         }
     }

@@ -26,7 +26,7 @@ pub use identity::*;
 pub use report::*;
 
 /// The alert kinds the rules raise, in report order; other kinds seen are appended.
-pub const EVENT_KINDS: [&str; 6] = ["out_of_store", "dumping", "flooding", "occupancy", "bin_overflow", "parking"];
+pub const EVENT_KINDS: [&str; 7] = ["out_of_store", "dumping", "flooding", "occupancy", "bin_overflow", "parking", "crowd"];
 
 /// Flood levels from dry to worst.
 pub const FLOOD_LEVELS: [&str; 3] = ["green", "yellow", "red"];

@@ -102,6 +102,20 @@ fn missing_detection_halves_recall() {
 }
 
 #[test]
+fn a_partly_labelled_class_is_scored_for_recall_only() {
+    // two detected persons, one of them composited (boxed), one the video's own (no box)
+    let mut t = truth(vec![vec![("person", 1, [0.0, 0.0, 10.0, 30.0])], vec![("person", 1, [0.0, 0.0, 10.0, 30.0])]]);
+    t.labelled = Some(vec!["person".into()]);
+    let d = dframes(vec![vec![det("person", 0.9, [0.0, 0.0, 10.0, 30.0], None), det("person", 0.8, [50.0, 0.0, 60.0, 30.0], None)], vec![]]);
+    let full = detection_report(&t, &d, 0.5, 0.3);
+    assert_eq!((class(&full, "person").tp, class(&full, "person").fp, class(&full, "person").fn_), (1, 1, 1));
+    t.partial = vec!["person".into()];
+    let partial = detection_report(&t, &d, 0.5, 0.3);
+    let p = class(&partial, "person");
+    assert_eq!((p.tp, p.fp, p.fn_, p.recall), (1, 0, 1, 0.5));
+}
+
+#[test]
 fn voc_ap_interpolates_the_precision_envelope() {
     // TP 0.9, FP 0.8, TP 0.7 over 2 truth boxes: recall 0.5 at P 1, recall 1 at P 2/3
     // -> AP = 0.5 * 1 + 0.5 * 2/3

@@ -11,7 +11,7 @@ const RENDER_PERSON_H: f32 = 0.42;
 /// Side of the canvas an object is drawn on before it is scaled down into the scene.
 const CUT_SIDE: u32 = 480;
 /// Foreground threshold: summed |frame − median| over the three channels.
-const FG_THRESHOLD: i32 = 70;
+pub(super) const FG_THRESHOLD: i32 = 70;
 
 /// For every pixel of `frame`: 0 where it shows the background, else one past the lowest row
 /// of the foreground run it belongs to in its column (short gaps bridged). A foreground pixel
@@ -122,60 +122,7 @@ impl Layer {
     pub(super) fn place(id: u32, class: &'static str, cut: &(u32, u32, Vec<[f32; 4]>, f32), fx: f32, fy: f32, ground: &GroundPlane, median: &[u8], w: u32, h: u32) -> Layer {
         let (cw, ch, src, person) = cut;
         let s = ground.person_px(fy, h) / person;
-        let (ow, oh) = (((*cw as f32 * s).ceil() as i32).max(1), ((*ch as f32 * s).ceil() as i32).max(1));
-        // one pixel of margin on each side for the blur
-        let (bw, bh) = (ow + 2, oh + 2);
-        let mut acc = vec![[0f32; 4]; (bw * bh) as usize];
-        let mut cnt = vec![0f32; (bw * bh) as usize];
-        for y in 0..*ch {
-            let oy = ((y as f32 * s) as i32).min(oh - 1) + 1;
-            for x in 0..*cw {
-                let ox = ((x as f32 * s) as i32).min(ow - 1) + 1;
-                let o = (oy * bw + ox) as usize;
-                let p = src[(y * cw + x) as usize];
-                for k in 0..4 {
-                    acc[o][k] += p[k];
-                }
-                cnt[o] += 1.0;
-            }
-        }
-        // enlarged (a van near the camera is bigger than its cut-out): output pixels no source
-        // pixel fell on take their nearest source pixel, so no grid of holes shows
-        if s > 1.0 {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let o = ((oy + 1) * bw + ox + 1) as usize;
-                    if cnt[o] == 0.0 {
-                        let (x, y) = (((ox as f32 / s) as u32).min(cw - 1), ((oy as f32 / s) as u32).min(ch - 1));
-                        acc[o] = src[(y * cw + x) as usize];
-                        cnt[o] = 1.0;
-                    }
-                }
-            }
-        }
-        for (a, n) in acc.iter_mut().zip(&cnt) {
-            if *n > 0.0 {
-                *a = a.map(|v| v / n);
-            }
-        }
-        let mut px = vec![[0f32; 4]; acc.len()];
-        for y in 0..bh {
-            for x in 0..bw {
-                let mut sum = [0f32; 4];
-                for (dy, wy) in [(-1, 1.0), (0, 2.0), (1, 1.0)] {
-                    for (dx, wx) in [(-1, 1.0), (0, 2.0), (1, 1.0)] {
-                        let (sx, sy) = (x + dx, y + dy);
-                        if sx >= 0 && sy >= 0 && sx < bw && sy < bh {
-                            let p = acc[(sy * bw + sx) as usize];
-                            for k in 0..4 {
-                                sum[k] += p[k] * wx * wy / 16.0;
-                            }
-                        }
-                    }
-                }
-                px[(y * bw + x) as usize] = sum;
-            }
-        }
+        let (bw, bh, oh, mut px) = scaled(*cw, *ch, src, s);
         let x0 = (fx - (bw as f32) * 0.5).round() as i32;
         let y0 = (fy - (oh + 1) as f32).round() as i32;
         // colour matching: somewhat less saturated than the renderer's cartoon colours, lit as
@@ -198,6 +145,24 @@ impl Layer {
             }
         }
         Layer { id, class, x0, y0, w: bw, h: bh, base: fy, px, ref_mean: luma(bg) }
+    }
+
+    /// A real person's cut-out (premultiplied RGBA, feet at its bottom centre, `person_h` the
+    /// person's height in it) scaled to a person's height at ground point `(fx, fy)`, mirrored
+    /// when `flip`. Its colours are the video's own and stay; only the frame's light is matched.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn person(id: u32, cut: &super::people::Cutout, flip: bool, fx: f32, fy: f32, ground: &GroundPlane, median: &[u8], w: u32, h: u32) -> Layer {
+        let s = ground.person_px(fy, h) / cut.person_h;
+        let src: Vec<[f32; 4]> = if flip {
+            (0..cut.h).flat_map(|y| (0..cut.w).rev().map(move |x| (x, y))).map(|(x, y)| cut.px[(y * cut.w + x) as usize]).collect()
+        } else {
+            cut.px.clone()
+        };
+        let (bw, bh, oh, px) = scaled(cut.w, cut.h, &src, s);
+        let x0 = (fx - (bw as f32) * 0.5).round() as i32;
+        let y0 = (fy - (oh + 1) as f32).round() as i32;
+        let bg = mean_rgb(median, w, h, [x0 - bw / 2, y0, x0 + bw + bw / 2, y0 + bh + bh / 4]);
+        Layer { id, class: "person", x0, y0, w: bw, h: bh, base: fy, px, ref_mean: luma(bg) }
     }
 
     /// Composites the layer and its contact shadow onto `rgb`, hidden where a real person in
@@ -267,6 +232,72 @@ impl Layer {
         let _ = visible;
         ([b0, b1, b2, b3], drawn, visible)
     }
+}
+
+/// A cut-out (`cw`×`ch` premultiplied RGBA) scaled by `s` (area averaged when shrinking,
+/// bilinear when enlarging), blurred 3×3 to the video's softness, with one pixel of margin: its width, height, unpadded height and pixels.
+fn scaled(cw: u32, ch: u32, src: &[[f32; 4]], s: f32) -> (i32, i32, i32, Vec<[f32; 4]>) {
+    let (ow, oh) = (((cw as f32 * s).ceil() as i32).max(1), ((ch as f32 * s).ceil() as i32).max(1));
+    // one pixel of margin on each side for the blur
+    let (bw, bh) = (ow + 2, oh + 2);
+    let mut acc = vec![[0f32; 4]; (bw * bh) as usize];
+    let mut cnt = vec![0f32; (bw * bh) as usize];
+    if s > 1.0 {
+        // enlarging (a real person cut out further away than where it stands): bilinear
+        let at = |x: i32, y: i32| src[(y.clamp(0, ch as i32 - 1) as u32 * cw + x.clamp(0, cw as i32 - 1) as u32) as usize];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (sx, sy) = ((ox as f32 + 0.5) / s - 0.5, (oy as f32 + 0.5) / s - 0.5);
+                let (x0, y0) = (sx.floor() as i32, sy.floor() as i32);
+                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                let o = ((oy + 1) * bw + ox + 1) as usize;
+                let (a, b, c, d) = (at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1));
+                for (k, v) in acc[o].iter_mut().enumerate() {
+                    let top = a[k] * (1.0 - fx) + b[k] * fx;
+                    let bottom = c[k] * (1.0 - fx) + d[k] * fx;
+                    *v = top * (1.0 - fy) + bottom * fy;
+                }
+                cnt[o] = 1.0;
+            }
+        }
+    } else {
+        for y in 0..ch {
+            let oy = ((y as f32 * s) as i32).min(oh - 1) + 1;
+            for x in 0..cw {
+                let ox = ((x as f32 * s) as i32).min(ow - 1) + 1;
+                let o = (oy * bw + ox) as usize;
+                let p = src[(y * cw + x) as usize];
+                for k in 0..4 {
+                    acc[o][k] += p[k];
+                }
+                cnt[o] += 1.0;
+            }
+        }
+    }
+    for (a, n) in acc.iter_mut().zip(&cnt) {
+        if *n > 0.0 {
+            *a = a.map(|v| v / n);
+        }
+    }
+    let mut px = vec![[0f32; 4]; acc.len()];
+    for y in 0..bh {
+        for x in 0..bw {
+            let mut sum = [0f32; 4];
+            for (dy, wy) in [(-1, 1.0), (0, 2.0), (1, 1.0)] {
+                for (dx, wx) in [(-1, 1.0), (0, 2.0), (1, 1.0)] {
+                    let (sx, sy) = (x + dx, y + dy);
+                    if sx >= 0 && sy >= 0 && sx < bw && sy < bh {
+                        let p = acc[(sy * bw + sx) as usize];
+                        for k in 0..4 {
+                            sum[k] += p[k] * wx * wy / 16.0;
+                        }
+                    }
+                }
+            }
+            px[(y * bw + x) as usize] = sum;
+        }
+    }
+    (bw, bh, oh, px)
 }
 
 /// Soft mask (0..1) of a puddle over its box, and the box's top-left pixel and size.

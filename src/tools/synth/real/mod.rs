@@ -25,6 +25,7 @@
 
 mod cars;
 mod composite;
+mod people;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::canvas::{Canvas, Rng, NO_OBJECT};
+use super::crowd::{self, Member};
 use super::render::{self, Effects};
 use super::scenario::{Actor, Background, Scenario};
 use super::scene::{self, GoodsLook, ItemLook, Puddle};
@@ -97,7 +99,7 @@ pub fn problems(s: &Scenario, b: &Background) -> Vec<String> {
     if b.end_frame <= b.start_frame {
         e.push(format!("background.end_frame: {} is not after start_frame {}", b.end_frame, b.start_frame));
     }
-    let objects = s.actors.iter().any(|a| matches!(a, Actor::Vendor { .. } | Actor::Dumper { .. } | Actor::Pickup { .. } | Actor::Litter { .. } | Actor::Bin { .. } | Actor::ParkedCar { .. } | Actor::Queue { .. }));
+    let objects = s.actors.iter().any(|a| matches!(a, Actor::Vendor { .. } | Actor::Dumper { .. } | Actor::Pickup { .. } | Actor::Litter { .. } | Actor::Bin { .. } | Actor::ParkedCar { .. } | Actor::Queue { .. } | Actor::Crowd { .. } | Actor::Walkers { .. }));
     if objects && GroundPlane::of(b).is_none() {
         e.push(format!("background.ground: {:?} has no measured ground plane; give ground = [k, c] (person height in frame heights = k * y + c)", b.video));
     }
@@ -108,6 +110,9 @@ pub fn problems(s: &Scenario, b: &Background) -> Vec<String> {
         e.push("scene.shake_px: a real background is not shaken (its water masks would not follow)".into());
     }
     for (i, a) in s.actors.iter().enumerate() {
+        if crowd::members(a).len() > 60 {
+            e.push(format!("actor[{i}].count: at most 60 people per actor"));
+        }
         let kind = match a {
             Actor::Pedestrian { .. } => "pedestrian",
             Actor::Car { .. } => "car",
@@ -336,6 +341,24 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
         }
     }
     objects.sort_by(|a, b| a.layer.base.total_cmp(&b.layer.base));
+    // real people (crowds, walkers): each a cut-out of a training frame, re-placed every frame
+    // where its path has it
+    let mut people: Vec<Person> = Vec::new();
+    for (i, a) in s.actors.iter().enumerate() {
+        for (k, m) in crowd::members(a).into_iter().enumerate() {
+            people.push(Person { id: render::object_id(i, k), cut: 0, flip: false, path: m });
+        }
+    }
+    let bank = if people.is_empty() {
+        Vec::new()
+    } else {
+        let g = ground.context("people need a ground plane")?;
+        people::person_bank(&find_video(&b.video)?, w, h, &g)?
+    };
+    for p in people.iter_mut() {
+        p.cut = rng.below(bank.len());
+        p.flip = rng.chance(0.5);
+    }
     // pixels of each flooding zone, for the true coverage
     let flood_idx: Vec<usize> = zones.iter().enumerate().filter(|(_, z)| z.kind == ZoneKind::Flooding).map(|(i, _)| i).collect();
     let zone_px: Vec<Vec<usize>> = flood_idx
@@ -377,14 +400,23 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
                 Wet::Patch(p) => draw_wet(p, false, t as f32, bg, &plate.smooth, &diff, rgb, &mut water, w, h),
             }
         }
-        let mut drawn = Vec::new();
-        // cars move: placed anew each frame where they are, then drawn far to near with the rest
+        let standing: Vec<Layer> = match ground {
+            Some(g) => people
+                .iter()
+                .filter_map(|p| p.path.at(t).map(|at| (p, at)))
+                .map(|(p, at)| Layer::person(p.id, &bank[p.cut], p.flip, at[0] * w as f32, at[1] * h as f32, &g, &plate.median, w, h))
+                .collect(),
+            None => Vec::new(),
+        };
+        // cars move: placed anew each frame where they are
         let car_layers: Vec<Layer> = match ground {
             Some(g) => cars.iter().filter_map(|c| c.layer_at(t, &g, &plate.median, w, h)).collect(),
             None => Vec::new(),
         };
-        let mut layers: Vec<&Layer> = objects.iter().filter(|o| t >= o.from && t < o.until).map(|o| &o.layer).chain(&car_layers).collect();
+        // farthest first: whatever stands nearer the camera is drawn over it
+        let mut layers: Vec<&Layer> = objects.iter().filter(|o| t >= o.from && t < o.until).map(|o| &o.layer).chain(&standing).chain(&car_layers).collect();
         layers.sort_by(|a, b| a.base.total_cmp(&b.base));
+        let mut drawn = Vec::new();
         for l in layers {
             let (bbox, n, _) = l.draw(rgb, &mut ids, &fg, w, h);
             drawn.push((l.id, l.class, bbox, n));
@@ -423,19 +455,29 @@ pub fn render(s: &Scenario, name: &str, out: &Path, model: &Path, water_model: O
     writer.finish()?;
     let times: Vec<f64> = frames.iter().map(|f| f.t).collect();
     let (events, flood) = super::truth_events(s, &zones, &flood_idx, &coverage, &times);
-    // with drawn cars, vehicle detections are scored too, so that the drawn cars' recall shows;
-    // the precision is understated: vtest's own van and car parked at the top right have no
-    // truth boxes, so every detection of them counts as a false positive
-    let mut labelled = vec!["goods".to_string(), "garbage".to_string()];
+    // persons have boxes only where people were composited: the video's own have none. With drawn
+    // cars, vehicle detections are scored too, so that the drawn cars' recall shows; the precision
+    // is understated: vtest's own van and car parked at the top right have no truth boxes
+    let mut labelled: Vec<String> = vec!["goods".into(), "garbage".into()];
     if !cars.is_empty() {
         labelled.push("vehicle".into());
     }
-    let truth = Truth { name: name.to_string(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: Some(labelled) };
+    let partial: Vec<String> = if people.is_empty() { Vec::new() } else { vec!["person".into()] };
+    labelled.extend(partial.iter().cloned());
+    let truth = Truth { name: name.to_string(), width: w, height: h, fps: s.fps as f64, duration_s: n_frames as f64 / s.fps as f64, frames, events, flood, water_masks, labelled: Some(labelled), partial };
     let truth_path = out.join("truth.json");
     std::fs::write(&truth_path, serde_json::to_vec(&truth)?)?;
     let config = out.join("config.toml");
     std::fs::write(&config, super::camera_config(s, name, &video, model, water_model, out)?)?;
     Ok(Rendered { video, truth_path, config, truth })
+}
+
+/// A real person of a crowd or a file of walkers: which cut-out, mirrored or not, and its path.
+struct Person {
+    id: u32,
+    cut: usize,
+    flip: bool,
+    path: Member,
 }
 
 /// Pixels of `ids` showing object `id` inside box `b`.
@@ -505,7 +547,7 @@ mod tests {
         };
         let real = seeds_of("tests/scenarios_real");
         let drawn: Vec<u64> = seeds_of("tests/scenarios").iter().map(|(_, s)| s.seed).collect();
-        let (mut oos, mut dumping, mut parking) = (0, 0, 0);
+        let (mut oos, mut dumping, mut parking, mut crowd) = (0, 0, 0, 0);
         let mut seeds = std::collections::BTreeSet::new();
         for (p, s) in &real {
             let b = s.background.as_ref().unwrap_or_else(|| panic!("{}: no [background]", p.display()));
@@ -520,11 +562,12 @@ mod tests {
                     "out_of_store" => oos += 1,
                     "dumping" => dumping += 1,
                     "parking" => parking += 1,
+                    "crowd" => crowd += 1,
                     _ => {}
                 }
             }
         }
         assert!(real.len() >= 10, "{} scenarios", real.len());
-        assert!(oos >= 10 && dumping >= 10 && parking >= 10, "{oos} out-of-store, {dumping} dumping and {parking} parking events");
+        assert!(oos >= 10 && dumping >= 10 && parking >= 10 && crowd >= 10, "{oos} out-of-store, {dumping} dumping, {parking} parking and {crowd} crowd events");
     }
 }
