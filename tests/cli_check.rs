@@ -246,7 +246,7 @@ fn check_refuses_a_crowd_of_one_with_its_place() {
     let models = concat!(env!("CARGO_MANIFEST_DIR"), "/models/");
     let cfg = example.replace("../models/", models).replace("  min_count = 8\n", "  min_count = 1\n");
     let err = check_fails(dir.path(), "crowd.toml", &cfg);
-    assert!(err.contains("camera[1].zone[1].min_count: 1 is no crowd; a crowd zone needs min_count >= 2"), "{err}");
+    assert!(err.contains("camera[1].zone[2].min_count: 1 is no crowd; a crowd zone needs min_count >= 2"), "{err}");
 }
 
 #[test]
