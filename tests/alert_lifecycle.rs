@@ -11,7 +11,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
@@ -193,20 +192,7 @@ fn a_flood_going_red_then_yellow_delivers_both_updates_ordered_by_seq() {
     let model = common::model::urban();
     let broker = common::broker::mosquitto();
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("flood.toml");
-    std::fs::write(&scenario, FLOOD_SCENARIO).unwrap();
-    let scene = dir.path().join("scene");
-    let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["synth", scenario.to_str().unwrap(), "--out", scene.to_str().unwrap(), "--model", model.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let config = scene.join("config.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("mqtt://127.0.0.1:1883", &format!("mqtt://127.0.0.1:{}", broker.port))
-        .replace("realtime = false", "realtime = true");
-    std::fs::write(&config, text).unwrap();
+    let config = common::scene::realtime_camera_of(FLOOD_SCENARIO, "flood", dir.path(), &model, broker.port);
     let topic = "hawkeye/synth-flood/alerts";
     let sub = Subscriber::new(broker.port, topic);
     let daemon = Daemon::start_logged(&config, &dir.path().join("run.log"));

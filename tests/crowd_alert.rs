@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::daemon::Daemon;
@@ -56,20 +55,7 @@ fn a_crowd_publishes_its_count_and_peak_to_mqtt() {
     let model = common::model::urban();
     let broker = common::broker::mosquitto();
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("crowd.toml");
-    std::fs::write(&scenario, CROWD_SCENARIO).unwrap();
-    let scene = dir.path().join("scene");
-    let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["synth", scenario.to_str().unwrap(), "--out", scene.to_str().unwrap(), "--model", model.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let config = scene.join("config.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("mqtt://127.0.0.1:1883", &format!("mqtt://127.0.0.1:{}", broker.port))
-        .replace("realtime = false", "realtime = true");
-    std::fs::write(&config, text).unwrap();
+    let config = common::scene::realtime_camera_of(CROWD_SCENARIO, "crowd", dir.path(), &model, broker.port);
     let topic = "hawkeye/synth-crowd/alerts";
     let sub = Subscriber::new(broker.port, topic);
     let daemon = Daemon::start_logged(&config, &dir.path().join("run.log"));

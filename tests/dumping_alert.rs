@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::daemon::Daemon;
@@ -33,20 +32,9 @@ fn dumped_bag_alert_names_the_dumper_with_before_and_dumper_snapshots() {
     let model = common::model::urban();
     let broker = common::broker::mosquitto();
     let dir = tempfile::tempdir().unwrap();
-    let scene = dir.path().join("scene");
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["synth", &format!("{root}/tests/scenarios/05_dumping_bag.toml"), "--out", scene.to_str().unwrap(), "--model", model.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // the generated config, played at real time like a camera, publishing to the test broker
-    let config = scene.join("config.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("mqtt://127.0.0.1:1883", &format!("mqtt://127.0.0.1:{}", broker.port))
-        .replace("realtime = false", "realtime = true");
-    std::fs::write(&config, text).unwrap();
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/05_dumping_bag.toml");
+    let config = common::scene::realtime_camera(&scenario, dir.path(), &model, broker.port);
     let sub = Subscriber::new(broker.port, "hawkeye/#");
     let daemon = Daemon::start(&config);
     let root_topic = "hawkeye/synth-05_dumping_bag";

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::daemon::Daemon;
@@ -44,21 +43,9 @@ fn a_parked_car_raises_a_parking_alert_with_a_vehicle_crop_with_its_plate_readab
     let model = common::model::urban();
     let broker = common::broker::mosquitto();
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("parked_car.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
-    let scene = dir.path().join("scene");
-    let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["synth", scenario.to_str().unwrap(), "--out", scene.to_str().unwrap(), "--model", model.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // played at real time like a camera, publishing to the test broker; plates masked
-    let config = scene.join("config.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("mqtt://127.0.0.1:1883", &format!("mqtt://127.0.0.1:{}", broker.port))
-        .replace("realtime = false", "realtime = true")
-        .replace("plates = false", "plates = true");
+    let config = common::scene::realtime_camera_of(SCENARIO, "parked_car", dir.path(), &model, broker.port);
+    let text = std::fs::read_to_string(&config).unwrap().replace("plates = false", "plates = true");
     assert!(text.contains("plates = true") && text.contains("unmask_plates = true"), "{text}");
     std::fs::write(&config, text).unwrap();
     let sub = Subscriber::new(broker.port, "hawkeye/#");

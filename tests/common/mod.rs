@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod model;
 pub mod mqtt;
 pub mod rtsp;
+pub mod scene;
 pub mod onvif;
 pub mod speaker_http;
 pub mod streams;
