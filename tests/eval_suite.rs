@@ -14,9 +14,11 @@ use serde_json::Value;
 /// every rendered class; these are the committed model's figures less a small margin, so a
 /// regression fails, and the gap to 0.9 is printed. Water is not boxed any more: it is scored
 /// as a mask (below). Issue 16's scenarios (rubbish beside drawn bins, bikes parked across the
-/// sidewalk) are harder for the committed model: garbage went from 0.88 to 0.81 and bicycle from
-/// 0.93 to 0.85 when they joined the suite.
-const MIN_AP: [(&str, f64); 5] = [("person", 0.93), ("goods", 0.82), ("garbage", 0.78), ("bicycle", 0.82), ("vehicle", 0.5)];
+/// sidewalk, parked cars, gatherings) are harder for the committed model: it takes a pair of
+/// drawn bins for goods (a stall), so goods went from 0.85 to 0.81, garbage from 0.88 to 0.81 and
+/// bicycle from 0.93 to 0.85 when they joined the suite; vehicle rose from 0.55 to 0.80 (the
+/// parked cars stand still, big and unoccluded).
+const MIN_AP: [(&str, f64); 5] = [("person", 0.93), ("goods", 0.78), ("garbage", 0.78), ("bicycle", 0.82), ("vehicle", 0.75)];
 const TARGET_AP: f64 = 0.9;
 /// Per event kind: precision and recall at least this.
 const MIN_EVENT_PR: f64 = 0.95;
