@@ -3,10 +3,14 @@
 #   Debian packages  GStreamer 1.22 (dev + plugins, RTSP server), mosquitto, opencv-doc (sample video),
 #                    espeak-ng (speech for loudspeaker warnings), nginx + RTMP module (drone-stream tests),
 #                    vlc-bin + vlc-plugin-base (VLC's RTSP server, RTP over UDP only: transport tests),
-#                    dpkg-dev (dpkg-shlibdeps, for the Debian package's dependencies)
+#                    dpkg-dev (dpkg-shlibdeps, for the Debian package's dependencies),
+#                    postgresql (the console's city-wide database; tests start their own cluster),
+#                    chromium + chromium-driver (the console's browser tests, over WebDriver),
+#                    fonts-wqy-microhei (Chinese text in the browser and its screenshots)
 #   ONNX Runtime     shared library from the PyPI wheel `onnxruntime` into .deps/onnxruntime/
 #   cargo-deb        `cargo deb` builds the Debian package (cargo install from crates.io, pinned)
-#   build            cargo build --release (binary in target/release/hawkeye)
+#   build            cargo build --release (binary in target/release/hawkeye); with --tests,
+#                    cargo test --release --no-run (the same binary, and the tests, in one build)
 # Re-running it only checks; nothing is downloaded twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +27,7 @@ APT_PACKAGES=(
   libopencv-dev clang libclang-dev opencv-data
   fonts-dejavu-core python3 python3-pip unzip systemd openssl espeak-ng nginx libnginx-mod-rtmp dpkg-dev faketime
   vlc-bin vlc-plugin-base
+  postgresql chromium chromium-driver fonts-wqy-microhei
 )
 
 missing=()
@@ -71,6 +76,13 @@ if ! cargo deb --version >/dev/null 2>&1; then
   cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" --quiet
 fi
 log "cargo-deb: $(cargo deb --version)"
-log "building release binary"
-cargo build --release --locked --quiet
+if [ "${1:-}" = "--tests" ]; then
+  # the tests' build: dev-dependencies turn on more features of shared crates (tokio, syn, …), so a
+  # plain `cargo build` would compile most dependencies a second time for `cargo test`
+  log "building release binary and tests"
+  cargo test --release --locked --no-run --quiet
+else
+  log "building release binary"
+  cargo build --release --locked --quiet
+fi
 log "ready: $ROOT/target/release/hawkeye"

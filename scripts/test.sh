@@ -3,7 +3,7 @@
 # (GStreamer, ONNX Runtime, mosquitto, in-process RTSP servers), release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --tests
 if [ ! -f ../shared/models/yolox_nano.onnx ]; then
   echo "*** WARNING: ../shared/models/yolox_nano.onnx is absent: tests that need the real model print SKIPPED ***" >&2
 fi

@@ -1,4 +1,5 @@
-//! Subcommands: `run`, `check`, `detect`, `demo`, `bench`, `eval`, `synth`, `verify`, `schema`.
+//! Subcommands: `run`, `check`, `detect`, `demo`, `bench`, `eval`, `synth`, `verify`, `schema`,
+//! `console`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -67,6 +68,29 @@ pub enum Command {
     Synth(crate::tools::synth::SynthArgs),
     /// Print the JSON Schema of the alert message.
     Schema,
+    /// Sign a box's fleet config: its cameras and zones (a TOML file of `[[camera]]` tables, as
+    /// in a config file) as the message to publish, retained, on `{prefix}/{device}/config`.
+    /// The command centre's key lives in --key-dir (created on first use); its public key, for
+    /// the boxes' `[fleet] public_key`, is printed on stderr.
+    FleetSign {
+        /// Where the command centre's signing key is (device.key / device.pub).
+        #[arg(long)]
+        key_dir: PathBuf,
+        /// The box's device id.
+        #[arg(long)]
+        device: String,
+        /// Higher than every version sent to this box before.
+        #[arg(long)]
+        version: u64,
+        cameras: PathBuf,
+        /// Write the message here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The command centre's web console: reads every device on the broker into a database
+    /// (SQLite or PostgreSQL), shows live alerts with their evidence, acknowledges, warns,
+    /// re-checks, edits zones on the live picture and reports response times.
+    Console(crate::console::ConsoleArgs),
     /// Verify an evidence directory (state_dir/evidence): file hashes, manifest signatures, the
     /// hash chain and its segments, missing oldest/newest manifests; lists every finding.
     /// Exit 0: all holds against a pinned key; 1: findings; 2: bad arguments; 3: consistent,
@@ -149,8 +173,36 @@ pub fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { dir, pubkey, head, head_from } => Ok(crate::evidence::verify_command(&dir, pubkey.as_deref(), head.as_deref(), head_from.as_deref())),
+        Command::Console(args) => {
+            let rt = runtime()?;
+            rt.block_on(async move {
+                let shutdown = CancellationToken::new();
+                spawn_signal_handler(shutdown.clone());
+                crate::console::run(args, shutdown).await
+            })?;
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schema => {
             println!("{}", crate::publish::ALERT_SCHEMA);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::FleetSign { key_dir, device, version, cameras, out } => {
+            use anyhow::Context as _;
+            let config = std::fs::read_to_string(&cameras).with_context(|| format!("cannot read {}", cameras.display()))?;
+            let desired = crate::config::fleet::Desired { device_id: device, version, issued_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), config };
+            // the box checks the whole config; here only that it is a fleet config at all
+            if let Err(e) = crate::config::fleet::overlay("", &desired) {
+                eprintln!("{}: {}", cameras.display(), e.join("; "));
+                return Ok(ExitCode::from(2));
+            }
+            let key = crate::evidence::keys::DeviceKey::load_or_create(&key_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let message = crate::config::fleet::sign(&desired, &key);
+            eprintln!("public key ([fleet] public_key): {}", key.public_key_hex());
+            match out {
+                Some(p) => std::fs::write(&p, &message).with_context(|| format!("cannot write {}", p.display()))?,
+                None => println!("{}", String::from_utf8_lossy(&message)),
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -201,6 +253,9 @@ pub fn check(path: &Path) -> ExitCode {
     let dropin = crate::config::zones_file::path_for(path);
     if dropin.is_file() {
         println!("zones of the cameras it names come from {}", dropin.display());
+    }
+    if let Some(d) = crate::config::fleet::last_good(&text, &base) {
+        println!("cameras come from the last good fleet config, version {} (issued {})", d.version, d.issued_at);
     }
     let (compiled, mut errs) = match crate::config::load(path) {
         Ok(c) => (Some(c), Vec::new()),

@@ -21,12 +21,16 @@
 //!   masking, sealing, the alert into the outbox), snapshots, clips, seal, verify, retention.
 //! - [`outbox`]: durable on-disk queue (CRC'd records, index in RAM, large payloads chunked);
 //!   an entry leaves only on the broker's PubAck; [`state_lock`] keeps one daemon per state_dir.
-//! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON.
+//! - [`publish`]: MQTT link (rumqttc as a transport), topics, the versioned alert JSON;
+//!   [`webhook`]: alerts (and evidence) POSTed to HTTP platforms through durable queues.
 //! - [`speaker`]: loudspeaker warnings (Hikvision, Axis, Dahua, ONVIF backchannel, webhook,
 //!   local audio, command) triggered by alerts or `cmd/speak`, rate-limited, with quiet hours.
 //! - [`telemetry`]: counters of every stage as heartbeat JSON, Prometheus `/metrics`, `/healthz`.
 //! - [`notify`]: systemd readiness and watchdog notifications; [`failpoint`]: test hooks.
 //! - [`app`]: wires the stages together for `hawkeye run`; [`cli`] holds the subcommands.
+//! - [`console`]: the command centre's side (`hawkeye console`): ingest from the broker into
+//!   SQLite or PostgreSQL with integrity checks, the operators' web pages, zone editor,
+//!   response times.
 //! - [`tools`]: apart from the daemon's stages: `synth` renders synthetic street scenarios
 //!   (video, ground truth, camera config) and training sets; `eval` runs source → detect →
 //!   track → rules on them on stream time and scores detections, track ids, events and flood
@@ -35,6 +39,7 @@
 pub mod app;
 pub mod camera;
 pub mod cli;
+pub mod console;
 pub mod config;
 pub mod detect;
 pub mod drone;
@@ -53,3 +58,4 @@ pub mod state_lock;
 pub mod telemetry;
 pub mod tools;
 pub mod track;
+pub mod webhook;

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -134,6 +133,8 @@ pub struct Telemetry {
     pub evidence_workers: Arc<crate::evidence::worker::EvidenceStats>,
     /// The detector's load, measured over windows of at least 5 s.
     pub load: Mutex<LoadWindow>,
+    /// `[[webhook]]` platforms, in config order.
+    pub webhooks: Mutex<Vec<Arc<crate::webhook::WebhookStats>>>,
 }
 
 impl Telemetry {
@@ -217,6 +218,7 @@ impl Telemetry {
             },
             "drone_telemetry_errors": self.alerts.telemetry_errors.load(Ordering::Relaxed),
             "speakers": self.speakers.to_json(),
+            "webhooks": self.webhooks.lock().unwrap().iter().map(|w| (w.id.clone(), w.to_json())).collect::<serde_json::Map<String, serde_json::Value>>(),
             "evidence": {
                 "store_mb": (self.retention.store_bytes.load(Ordering::Relaxed) as f64 / 1048576.0 * 10.0).round() / 10.0,
                 "deleted_expired": self.retention.expired.load(Ordering::Relaxed),
@@ -374,6 +376,24 @@ impl Telemetry {
         family("hawkeye_mqtt_connected", "gauge", "1 while connected to the broker.", vec![(String::new(), link.connected.load(Ordering::Relaxed) as u8 as f64)]);
         family("hawkeye_mqtt_connects_total", "counter", "Successful connections to the broker.", vec![(String::new(), link.connects.load(Ordering::Relaxed) as f64)]);
         family("hawkeye_mqtt_connection_errors_total", "counter", "Failed or lost connections to the broker.", vec![(String::new(), link.connection_errors.load(Ordering::Relaxed) as f64)]);
+        let webhooks = self.webhooks.lock().unwrap().clone();
+        let per_webhook = |f: &dyn Fn(&crate::webhook::WebhookStats) -> u64| webhooks.iter().map(|w| (format!("{{webhook=\"{}\"}}", w.id), f(w) as f64)).collect::<Vec<_>>();
+        family("hawkeye_webhook_delivered_total", "counter", "Messages a webhook platform accepted (2xx).", per_webhook(&|w| w.delivered.load(Ordering::Relaxed)));
+        family("hawkeye_webhook_failures_total", "counter", "Webhook POSTs that failed and will be retried (network, timeout, 408, 429, 5xx).", per_webhook(&|w| w.failures.load(Ordering::Relaxed)));
+        family("hawkeye_webhook_rejected_total", "counter", "Messages a webhook platform refused for good (other 4xx), kept in state_dir/webhook/ID/rejected.", per_webhook(&|w| w.rejected.load(Ordering::Relaxed)));
+        family("hawkeye_webhook_queue", "gauge", "Messages waiting in a webhook's queue.", per_webhook(&|w| w.queue.load(Ordering::Relaxed)));
+        family(
+            "hawkeye_webhook_evicted_total",
+            "counter",
+            "Messages evicted from a full webhook queue before delivery.",
+            webhooks
+                .iter()
+                .flat_map(|w| {
+                    let (ev, al) = w.evicted();
+                    [(format!("{{webhook=\"{}\",type=\"evidence\"}}", w.id), ev as f64), (format!("{{webhook=\"{}\",type=\"alert\"}}", w.id), al as f64)]
+                })
+                .collect(),
+        );
         family("hawkeye_uptime_seconds", "gauge", "Seconds since start.", vec![(String::new(), self.started.elapsed().as_secs_f64().round())]);
         s
     }
@@ -412,6 +432,7 @@ impl Telemetry {
         if let Some(e) = self.evidence_workers.disk_error.lock().unwrap().as_ref() {
             problems.push(format!("evidence store refuses writes: {e} (alerts go out without their pictures)"));
         }
+        problems.extend(self.webhooks.lock().unwrap().iter().filter_map(|w| w.problem()));
         let body = json!({ "status": if problems.is_empty() { "ok" } else { "degraded" }, "problems": problems });
         (if problems.is_empty() { 200 } else { 503 }, body.to_string())
     }
@@ -419,52 +440,28 @@ impl Telemetry {
 
 /// Serves `GET /metrics` and `GET /healthz` on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, telemetry: Arc<Telemetry>, shutdown: CancellationToken) {
-    loop {
-        let (mut sock, _) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("telemetry: accept failed: {e}");
-                    continue;
-                }
-            },
-        };
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let metrics = {
         let t = telemetry.clone();
-        tokio::spawn(async move {
-            // read the request head (a request may arrive in several segments)
-            let mut buf = Vec::with_capacity(1024);
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
-                let mut chunk = [0u8; 1024];
-                match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
-                    Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                    _ => break,
-                }
-            }
-            let req = String::from_utf8_lossy(&buf);
-            let path = req.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
-            let (code, ctype, body) = match path {
-                "/metrics" => (200, "text/plain; version=0.0.4", t.metrics_text()),
-                "/healthz" => {
-                    let (c, b) = t.healthz();
-                    (c, "application/json", b)
-                }
-                _ => (404, "text/plain", "not found: try /metrics or /healthz\n".to_string()),
-            };
-            let reason = match code {
-                200 => "OK",
-                503 => "Service Unavailable",
-                _ => "Not Found",
-            };
-            let head = format!(
-                "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = sock.write_all(head.as_bytes()).await;
-            let _ = sock.write_all(body.as_bytes()).await;
-            let _ = sock.shutdown().await;
-        });
+        move || {
+            let t = t.clone();
+            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], t.metrics_text()) }
+        }
+    };
+    let healthz = move || {
+        let t = telemetry.clone();
+        async move {
+            let (code, body) = t.healthz();
+            (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+    };
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .route("/healthz", axum::routing::get(healthz))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: try /metrics or /healthz\n") });
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await {
+        tracing::warn!("telemetry: the HTTP server stopped: {e}");
     }
 }
 

@@ -10,7 +10,7 @@ use std::process::Command;
 fn demo_shows_all_three_event_kinds_from_the_own_model() {
     let state = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["demo", "--duration", "50", "--state", state.path().to_str().unwrap()])
+        .args(["demo", "--duration", "50", "--state", state.path().to_str().unwrap(), "--console", "127.0.0.1:0"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run demo");
@@ -28,6 +28,13 @@ fn demo_shows_all_three_event_kinds_from_the_own_model() {
     }
     assert!(stdout.contains("evidence clean") && stdout.contains("evidence annotated") && stdout.contains("evidence before"), "{stdout}");
     assert!(stdout.contains("heartbeat camera=synth state=streaming"), "{stdout}");
+    // the command centre's console on the demo broker, with a first admin's password
+    assert!(stdout.contains("hawkeye console: http://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("hawkeye console: first admin \"admin\", password "), "{stdout}");
+    assert!(state.path().join("console.db").is_file());
+    // its config is a file, so reload and the console's zone editor work on the demo
+    assert!(state.path().join("scene/demo.toml").is_file());
+    assert!(!stderr.contains("zone editing are off"), "{stderr}");
 }
 
 #[test]
@@ -37,7 +44,7 @@ fn demo_plays_a_video_with_the_walkway_config() {
     let state = tempfile::tempdir().unwrap();
     let video = common::model::vtest();
     let out = Command::new(env!("CARGO_BIN_EXE_hawkeye"))
-        .args(["demo", "--duration", "25", "--model", model.to_str().unwrap(), "--video", video.to_str().unwrap(), "--state", state.path().to_str().unwrap()])
+        .args(["demo", "--duration", "25", "--model", model.to_str().unwrap(), "--video", video.to_str().unwrap(), "--state", state.path().to_str().unwrap(), "--no-console"])
         .output()
         .expect("run demo");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -160,6 +160,24 @@ async fn streams(cams: &Cams, i: usize, n: u64) -> HealthSnapshot {
     snap
 }
 
+/// Most "Internal server error (500)" answers VLC may give one camera: VLC now and then answers a
+/// SETUP with 500 when several clients set up at once (seen once in CI); the supervisor then
+/// retries like for any camera error. Those retries are VLC's, not a transport swap.
+const VLC_SERVER_ERRORS: u64 = 2;
+
+/// [`streams`] for VLC: error retries are allowed, up to [`VLC_SERVER_ERRORS`].
+async fn streams_through_server_errors(cams: &Cams, i: usize, n: u64) -> HealthSnapshot {
+    cams.wait(&format!("{n} frames from camera {i}"), |c| c.taken(i) >= n).await;
+    let snap = cams.snap(i);
+    assert_eq!(snap.state, HealthState::Streaming, "{snap:?}");
+    let errors = cams.health[i].retry_stats().error;
+    if errors > 0 {
+        assert!(errors <= VLC_SERVER_ERRORS, "{errors} error retries: {snap:?}");
+        eprintln!("note: camera {i} retried {errors} time(s) after an error from VLC ({:?}) and streams", snap.last_error);
+    }
+    snap
+}
+
 /// Waits until the camera failed at least twice with the transport hint, and never got a frame.
 async fn refuses(cams: &Cams, i: usize, transport: &str) {
     cams.wait(&format!("camera {i} to fail twice"), |c| c.health[i].retry_stats().error >= 2).await;
@@ -185,10 +203,10 @@ async fn vlc_serves_udp_only_auto_falls_back_udp_streams_tcp_fails_with_a_hint()
         camera("vlc-tcp", &url, Some("tcp")),
     ]);
     // absent transport is auto: refused over TCP, swapped to UDP at once (a reconnect, no retry)
-    let auto = streams(&cams, 0, 30).await;
-    assert_eq!(auto.reconnects, 1, "{auto:?}");
-    let udp = streams(&cams, 1, 30).await;
-    assert_eq!(udp.reconnects, 0, "{udp:?}");
+    let auto = streams_through_server_errors(&cams, 0, 30).await;
+    assert_eq!(auto.reconnects - cams.health[0].retry_stats().error, 1, "one swap, TCP → UDP: {auto:?}");
+    let udp = streams_through_server_errors(&cams, 1, 30).await;
+    assert_eq!(udp.reconnects, cams.health[1].retry_stats().error, "no swap: {udp:?}");
     refuses(&cams, 2, "tcp").await;
     // the UDP cameras keep streaming while the TCP one keeps failing
     let n = cams.taken(0);

@@ -133,16 +133,96 @@ async fn set_zones(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>, camera
     }
 }
 
+/// A retained desired config on `…/config` (see [`crate::config::fleet`]): verified, checked
+/// with the whole config exactly as `hawkeye check` does, kept as the last good one and applied
+/// by reload; the outcome goes to `…/config_status` (retained). A version at or below the
+/// applied one is not applied again (the broker hands the retained message out on every
+/// reconnect); an older one is refused.
+pub(super) async fn fleet_config(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>, payload: &[u8]) {
+    use crate::config::fleet;
+    if payload.is_empty() {
+        // the retained config was cleared: the box keeps what it runs
+        return;
+    }
+    let applied = applied_fleet_version(shared);
+    let outcome: Result<(u64, serde_json::Value), (Option<u64>, Vec<String>)> = async {
+        let key = shared.cfg.fleet.as_ref().map(|f| f.public_key.clone()).ok_or((None, vec!["[fleet] is not configured".to_string()]))?;
+        let desired = fleet::verify(payload, &key, &shared.cfg.device.id).map_err(|e| (None, vec![e]))?;
+        let v = desired.version;
+        match applied {
+            Some(a) if v == a => return Ok((v, json!("already applied"))),
+            Some(a) if v < a => return Err((Some(v), vec![format!("version {v} is older than the applied version {a}; not applied")])),
+            _ => {}
+        }
+        let path = shared.opts.config_path.clone().ok_or((Some(v), vec!["this daemon was started without a config file".to_string()]))?;
+        crate::config::load_with_fleet(&path, &desired).map_err(|e| (Some(v), e.0))?;
+        let file = fleet::last_good_path(&shared.state_dir);
+        let previous = std::fs::read(&file).ok();
+        let write = |bytes: &[u8]| std::fs::create_dir_all(file.parent().unwrap()).and_then(|()| crate::durable::write_parts(&file, &[bytes]));
+        write(payload).map_err(|e| (Some(v), vec![format!("{}: cannot write: {e}", file.display())]))?;
+        match reload(shared, cameras).await {
+            Ok(r) => Ok((v, r)),
+            Err(e) => {
+                let restored = match &previous {
+                    Some(b) => write(b),
+                    None => std::fs::remove_file(&file),
+                };
+                if let Err(r) = restored {
+                    tracing::error!(file = %file.display(), "cannot put the previous fleet config back: {r}");
+                }
+                Err((Some(v), vec![format!("not applied: {e}")]))
+            }
+        }
+    }
+    .await;
+    let status = match outcome {
+        Ok((v, reload)) => {
+            tracing::info!(version = v, "fleet config applied");
+            json!({ "state": "applied", "version": v, "applied_version": v, "reload": reload })
+        }
+        Err((v, errors)) => {
+            tracing::error!(version = ?v, errors = errors.len(), "fleet config REFUSED: {}", errors.join("; "));
+            json!({ "state": "rejected", "version": v, "applied_version": applied, "errors": errors })
+        }
+    };
+    publish_config_status(shared, status);
+}
+
+/// The version of the last good fleet config this box runs (None: the config file's cameras).
+fn applied_fleet_version(shared: &Shared) -> Option<u64> {
+    let f = shared.cfg.fleet.as_ref()?;
+    let bytes = std::fs::read(crate::config::fleet::last_good_path(&shared.state_dir)).ok()?;
+    crate::config::fleet::verify(&bytes, &f.public_key, &shared.cfg.device.id).ok().map(|d| d.version)
+}
+
+/// What the box runs at start: the last good fleet config, or the config file's cameras.
+pub(super) fn started_status(shared: &Shared) -> serde_json::Value {
+    match applied_fleet_version(shared) {
+        Some(v) => json!({ "state": "applied", "version": v, "applied_version": v, "source": "last good fleet config (state_dir/fleet/config.json)" }),
+        None => json!({ "state": "applied", "version": null, "applied_version": null, "source": "the config file (no fleet config yet)" }),
+    }
+}
+
+/// Publishes the fleet config status, retained, with the device and the time.
+pub(super) fn publish_config_status(shared: &Shared, mut status: serde_json::Value) {
+    status["device_id"] = json!(shared.cfg.device.id);
+    status["at"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let topic = shared.publisher.topics().config_status();
+    if let Err(e) = shared.publisher.enqueue(&topic, status.to_string().into_bytes(), true) {
+        tracing::error!("cannot queue the fleet config status: {e}");
+    }
+}
+
 /// `cmd/reload`: re-reads the config file; a bad one is refused with all its errors and the
 /// running config stays. Camera and zone changes are applied; changes elsewhere need a restart.
 async fn reload(shared: &mut Shared, cameras: &mut Vec<CameraRuntime>) -> Result<serde_json::Value, String> {
     let path = shared.opts.config_path.clone().ok_or("this daemon was started without a config file")?;
     let new = crate::config::load(&path).map_err(|e| format!("{} error(s) in {}: {}", e.0.len(), path.display(), e.0.join("; ")))?;
     let fixed = |c: &Config| {
-        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "water": c.water, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages })
+        json!({ "device": c.device, "mqtt": c.mqtt, "model": c.model, "water": c.water, "outbox": c.outbox, "telemetry": c.telemetry, "evidence": c.evidence, "speaker": c.speakers, "message": c.messages, "webhook": c.webhooks, "fleet": c.fleet })
     };
     let (old_fixed, new_fixed) = (fixed(&shared.cfg), fixed(&new));
-    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "water", "outbox", "telemetry", "evidence", "speaker", "message"]
+    let needs_restart: Vec<&str> = ["device", "mqtt", "model", "water", "outbox", "telemetry", "evidence", "speaker", "message", "webhook", "fleet"]
         .into_iter()
         .filter(|k| old_fixed[*k] != new_fixed[*k])
         .collect();

@@ -178,6 +178,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         hand_off: Default::default(),
         evidence_workers: Arc::new(EvidenceStats { chain_head: Mutex::new(chain_head), ..Default::default() }),
         load: Default::default(),
+        webhooks: Default::default(),
     });
 
     let heartbeat = {
@@ -186,7 +187,15 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
     };
     let (mut link, publisher, link_stats) =
         MqttLink::new(&cfg.mqtt, &cfg.device.id, outbox, heartbeat, |p| cfg.resolve(p)).map_err(anyhow::Error::msg)?;
+    // `[[webhook]]` platforms see every message the broker's outbox takes (they keep alerts and,
+    // when asked, evidence); their queues live beside the outbox
+    let webhooks = crate::webhook::open_all(&cfg.webhooks, &state_dir, &cfg.device.id, publisher.topics(), |p| cfg.resolve(p))?;
+    let publisher = publisher.with_webhooks(webhooks.clone());
+    *telemetry.webhooks.lock().unwrap() = webhooks.iter().map(|w| w.stats.clone()).collect();
     let mut command_rx = link.take_commands();
+    if cfg.fleet.is_some() {
+        link.subscribe_also_qos1(&publisher.topics().config());
+    }
     link.remember_commands_in(&state_dir).context("state_dir/commands_done")?;
     if cfg.cameras.iter().any(|c| c.drone.as_ref().is_some_and(|d| d.telemetry == TelemetrySource::Osd)) {
         link.subscribe_also(crate::drone::osd::OSD_FILTER);
@@ -208,6 +217,11 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
     tasks.spawn(retention_loop(cfg.evidence.clone(), sealer.clone(), publisher.clone(), telemetry.retention.clone(), retention_stop.clone()));
     let link_stop = CancellationToken::new();
     let link_task = tasks.spawn(link.run(link_stop.clone(), FLUSH_DEADLINE));
+    // what a webhook has not delivered at shutdown stays in its queue for the next run
+    let webhook_stop = CancellationToken::new();
+    for w in webhooks {
+        tasks.spawn(w.run(webhook_stop.clone()));
+    }
     let telemetry_stop = CancellationToken::new();
     if let Some(addr) = cfg.telemetry.listen.as_deref().filter(|a| !a.is_empty()) {
         match tokio::net::TcpListener::bind(addr).await {
@@ -270,6 +284,9 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
         cameras.push(start_camera(&shared, cam.clone(), slot).with_context(|| format!("camera {}", cam.id))?);
     }
     publish_camera_list(&shared, &cameras);
+    if cfg.fleet.is_some() {
+        commands::publish_config_status(&shared, commands::started_status(&shared));
+    }
     tracing::info!(cameras = cameras.len(), device = %cfg.device.id, "hawkeye running");
     crate::notify::notify("READY=1");
 
@@ -284,6 +301,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
             Some((topic, payload)) = command_rx.recv() => {
                 match crate::drone::osd::topic_sn(&topic) {
                     Some(sn) => drone_osd(&shared, sn, &payload),
+                    None if topic == shared.publisher.topics().config() => commands::fleet_config(&mut shared, &mut cameras, &payload).await,
                     None => commands::handle_command(&mut shared, &mut cameras, &topic, &payload).await,
                 }
             }
@@ -326,6 +344,7 @@ pub async fn run(cfg: Compiled, opts: RunOptions, shutdown: CancellationToken) -
             set("mqtt: flushing the outbox".into());
             retention_stop.cancel();
             link_stop.cancel();
+            webhook_stop.cancel();
             let _ = link_task.await;
             telemetry_stop.cancel();
             tasks.wait().await;
@@ -365,6 +384,29 @@ fn free_slot(cameras: &[CameraRuntime]) -> usize {
 fn publish_camera_list(shared: &Shared, cameras: &[CameraRuntime]) {
     let pos = |slot: usize| cameras.iter().position(|c| c.slot == slot);
     shared.telemetry.cameras.lock().unwrap().sort_by_key(|(slot, _)| pos(*slot));
+    let body = config_json(&shared.cfg);
+    if let Err(e) = shared.publisher.enqueue(&shared.publisher.topics().applied_config(), body.to_string().into_bytes(), true) {
+        tracing::error!("cannot queue the retained config: {e}");
+    }
+}
+
+/// The retained `…/applied_config`: cameras with their zones (as `cmd/zones` takes them, unset keys
+/// left out), speakers and messages. No URLs, passwords or paths.
+fn config_json(cfg: &crate::config::Config) -> serde_json::Value {
+    fn no_nulls(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => m.into_iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k, no_nulls(x))).collect(),
+            serde_json::Value::Array(a) => a.into_iter().map(no_nulls).collect(),
+            x => x,
+        }
+    }
+    serde_json::json!({
+        "device_id": cfg.device.id,
+        "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "cameras": cfg.cameras.iter().map(|c| serde_json::json!({ "camera_id": c.id, "zones": no_nulls(serde_json::to_value(&c.zones).unwrap_or_default()) })).collect::<Vec<_>>(),
+        "speakers": cfg.speakers.iter().map(|s| serde_json::json!({ "id": s.id })).collect::<Vec<_>>(),
+        "messages": cfg.messages.iter().map(|m| serde_json::json!({ "id": m.id, "text": m.text })).collect::<Vec<_>>(),
+    })
 }
 
 /// A DJI OSD message: the aircraft's position for the drone camera with that serial number.

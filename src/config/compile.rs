@@ -77,8 +77,34 @@ pub fn load(path: &Path) -> Result<Compiled, ConfigErrors> {
 /// Reads, parses and compiles a config file with `zones` as its zones drop-in (`None`: without
 /// one), as `cmd/zones` checks a drop-in before writing it.
 pub fn load_with_zones(path: &Path, zones: Option<&str>) -> Result<Compiled, ConfigErrors> {
+    load_full(path, zones, None)
+}
+
+/// Like [`load`], with `desired`'s cameras instead of the last good fleet config's (what a
+/// new fleet config would make of this box; see [`fleet`](super::fleet)).
+pub fn load_with_fleet(path: &Path, desired: &super::fleet::Desired) -> Result<Compiled, ConfigErrors> {
+    let dropin = super::zones_file::path_for(path);
+    let zones = std::fs::read_to_string(&dropin).ok();
+    load_full(path, zones.as_deref(), Some(desired))
+}
+
+/// The config file, its cameras replaced by `fleet` (or, when `None`, by the last good fleet
+/// config if the box has one), then the zones drop-in on top.
+fn load_full(path: &Path, zones: Option<&str>, fleet: Option<&super::fleet::Desired>) -> Result<Compiled, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors(vec![format!("{}: cannot read: {e}", path.display())]))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let last_good;
+    let fleet = match fleet {
+        Some(d) => Some(d),
+        None => {
+            last_good = super::fleet::last_good(&text, &base);
+            last_good.as_ref()
+        }
+    };
+    let text = match fleet {
+        Some(d) => super::fleet::overlay(&text, d).map_err(ConfigErrors)?,
+        None => text,
+    };
     let Some(zones) = zones else { return load_str(&text, &base) };
     let dropin = super::zones_file::path_for(path);
     let (merged, ours) = super::zones_file::merge(&text, zones, &dropin).map_err(ConfigErrors)?;

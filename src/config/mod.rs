@@ -4,9 +4,11 @@
 
 mod compile;
 mod drone;
+pub mod fleet;
 mod parse;
 mod speaker;
 mod validate;
+mod webhook;
 pub mod zones_file;
 
 use std::path::{Path, PathBuf};
@@ -15,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 pub use drone::{DroneCfg, DroneWatch, GeoZone, TelemetrySource};
 pub use speaker::{MessageCfg, SpeakerCfg, SpeakerKind, ZoneSpeak, SPEAK_STATES};
-pub use compile::{compile, load, load_str, load_with_zones, Compiled, CompiledCamera, CompiledSpeaker};
+pub use compile::{compile, load, load_str, load_with_fleet, load_with_zones, Compiled, CompiledCamera, CompiledSpeaker};
 pub use crate::rules::CompiledZone;
 pub use validate::{validate, ConfigErrors};
+pub use webhook::{WebhookCfg, WebhookEvidence};
 
 /// The whole config file.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -43,6 +46,12 @@ pub struct Config {
     /// The warnings that may be played (automatic triggers and `cmd/speak` choose from these).
     #[serde(default, rename = "message")]
     pub messages: Vec<MessageCfg>,
+    /// HTTP platforms that get every alert (and optionally its evidence) POSTed as JSON.
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookCfg>,
+    /// Cameras and zones from the command centre (a signed retained `…/config`).
+    #[serde(default)]
+    pub fleet: Option<fleet::FleetCfg>,
     /// Directory the config was read from; relative paths in the config resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -113,6 +113,12 @@ pub(super) fn run_checks(cfg: &Config, errs: &mut Vec<String>) -> (Vec<CompiledC
         cameras.push(check_camera(cfg, cam, &path, classes.as_deref(), water_classes.as_deref(), errs));
     }
     let speakers = super::speaker::check(cfg, errs);
+    super::webhook::check(cfg, errs);
+    if let Some(f) = &cfg.fleet {
+        if crate::evidence::keys::parse_hex32(f.public_key.trim()).is_none() {
+            errs.push("fleet.public_key: must be 64 hex digits (the command centre's Ed25519 public key; `hawkeye fleet-sign` prints it)".into());
+        }
+    }
     (cameras, speakers)
 }
 

@@ -81,6 +81,8 @@ pub struct Publisher {
     wake: mpsc::UnboundedSender<u64>,
     topics: Topics,
     max_payload: usize,
+    /// `[[webhook]]` platforms, offered every message before the broker's outbox takes it.
+    webhooks: Arc<Vec<Arc<crate::webhook::Webhook>>>,
 }
 
 impl Publisher {
@@ -88,6 +90,9 @@ impl Publisher {
     /// `mqtt.max_payload_kb` goes as chunks (see [`Publisher::enqueue_blob`]). Returns the seq of
     /// the (last) entry.
     pub fn enqueue(&self, topic: &str, payload: Vec<u8>, retain: bool) -> std::io::Result<u64> {
+        for w in self.webhooks.iter() {
+            w.offer(topic, &payload);
+        }
         if payload.len() > self.max_payload {
             let (_, seqs) = push_blob(&self.outbox, topic, &payload, self.max_payload, retain)?;
             seqs.iter().for_each(|s| self.wake(*s));
@@ -102,9 +107,18 @@ impl Publisher {
     /// `mqtt.max_payload_kb`, else a JSON index on `{topic}/index` and chunks on
     /// `{topic}/chunk/{i}`. The reference says where a consumer finds it.
     pub fn enqueue_blob(&self, topic: &str, bytes: &[u8]) -> std::io::Result<BlobRef> {
+        for w in self.webhooks.iter() {
+            w.offer(topic, bytes);
+        }
         let (r, seqs) = push_blob(&self.outbox, topic, bytes, self.max_payload, false)?;
         seqs.iter().for_each(|s| self.wake(*s));
         Ok(r)
+    }
+
+    /// This publisher, also offering every message to `webhooks` (set before it is cloned).
+    pub fn with_webhooks(mut self, webhooks: Vec<Arc<crate::webhook::Webhook>>) -> Publisher {
+        self.webhooks = Arc::new(webhooks);
+        self
     }
 
     fn wake(&self, seq: u64) {
@@ -188,7 +202,7 @@ pub struct MqttLink {
     retained: Vec<(String, Vec<u8>)>,
     /// More subscriptions (drone telemetry), renewed on every connect; their messages go to the
     /// commands receiver too.
-    also: Vec<String>,
+    also: Vec<(String, QoS)>,
     max_payload: usize,
     probe: AclProbe,
     /// Who the broker's ACL must allow, for the refusal message.
@@ -246,7 +260,7 @@ impl MqttLink {
         stats.outbox_depth.store(outbox.len() as u64, Ordering::Relaxed);
         let _ = stats.outbox.set(outbox.clone());
         let (tx, rx) = mpsc::unbounded_channel();
-        let publisher = Publisher { outbox: outbox.clone(), wake: tx, topics: topics.clone(), max_payload };
+        let publisher = Publisher { outbox: outbox.clone(), wake: tx, topics: topics.clone(), max_payload, webhooks: Arc::default() };
         let link = MqttLink {
             eventloop,
             ledger,
@@ -276,7 +290,12 @@ impl MqttLink {
 
     /// Also subscribes to `filter` on every connection (messages arrive with the commands).
     pub fn subscribe_also(&mut self, filter: &str) {
-        self.also.push(filter.to_string());
+        self.also.push((filter.to_string(), QoS::AtMostOnce));
+    }
+
+    /// Like [`MqttLink::subscribe_also`], at QoS 1 (messages that must not be missed).
+    pub fn subscribe_also_qos1(&mut self, filter: &str) {
+        self.also.push((filter.to_string(), QoS::AtLeastOnce));
     }
 
     /// Subscribes to `…/cmd/+` on every connection and hands each command message (topic,
@@ -364,8 +383,8 @@ impl MqttLink {
                         // (the commands filter also carries the ACL probe's echo)
                         let sub = rumqttc::Subscribe::new(self.topics.commands_filter(), QoS::AtLeastOnce);
                         self.eventloop.pending.push_back(Request::Subscribe(sub));
-                        for f in &self.also {
-                            let sub = rumqttc::Subscribe::new(f.clone(), QoS::AtMostOnce);
+                        for (f, qos) in &self.also {
+                            let sub = rumqttc::Subscribe::new(f.clone(), *qos);
                             self.eventloop.pending.push_back(Request::Subscribe(sub));
                         }
                         if let Some(token) = self.probe.connected(Instant::now()) {

@@ -56,4 +56,20 @@ impl Topics {
     pub fn heartbeat(&self) -> String {
         format!("{}/heartbeat", self.root)
     }
+    /// Retained: the cameras with their zones, the speakers and the messages they may play,
+    /// as applied now (what a console's zone editor and warning buttons offer); sent at start
+    /// and after every reload.
+    pub fn applied_config(&self) -> String {
+        format!("{}/applied_config", self.root)
+    }
+    /// Retained, from the command centre: the box's desired cameras and zones, signed and
+    /// versioned (see [`crate::config::fleet`]).
+    pub fn config(&self) -> String {
+        format!("{}/config", self.root)
+    }
+    /// Retained, from the box: the fleet config version it applied, or every error of the one
+    /// it refused.
+    pub fn config_status(&self) -> String {
+        format!("{}/config_status", self.root)
+    }
 }

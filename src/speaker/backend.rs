@@ -125,7 +125,7 @@ fn delivered(how: &str, bytes: usize, rate: u32) -> Delivered {
 }
 
 async fn send(client: &Client, method: &str, url: &str, content_type: Option<&str>, body: &[u8], pace: Option<u32>) -> Result<Response, String> {
-    let req = Request { method, url, content_type, body, pace_bytes_per_s: pace };
+    let req = Request { method, url, content_type, body, pace_bytes_per_s: pace, headers: &[] };
     client.send(&req).await.map_err(|e| format!("{method} {}: {e}", path_of(url)))
 }
 

@@ -1,8 +1,9 @@
-//! A small HTTP/1.1 client for speaker endpoints on the camera LAN: one request per connection
-//! (`Connection: close`), Basic or Digest authentication (RFC 7616: MD5 or SHA-256, `qop=auth`)
-//! answered from the server's challenge, and audio bodies paced at real time so a device's
-//! playback buffer is not overrun. While a body is being sent the client also listens, so a
-//! server that refuses the request early (401 after the headers) stops the upload at once.
+//! The HTTP client for speaker endpoints on the camera LAN, on hyper's HTTP/1 client
+//! connection: one request per connection (`Connection: close`), Basic or Digest authentication
+//! (RFC 7616: MD5 or SHA-256, `qop=auth`, answered here from the server's challenge, which
+//! hyper does not do), and audio bodies paced at real time so a device's playback buffer is not
+//! overrun. hyper hands the response over as soon as its head arrives, so a server that refuses
+//! the request early (401 after the headers) stops the upload at once.
 //!
 //! `http://` and `https://`; for HTTPS the speaker's certificate must chain to the configured CA
 //! file (a self-signed camera certificate can be its own CA) and name the host or IP in the URL.
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::Digest as _;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// Largest response body kept (speaker APIs answer with short XML/JSON).
@@ -65,6 +66,8 @@ pub struct Request<'a> {
     /// Send the body at about this many bytes per second (after a one-second lead);
     /// `None` sends it as fast as the socket takes it.
     pub pace_bytes_per_s: Option<u32>,
+    /// More request headers (name, value).
+    pub headers: &'a [(&'a str, String)],
 }
 
 /// A server's authentication challenge, kept so later requests authenticate up front.
@@ -312,7 +315,7 @@ async fn exchange(t: &Target, req: &Request<'_>, auth: Option<&str>, tls: &Resul
     }
     let config = match tls {
         Ok(Some(c)) => c,
-        Ok(None) => return Err(HttpError::Url("an https:// speaker needs ca_file (the CA that signed its certificate)".into())),
+        Ok(None) => return Err(HttpError::Url("an https:// URL needs ca_file (the CA that signed the server's certificate)".into())),
         Err(e) => return Err(HttpError::Url(format!("TLS setup: {e}"))),
     };
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| HttpError::Url(format!("{host:?}: {e}")))?;
@@ -323,130 +326,81 @@ async fn exchange(t: &Target, req: &Request<'_>, auth: Option<&str>, tls: &Resul
     exchange_on(stream, t, req, auth).await
 }
 
-async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(stream: S, t: &Target, req: &Request<'_>, auth: Option<&str>) -> Result<Response, HttpError> {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut head = format!("{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: hawkeye/{}\r\nConnection: close\r\n", req.method, t.request_uri, t.host_header, env!("CARGO_PKG_VERSION"));
+/// One request over hyper's HTTP/1 client connection on `stream`. The body is a stream of
+/// paced chunks; hyper hands over the response as soon as its head arrives, so a server that
+/// refuses early (a 401 after the headers) ends the exchange, and dropping the connection task
+/// stops the upload.
+async fn exchange_on<S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(stream: S, t: &Target, req: &Request<'_>, auth: Option<&str>) -> Result<Response, HttpError> {
+    use http_body_util::BodyExt as _;
+    let proto = |e: hyper::Error| HttpError::Protocol(e.to_string());
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| HttpError::Io(e.to_string()))?;
+    // the connection runs beside this request; aborted when the exchange is over
+    let conn = AbortOnDrop(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let mut builder = hyper::Request::builder()
+        .method(req.method)
+        .uri(t.request_uri.as_str())
+        .header(hyper::header::HOST, t.host_header.as_str())
+        .header(hyper::header::USER_AGENT, concat!("hawkeye/", env!("CARGO_PKG_VERSION")))
+        .header(hyper::header::CONNECTION, "close")
+        .header(hyper::header::CONTENT_LENGTH, req.body.len());
     if let Some(ct) = req.content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+        builder = builder.header(hyper::header::CONTENT_TYPE, ct);
     }
     if let Some(a) = auth {
-        head.push_str(&format!("Authorization: {a}\r\n"));
+        builder = builder.header(hyper::header::AUTHORIZATION, a);
     }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", req.body.len()));
-    let io = |e: std::io::Error| HttpError::Io(e.to_string());
-    wr.write_all(head.as_bytes()).await.map_err(io)?;
-
-    let mut received = Vec::new();
-    let upload = send_body(&mut wr, req.body, req.pace_bytes_per_s);
-    tokio::pin!(upload);
-    let mut uploading = !req.body.is_empty();
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        tokio::select! {
-            r = &mut upload, if uploading => {
-                r.map_err(io)?;
-                uploading = false;
-            }
-            n = rd.read(&mut buf) => {
-                let n = match n {
-                    // servers that close without TLS close_notify: the data so far is the response
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
-                    r => r.map_err(io)?,
-                };
-                if n == 0 {
-                    break;
-                }
-                received.extend_from_slice(&buf[..n]);
-                if received.len() > MAX_RESPONSE {
-                    return Err(HttpError::Protocol(format!("response larger than {MAX_RESPONSE} bytes")));
-                }
-                // a complete response (e.g. an early 401) ends the exchange, upload or not
-                if let Some(resp) = parse_response(&received, false)? {
-                    return Ok(resp);
-                }
-            }
-        }
+    for (name, value) in req.headers {
+        builder = builder.header(*name, value.as_str());
     }
-    parse_response(&received, true)?.ok_or_else(|| HttpError::Protocol("connection closed before a complete response".into()))
+    let body = http_body_util::StreamBody::new(paced_frames(bytes::Bytes::copy_from_slice(req.body), req.pace_bytes_per_s));
+    let request = builder.body(body).map_err(|e| HttpError::Url(e.to_string()))?;
+    let resp = sender.send_request(request).await.map_err(proto)?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().iter().map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).trim().to_string())).collect();
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
+        .collect()
+        .await
+        .map_err(|e| HttpError::Protocol(format!("response body: {e}")))?
+        .to_bytes()
+        .to_vec();
+    drop(conn);
+    Ok(Response { status, headers, body })
 }
 
-async fn send_body<W: AsyncWrite + Unpin>(wr: &mut W, body: &[u8], pace: Option<u32>) -> std::io::Result<()> {
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Frames = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>> + Send>>;
+
+/// The body as frames: all at once, or paced at `pace` bytes per second in tenth-of-a-second
+/// chunks with the first second sent at once (device buffers hold about that).
+fn paced_frames(body: bytes::Bytes, pace: Option<u32>) -> Frames {
     let Some(rate) = pace.filter(|r| *r > 0) else {
-        return wr.write_all(body).await;
+        let frames = if body.is_empty() { vec![] } else { vec![Ok(hyper::body::Frame::data(body))] };
+        return Box::pin(futures_util::stream::iter(frames));
     };
-    // tenth-of-a-second chunks, the first second at once (device buffers hold about that)
     let chunk = (rate as usize / 10).max(1);
     let start = tokio::time::Instant::now();
-    let mut sent = 0usize;
-    for c in body.chunks(chunk) {
-        let due = start + Duration::from_secs_f64((sent as f64 / rate as f64 - 1.0).max(0.0));
-        tokio::time::sleep_until(due).await;
-        wr.write_all(c).await?;
-        sent += c.len();
-    }
-    wr.flush().await
-}
-
-/// Parses a response from `data`; `None` while incomplete. With `at_eof`, a response without
-/// a length ends at the end of the data.
-fn parse_response(data: &[u8], at_eof: bool) -> Result<Option<Response>, HttpError> {
-    let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if at_eof && !data.is_empty() { Err(HttpError::Protocol("truncated response head".into())) } else { Ok(None) };
-    };
-    let head = std::str::from_utf8(&data[..end]).map_err(|_| HttpError::Protocol("response head is not text".into()))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let (version, code) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    if !version.starts_with("HTTP/1.") {
-        return Err(HttpError::Protocol(format!("status line {status_line:?}")));
-    }
-    let status: u16 = code.parse().map_err(|_| HttpError::Protocol(format!("status line {status_line:?}")))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let rest = &data[end + 4..];
-    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-    let body = if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        match dechunk(rest)? {
-            Some(b) => b,
-            None if at_eof => return Err(HttpError::Protocol("truncated chunked body".into())),
-            None => return Ok(None),
+    Box::pin(futures_util::stream::unfold(0usize, move |sent| {
+        let body = body.clone();
+        async move {
+            if sent >= body.len() {
+                return None;
+            }
+            let due = start + Duration::from_secs_f64((sent as f64 / rate as f64 - 1.0).max(0.0));
+            tokio::time::sleep_until(due).await;
+            let end = (sent + chunk).min(body.len());
+            Some((Ok(hyper::body::Frame::data(body.slice(sent..end))), end))
         }
-    } else if let Some(len) = get("content-length") {
-        let len: usize = len.parse().map_err(|_| HttpError::Protocol(format!("content-length {len:?}")))?;
-        if rest.len() < len {
-            return if at_eof { Err(HttpError::Protocol("truncated body".into())) } else { Ok(None) };
-        }
-        rest[..len].to_vec()
-    } else if status == 204 || status == 304 || (100..200).contains(&status) {
-        Vec::new()
-    } else if at_eof {
-        rest.to_vec()
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(Response { status, headers, body }))
-}
-
-/// Decodes a chunked body; `None` while incomplete.
-fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, HttpError> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
-        let size_s = std::str::from_utf8(&data[..eol]).map_err(|_| HttpError::Protocol("chunk size".into()))?;
-        let size = usize::from_str_radix(size_s.split(';').next().unwrap_or("").trim(), 16).map_err(|_| HttpError::Protocol(format!("chunk size {size_s:?}")))?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Ok(Some(out));
-        }
-        if data.len() < size + 2 {
-            return Ok(None);
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
+    }))
 }
 
 #[cfg(test)]
@@ -493,15 +447,8 @@ mod tests {
     }
 
     #[test]
-    fn responses_parse_by_length_chunks_or_close() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).unwrap().unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok", false).unwrap().is_none());
-        let c = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n", false).unwrap().unwrap();
-        assert_eq!(c.body, b"abc");
-        let e = parse_response(b"HTTP/1.0 200 OK\r\n\r\nall of it", true).unwrap().unwrap();
-        assert_eq!(e.body, b"all of it");
-        assert!(parse_response(b"SSH-2.0\r\n\r\n", true).is_err());
+    fn base64_of_short_inputs() {
         assert_eq!(base64_encode(b"ab"), "YWI=");
+        assert_eq!(base64_encode(b"abc"), "YWJj");
     }
 }

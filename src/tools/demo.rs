@@ -36,9 +36,15 @@ pub struct DemoArgs {
     /// Use this broker instead of starting mosquitto (mqtt://host:port).
     #[arg(long)]
     pub broker: Option<String>,
-    /// Where the outbox and the evidence snapshots are kept.
+    /// Where the outbox and the evidence snapshots are kept (and the console's SQLite file).
     #[arg(long, default_value = "state/demo")]
     pub state: PathBuf,
+    /// Where the command centre's console listens (another free port if this one is taken).
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    pub console: String,
+    /// Do not start the console.
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 /// A mosquitto process with its own config on a loopback port; stopped on drop.
@@ -116,6 +122,11 @@ impl Mosquitto {
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
+
+    /// The broker's process id while it runs (for CPU and memory figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
 }
 
 impl Drop for Mosquitto {
@@ -148,6 +159,31 @@ fn demo_scene(dir: &Path, model: &Path) -> anyhow::Result<(String, PathBuf)> {
         crate::tools::synth::render_scenario(&scenario, dir, model)?;
     }
     Ok((std::fs::read_to_string(&config)?, dir.to_path_buf()))
+}
+
+/// Writes the demo's final config to `state/demo.toml` (the scenario's into its scene folder, where
+/// its relative paths resolve) and loads it back as `run` would (with a zones drop-in a console
+/// wrote); `None` (no reload, no zone editing) when that fails.
+fn demo_config_file(cfg: &Config, base: &Path, state: &Path) -> Option<(PathBuf, crate::config::Compiled)> {
+    let path = if base.starts_with(state) { base.join("demo.toml") } else { state.join("demo.toml") };
+    let text = match toml::to_string(cfg) {
+        Ok(t) => format!("# written by `hawkeye demo` at every start; zones set from a console go to demo.zones.toml\n{t}"),
+        Err(e) => {
+            tracing::warn!("demo: cannot write its config as TOML ({e}); reload and zone editing are off");
+            return None;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(state).and_then(|()| std::fs::write(&path, text)) {
+        tracing::warn!("demo: cannot write {}: {e}; reload and zone editing are off", path.display());
+        return None;
+    }
+    match crate::config::load(&path) {
+        Ok(c) => Some((path, c)),
+        Err(e) => {
+            tracing::warn!("demo: {} does not load back ({}); reload and zone editing are off", path.display(), e.0.join("; "));
+            None
+        }
+    }
 }
 
 /// Runs the demo until `shutdown` or `--duration`.
@@ -184,7 +220,13 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     }
     cfg.cameras[0].looping = true;
     cfg.cameras[0].realtime = true;
-    let cfg = crate::config::compile(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // the demo's config as a file beside its other files, so `reload` and a console's zone
+    // editor (`cmd/zones`, with its drop-in next to it) work on the demo too
+    // (with the zones a console set, kept in its drop-in across demo restarts)
+    let (config_path, cfg) = match demo_config_file(&cfg, &base, &abs(&args.state)) {
+        Some((path, compiled)) => (Some(path), compiled),
+        None => (None, crate::config::compile(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?),
+    };
 
     println!("hawkeye demo");
     println!("  broker   {broker}");
@@ -214,6 +256,40 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         }
     });
 
+    if !args.no_console {
+        std::fs::create_dir_all(abs(&args.state))?;
+        // the configured port, or any free one
+        let listen = match std::net::TcpListener::bind(&args.console) {
+            Ok(l) => {
+                drop(l);
+                args.console.clone()
+            }
+            Err(_) => "127.0.0.1:0".to_string(),
+        };
+        let console = crate::console::ConsoleArgs {
+            broker: broker.clone(),
+            prefix: cfg.mqtt.topic_prefix.clone(),
+            client_id: format!("hawkeye-demo-console-{}", cfg.device.id),
+            mqtt_user: None,
+            mqtt_password: None,
+            db: format!("sqlite:{}", abs(&args.state).join("console.db").display()),
+            listen,
+            addr_file: None,
+            admin: "admin".into(),
+            admin_password: None,
+            keys: None,
+            secure_cookie: false,
+        };
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::console::run(console, stop).await {
+                tracing::error!("demo: the console stopped: {e:#}");
+            }
+        });
+        // let it print its URL (and a first admin's password) before the alerts start
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     if let Some(secs) = args.duration {
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -221,7 +297,8 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
             stop.cancel();
         });
     }
-    let result = crate::app::run(cfg, crate::app::RunOptions::default(), shutdown).await;
+    let opts = crate::app::RunOptions { config_path, ..Default::default() };
+    let result = crate::app::run(cfg, opts, shutdown).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     printer.abort();
     result

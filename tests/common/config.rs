@@ -87,12 +87,6 @@ pub fn telemetry_port(config: &Path) -> u16 {
 
 /// `GET path` on 127.0.0.1:`port`; returns (status code, body).
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("telemetry port open");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let (code, _, body) = super::console::http_full(port, "GET", path, &[], None).expect("telemetry port open");
     (code, body)
 }

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod model;
 pub mod mqtt;
@@ -13,6 +14,8 @@ pub mod onvif;
 pub mod speaker_http;
 pub mod streams;
 pub mod pki;
+pub mod platform;
+pub mod proxy;
 pub mod process;
 pub mod tmpfs;
 pub mod vlc;

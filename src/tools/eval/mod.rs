@@ -240,20 +240,40 @@ fn teacher_check(args: &EvalArgs, teacher_model: &Path) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// Scenario cases under `dir`: `*.toml` files are rendered into `out/<name>/` first; folders
-/// that already hold a rendered scenario are used as they are.
+/// Scenario cases under `dir`: `*.toml` files are rendered into `out/<name>/` first (two at a
+/// time: rendering keeps about one core busy); folders that already hold a rendered scenario
+/// are used as they are.
 fn scenario_cases(dir: &Path, out: &Path, model: Option<&Path>, water: Option<&Path>) -> anyhow::Result<Vec<(String, PathBuf, PathBuf, PathBuf)>> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
+    let model = model.map(Path::to_path_buf).unwrap_or_else(crate::tools::synth::default_model);
+    let water = water.map(Path::to_path_buf).or_else(crate::tools::synth::default_water);
+    let name_of = |p: &Path| p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let to_render: Vec<&PathBuf> = entries.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let rendered: std::sync::Mutex<Vec<Option<anyhow::Result<crate::tools::synth::Rendered>>>> = std::sync::Mutex::new((0..to_render.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 2);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(p) = to_render.get(i) else { break };
+                let name = name_of(p);
+                let t0 = Instant::now();
+                let r = crate::tools::synth::render_scenario_with(p, &out.join(&name), &model, water.as_deref());
+                if let Ok(r) = &r {
+                    eprintln!("rendered {name}: {} frames in {:.1} s", r.truth.frames.len(), t0.elapsed().as_secs_f64());
+                }
+                rendered.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    let mut rendered = rendered.into_inner().unwrap().into_iter();
     let mut cases = Vec::new();
-    for p in entries {
-        let name = p.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for p in &entries {
+        let name = name_of(p);
         if p.extension().is_some_and(|e| e == "toml") {
-            let model = model.map(Path::to_path_buf).unwrap_or_else(crate::tools::synth::default_model);
-            let t0 = Instant::now();
-            let water = water.map(Path::to_path_buf).or_else(crate::tools::synth::default_water);
-            let r = crate::tools::synth::render_scenario_with(&p, &out.join(&name), &model, water.as_deref())?;
-            eprintln!("rendered {name}: {} frames in {:.1} s", r.truth.frames.len(), t0.elapsed().as_secs_f64());
+            let r = rendered.next().flatten().expect("every scenario file was rendered")?;
             cases.push((name, r.config, r.video, r.truth_path));
         } else if p.join("truth.json").exists() && p.join("config.toml").exists() {
             cases.push((name, p.join("config.toml"), p.join("video.mp4"), p.join("truth.json")));
