@@ -171,3 +171,43 @@ async fn a_20mb_blob_arrives_whole_through_the_real_link_while_alerts_keep_flowi
     stop.cancel();
     task.await.unwrap();
 }
+
+/// The order of a clean stop: the evidence workers queue their `end`s, then the link is told
+/// to stop at once. Its flush must take what is in its wake queue before it calls the outbox
+/// flushed (it once did not, and the ends waited on disk for the next start). One runtime
+/// thread: the link task runs only when this one waits, so it sees the stop with every wake
+/// still queued, as a busy link does.
+#[tokio::test(flavor = "current_thread")]
+async fn messages_queued_right_before_the_stop_are_delivered_by_its_flush() {
+    let broker = common::broker::mosquitto();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg: hawkeye::config::Mqtt = toml::from_str(&format!("url = \"mqtt://127.0.0.1:{}\"\nheartbeat_s = 60\n", broker.port)).unwrap();
+    let (link, publisher, _) = MqttLink::new(&cfg, "stop-box", Outbox::open(dir.path()).unwrap(), Box::new(|| b"{}".to_vec()), |p| p.to_path_buf()).unwrap();
+    let sub = tokio::task::spawn_blocking(move || Subscriber::new(broker.port, "hawkeye/stop-box/alerts")).await.unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(link.run(stop.clone(), Duration::from_secs(3)));
+    let topic = "hawkeye/stop-box/alerts";
+    let alert = |i: usize| format!(r#"{{"event_id":"ev-{i}","state":"end","reason":"shutdown"}}"#).into_bytes();
+    // a first message through, so the link is connected and its ACL probe has passed
+    publisher.enqueue(topic, alert(0), false).unwrap();
+    let sub = tokio::task::spawn_blocking(move || {
+        sub.wait_for("the first alert", LONG, |m| m.payload == alert(0));
+        sub
+    })
+    .await
+    .unwrap();
+    for i in 1..=20 {
+        publisher.enqueue(topic, alert(i), false).unwrap();
+    }
+    stop.cancel();
+    task.await.unwrap();
+    assert!(publisher.outbox().is_empty(), "{} message(s) left in the outbox by a stop with the broker up", publisher.outbox().len());
+    let sub = tokio::task::spawn_blocking(move || {
+        sub.wait_for("the last alert", Duration::from_secs(10), |m| m.payload == alert(20));
+        sub
+    })
+    .await
+    .unwrap();
+    let got: Vec<Vec<u8>> = sub.all().iter().map(|m: &Msg| m.payload.clone()).collect();
+    assert_eq!(got, (0..=20).map(alert).collect::<Vec<_>>(), "every message once, in order");
+}

@@ -120,6 +120,10 @@ fn twenty_daemons_on_one_broker_deliver_every_alert_and_heartbeat() {
         let hi = *all.last().unwrap();
         assert_eq!(all, (1..=hi).collect::<BTreeSet<u64>>(), "{id}: alerts missing from 1..={hi} (received {:?}, in the outbox {left:?})", seqs[&id]);
         if !left.is_empty() {
+            // why the stop's flush left them: the daemon's own shutdown lines
+            let log = std::fs::read_to_string(dirs[i].path().join("daemon.log")).unwrap_or_default();
+            let why: Vec<&str> = log.lines().filter(|l| l.contains("shutdown") || l.contains("mqtt:") || l.contains("hawkeye stopped")).collect();
+            println!("fleet: {id} kept {} alert(s); its shutdown:\n  {}", left.len(), why[why.len().saturating_sub(6)..].join("\n  "));
             waiting.insert(i, left);
         }
     }

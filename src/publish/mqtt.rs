@@ -334,6 +334,19 @@ impl MqttLink {
                 self.send_waiting();
             }
             if let Some(t0) = closing_since {
+                // what was queued just before the stop (the evidence workers' `end`s) may still
+                // be in the wake channel: the ledger takes it before the outbox counts as flushed
+                let mut woke = false;
+                while let Ok(seq) = self.wake.try_recv() {
+                    self.ledger.add(seq);
+                    woke = true;
+                }
+                if woke {
+                    self.update_depth();
+                    if connected && self.delivering() {
+                        self.send_waiting();
+                    }
+                }
                 let flushed = self.ledger.is_idle();
                 let held = connected && !self.delivering();
                 if !connected || flushed || held || t0.elapsed() >= flush_deadline {
