@@ -12,14 +12,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::config::{enable_telemetry, http_get, telemetry_port};
 use common::daemon::Daemon;
-use common::mqtt::Subscriber;
+use common::mqtt::{alert_key, check_alerts_in_order, Subscriber};
 use common::proxy::Link;
 use hawkeye::tools::demo::{free_port, Mosquitto};
 
@@ -107,10 +107,6 @@ fn alerts(sub: &Subscriber) -> Vec<serde_json::Value> {
     sub.all().iter().filter(|m| m.topic == ALERTS).map(|m| m.json()).collect()
 }
 
-fn key(v: &serde_json::Value) -> (String, String, u64) {
-    (v["event_id"].as_str().unwrap().to_string(), v["state"].as_str().unwrap().to_string(), v["seq"].as_u64().unwrap())
-}
-
 #[test]
 fn alerts_raised_while_the_site_uplink_is_down_for_a_minute_reach_the_centre_in_order() {
     let Some(model) = common::model::yolox_nano("alerts_raised_while_the_site_uplink_is_down_for_a_minute_reach_the_centre_in_order") else { return };
@@ -149,8 +145,8 @@ fn alerts_raised_while_the_site_uplink_is_down_for_a_minute_reach_the_centre_in_
     assert!(alerts(&at_centre).len() <= at_centre_before + 1, "alerts crossed a cut link");
     uplink.restore();
     let restored = Instant::now();
-    let want: BTreeSet<_> = raised_during.iter().map(key).collect();
-    while !want.is_subset(&alerts(&at_centre).iter().map(key).collect()) {
+    let want: BTreeSet<_> = raised_during.iter().map(alert_key).collect();
+    while !want.is_subset(&alerts(&at_centre).iter().map(alert_key).collect()) {
         if restored.elapsed() > LONG {
             // the brokers' own account of the bridge, and the box's
             for (n, d) in [("central", central_state.path()), ("site", site_state.path())] {
@@ -165,27 +161,12 @@ fn alerts_raised_while_the_site_uplink_is_down_for_a_minute_reach_the_centre_in_
     }
     let caught_up_s = restored.elapsed().as_secs_f64();
     // in the order they were raised, repeats only of the same message
-    let mut seen: BTreeMap<(String, String, u64), serde_json::Value> = BTreeMap::new();
-    let (mut last, mut repeats) = (0, 0);
-    for v in alerts(&at_centre) {
-        match seen.get(&key(&v)) {
-            Some(b) => {
-                assert_eq!(b, &v, "a repeat is the same message");
-                repeats += 1;
-            }
-            None => {
-                let s = v["device_seq"].as_u64().unwrap();
-                assert!(s > last, "device_seq {s} after {last} at the centre: out of order");
-                last = s;
-                seen.insert(key(&v), v);
-            }
-        }
-    }
+    let (distinct, repeats) = check_alerts_in_order(alerts(&at_centre));
     assert!(outage_alerts >= 3, "only {outage_alerts} alerts raised during the outage");
     println!(
         "bridge: uplink down {} s; {outage_alerts} alerts raised meanwhile, all at the centre {caught_up_s:.1} s after it came back; {} alerts in all, {repeats} repeats",
         OUTAGE.as_secs(),
-        seen.len()
+        distinct
     );
     assert!(daemon.signal_and_wait("TERM").success());
 }

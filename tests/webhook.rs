@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::config::{enable_telemetry, http_get, telemetry_port};
 use common::daemon::Daemon;
-use common::mqtt::Subscriber;
+use common::mqtt::{alert_key, check_alerts_in_order, Subscriber};
 use common::platform::{Platform, Posted};
 use sha2::Digest as _;
 
@@ -27,11 +27,6 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(t0.elapsed() < LONG, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// (event_id, state, seq) of an alert.
-fn key(v: &serde_json::Value) -> (String, String, u64) {
-    (v["event_id"].as_str().unwrap().to_string(), v["state"].as_str().unwrap().to_string(), v["seq"].as_u64().unwrap())
 }
 
 /// Checks the signature headers the way a platform does.
@@ -91,7 +86,7 @@ fn every_alert_reaches_an_https_platform_through_server_errors_an_outage_and_a_d
     });
     let first = alerts_at(&platform)[0].clone();
     verify(&first);
-    let on_mqtt = sub.wait_for("the platform's first alert on MQTT", LONG, |m| m.topic == ALERTS && key(&m.json()) == key(&first.json()));
+    let on_mqtt = sub.wait_for("the platform's first alert on MQTT", LONG, |m| m.topic == ALERTS && alert_key(&m.json()) == alert_key(&first.json()));
     assert_eq!(on_mqtt.json(), first.json(), "the platform gets the alert JSON the broker gets");
     for ev in platform.accepted().iter().filter(|p| p.header("x-hawkeye-kind") == Some("evidence")) {
         verify(ev);
@@ -146,36 +141,19 @@ fn every_alert_reaches_an_https_platform_through_server_errors_an_outage_and_a_d
     platform.answer(None);
     std::thread::sleep(Duration::from_secs(3));
     let on_broker: Vec<serde_json::Value> = sub.all().iter().filter(|m| m.topic == ALERTS).map(|m| m.json()).collect();
-    let want: BTreeSet<_> = on_broker.iter().map(key).collect();
+    let want: BTreeSet<_> = on_broker.iter().map(alert_key).collect();
     wait_until("every alert the broker got, at the platform", || {
-        let got: BTreeSet<_> = alerts_at(&platform).iter().map(|p| key(&p.json())).collect();
+        let got: BTreeSet<_> = alerts_at(&platform).iter().map(|p| alert_key(&p.json())).collect();
         want.is_subset(&got)
     });
     let delivered = alerts_at(&platform);
     delivered.iter().for_each(verify);
     // in the order they were raised (device_seq), a repeat only of the very same message
-    let mut seen: BTreeMap<(String, String, u64), serde_json::Value> = BTreeMap::new();
-    let mut last_seq = 0;
-    let mut repeats = 0;
-    for p in &delivered {
-        let v = p.json();
-        match seen.get(&key(&v)) {
-            Some(before) => {
-                assert_eq!(before, &v, "a repeated alert is the same message");
-                repeats += 1;
-            }
-            None => {
-                let s = v["device_seq"].as_u64().unwrap();
-                assert!(s > last_seq, "alert device_seq {s} after {last_seq}: out of order");
-                last_seq = s;
-                seen.insert(key(&v), v);
-            }
-        }
-    }
+    let (distinct, repeats) = check_alerts_in_order(delivered.iter().map(|p| p.json()));
     let refused = platform.posted().iter().filter(|p| p.status != 200).count();
     println!(
         "platform: {} alerts from the broker's {} delivered ({} repeats after the kill), {} evidence files, {} POSTs refused (503/422), queue now {}",
-        seen.len(),
+        distinct,
         want.len(),
         repeats,
         platform.accepted().iter().filter(|p| p.header("x-hawkeye-kind") == Some("evidence")).count(),

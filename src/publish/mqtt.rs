@@ -330,23 +330,18 @@ impl MqttLink {
         let mut maintain = tokio::time::interval(MAINTAIN_EVERY);
         maintain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if closing_since.is_some() {
+                // what was queued just before the stop (the evidence workers' `end`s) may still
+                // be in the wake channel: the ledger takes it before the outbox counts as flushed
+                while let Ok(seq) = self.wake.try_recv() {
+                    self.ledger.add(seq);
+                }
+                self.update_depth();
+            }
             if connected && self.delivering() {
                 self.send_waiting();
             }
             if let Some(t0) = closing_since {
-                // what was queued just before the stop (the evidence workers' `end`s) may still
-                // be in the wake channel: the ledger takes it before the outbox counts as flushed
-                let mut woke = false;
-                while let Ok(seq) = self.wake.try_recv() {
-                    self.ledger.add(seq);
-                    woke = true;
-                }
-                if woke {
-                    self.update_depth();
-                    if connected && self.delivering() {
-                        self.send_waiting();
-                    }
-                }
                 let flushed = self.ledger.is_idle();
                 let held = connected && !self.delivering();
                 if !connected || flushed || held || t0.elapsed() >= flush_deadline {

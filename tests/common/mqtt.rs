@@ -124,3 +124,30 @@ pub fn send_command(port: u16, cmd: &str, payload: &str) {
         .unwrap();
     assert!(st.success());
 }
+
+/// (event_id, state, seq) of an alert: what names one message of an event.
+pub fn alert_key(v: &serde_json::Value) -> (String, String, u64) {
+    (v["event_id"].as_str().unwrap().to_string(), v["state"].as_str().unwrap().to_string(), v["seq"].as_u64().unwrap())
+}
+
+/// Checks alerts as they arrived: new ones in the order they were raised (`device_seq`
+/// rising), a repeat only of the very same message (QoS 1). Returns (distinct alerts, repeats).
+pub fn check_alerts_in_order(alerts: impl IntoIterator<Item = serde_json::Value>) -> (usize, usize) {
+    let mut seen: std::collections::BTreeMap<(String, String, u64), serde_json::Value> = std::collections::BTreeMap::new();
+    let (mut last, mut repeats) = (0, 0);
+    for v in alerts {
+        match seen.get(&alert_key(&v)) {
+            Some(before) => {
+                assert_eq!(before, &v, "a repeated alert is the same message");
+                repeats += 1;
+            }
+            None => {
+                let s = v["device_seq"].as_u64().unwrap();
+                assert!(s > last, "alert device_seq {s} after {last}: out of order");
+                last = s;
+                seen.insert(alert_key(&v), v);
+            }
+        }
+    }
+    (seen.len(), repeats)
+}
