@@ -400,6 +400,9 @@ pub fn summary(cfg: &Config) -> String {
                 z.cooldown_s,
                 z.polygon.len()
             );
+            if z.zoom {
+                let _ = writeln!(s, "      zoom: also looked at through a crop around the zone, {} times a second (zoom_fps)", c.zoom_fps);
+            }
             if z.kind == crate::config::ZoneKind::Parking {
                 let plates = if z.unmask_plates { "readable (unmask_plates)" } else { "masked as the camera's privacy says" };
                 let _ = writeln!(s, "      parking: still within {} of the box, vehicle crop plates {plates}", z.still_frac);

@@ -183,6 +183,7 @@ impl Telemetry {
                     v["gated"] = json!(c.gated.load(Ordering::Relaxed));
                     v["water_masks"] = json!(c.water_masks.load(Ordering::Relaxed));
                     v["water_mask_failures"] = json!(c.water_mask_failures.load(Ordering::Relaxed));
+                    v["zoomed"] = json!(c.zoomed.load(Ordering::Relaxed));
                 }
                 v
             })
@@ -321,6 +322,18 @@ impl Telemetry {
             "counter",
             "Water masks computed for a camera's flooding zones (the water model, at [water] fps).",
             hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.water_masks.load(Ordering::Relaxed) as f64)).collect(),
+        );
+        family(
+            "hawkeye_zoomed_crops_total",
+            "counter",
+            "Crops of far zones (zoom = true) the detector looked at besides the whole frame.",
+            hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.zoomed.load(Ordering::Relaxed) as f64)).collect(),
+        );
+        family(
+            "hawkeye_zoom_seconds_total",
+            "counter",
+            "Time the detector spent on zoomed crops.",
+            hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.zoom_us.load(Ordering::Relaxed) as f64 / 1e6)).collect(),
         );
         family(
             "hawkeye_water_mask_failures_total",

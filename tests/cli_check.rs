@@ -237,6 +237,7 @@ fn the_intersection_example_with_a_pole_speaker_is_valid() {
     assert!(text.contains("zone bus-stop-kerb  parking      classes [car/bus/truck/motorcycle/vehicle of the model's]"), "{text}");
     assert!(text.contains("parking: still within 0.25 of the box, vehicle crop plates readable (unmask_plates)"), "{text}");
     assert!(text.contains("zone bus-stop-square crowd"), "{text}");
+    assert!(text.contains("zone storefront-across out_of_store") && text.contains("zoom: also looked at through a crop around the zone, 2 times a second (zoom_fps)"), "{text}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! tracked and run through the zone rules. The report is held to floors at the committed models'
 //! figures (so a regression fails) and every miss of issue 14's and 16's targets is printed. The
 //! targets are NOT met yet (issues 14 and 16 stay open): the models find stalls and bags near the
-//! camera, few on the far road and car park, and the water model under-segments puddles and
+//! camera, and through zoomed looks some on the far road and car park, but not all, and the water model under-segments puddles and
 //! takes a wet road for water once; two of the twelve crowds are missed.
 
 mod common;
@@ -22,15 +22,18 @@ const TARGET_EVENT_PR: f64 = 0.95;
 const TARGET_ONSET_S: f64 = 2.0;
 const TARGET_FLOOD_AGREEMENT: f64 = 90.0;
 const TARGET_WATER_IOU: f64 = 0.8;
-/// Floors: (kind, precision, recall) with the committed models at (1.0, 0.33), (1.0, 0.45),
-/// (0.83, 0.42); issue 16: bin_overflow (0.83, 0.5), parking (1.0, 0.91: 10 of 11; the van
+/// Floors: (kind, precision, recall) with the committed models and the suite's zoomed looks at
+/// its stall, dumping and bin zones (`zoom = true`) at out_of_store (1.0, 0.58–0.67: 7–8 of 12 in
+/// two runs; 4 of 12 with `--no-zoom`), dumping (1.0, 0.36–0.45: 4–5 of 11; 4 with `--no-zoom`),
+/// flooding (0.80, 0.33; the counts move by about an event from run to run);
+/// issue 16: bin_overflow (0.83, 0.5), parking (1.0, 0.91: 10 of 11; the van
 /// parked nearest the camera is never detected) and crowd (1.0, 0.83: 10 of 12; two tight
 /// groups whose members hide each other are missed), about one event of margin below.
-const FLOORS: [(&str, f64, f64); 6] = [("out_of_store", 0.95, 0.25), ("dumping", 0.95, 0.35), ("flooding", 0.75, 0.3), ("bin_overflow", 0.7, 0.4), ("parking", 0.9, 0.8), ("crowd", 0.9, 0.75)];
-/// A matched alert comes within this long of its due time (committed: at most 18.6 s late, a bag
-/// found only once a passer-by uncovered it).
-const MAX_ONSET_S: f64 = 20.0;
-/// Flood level agreement floor (%) (committed: 60.8 %).
+const FLOORS: [(&str, f64, f64); 6] = [("out_of_store", 0.95, 0.5), ("dumping", 0.95, 0.35), ("flooding", 0.75, 0.3), ("bin_overflow", 0.7, 0.4), ("parking", 0.9, 0.8), ("crowd", 0.9, 0.75)];
+/// A matched alert comes within this long of its due time (committed: at most 19.0 s late, a bag
+/// on the far car park found by a zoomed look only late; missed altogether with `--no-zoom`).
+const MAX_ONSET_S: f64 = 22.0;
+/// Flood level agreement floor (%) (committed: 60.5 %).
 const MIN_FLOOD_AGREEMENT: f64 = 55.0;
 /// Scenarios in which nothing may be alerted, and how many alert events each raises today: the
 /// wet road (no standing water) raises one flooding event with the committed water model.

@@ -87,6 +87,8 @@ struct Route {
     water_fps: f64,
     /// The camera's motion gate settings.
     gate: crate::detect::GateParams,
+    /// The polygons of its zoomed zones and their looks per second.
+    zoom: (Arc<Vec<Vec<[f64; 2]>>>, f64),
 }
 
 type Routes = Arc<Mutex<Vec<Option<Route>>>>;
@@ -481,7 +483,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<Cam
         h.push((cam.id.clone(), counters.clone()));
     }
     let water_fps = shared.cfg.water_rate(&cam);
-    shared.routes.lock().unwrap()[slot] = Some(Route { camera_id: cam.id.clone(), tx, counters, water_fps, gate: cam.gate_params() });
+    shared.routes.lock().unwrap()[slot] = Some(Route { camera_id: cam.id.clone(), tx, counters, water_fps, gate: cam.gate_params(), zoom: (Arc::new(crate::config::Config::zoom_polygons(&cam)), cam.zoom_fps) });
     let (ctl_tx, ctl_rx) = mpsc::channel(8);
     let geo = cam.drone.as_ref().map(|d| {
         let track = Arc::new(GeoTrack::default());
@@ -544,6 +546,8 @@ struct SlotState {
     gate: Option<(String, GatedDetector)>,
     /// The water-mask schedule: camera, rate, schedule.
     water: Option<(String, f64, WaterSchedule)>,
+    /// The zoomed looks at far zones, for the camera they were made for.
+    zoom: Option<(String, crate::detect::Zoomer)>,
 }
 
 /// What the detector workers share.
@@ -595,7 +599,7 @@ fn detect_frame(det: &mut Detector, shared: &DetectShared, st: &mut SlotState, f
         }
         d
     });
-    let detections = match result {
+    let mut detections = match result {
         Ok((detections, skipped)) => {
             if skipped {
                 route.counters.gated.fetch_add(1, Ordering::Relaxed);
@@ -610,6 +614,9 @@ fn detect_frame(det: &mut Detector, shared: &DetectShared, st: &mut SlotState, f
             return;
         }
     };
+    if !route.zoom.0.is_empty() {
+        zoom_look(det, shared, st, &route, &frame, &mut detections);
+    }
     let water = if route.water_fps > 0.0 {
         match shared.seg.lock().unwrap().as_mut() {
             Some(seg) => water_mask(seg, &mut st.water, &route, &frame),
@@ -624,6 +631,30 @@ fn detect_frame(det: &mut Detector, shared: &DetectShared, st: &mut SlotState, f
         let n = route.counters.dropped_behind.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= 3 || n.is_multiple_of(1000) {
             tracing::warn!(camera = %route.camera_id, "camera task behind: detected frame dropped ({n} so far)");
+        }
+    }
+}
+
+/// The zoomed looks at the camera's far zones when one is due, merged into the frame's
+/// detections; a failure is logged and counted, and the frame keeps its whole-frame detections.
+fn zoom_look(det: &mut Detector, shared: &DetectShared, st: &mut SlotState, route: &Route, frame: &crate::frame::Frame, detections: &mut Vec<crate::detect::Detection>) {
+    let (polygons, fps) = (&route.zoom.0, route.zoom.1);
+    if st.zoom.as_ref().is_none_or(|(id, z)| *id != route.camera_id || !z.is_for(polygons, fps)) {
+        st.zoom = Some((route.camera_id.clone(), crate::detect::Zoomer::new(polygons.to_vec(), fps)));
+    }
+    let (_, zoom) = st.zoom.as_mut().expect("set above");
+    let t0 = Instant::now();
+    match zoom.look(det, &frame.rgb, frame.width, frame.height, frame.ts, detections) {
+        Ok(0) => {}
+        Ok(n) => {
+            route.counters.zoomed.fetch_add(n as u64, Ordering::Relaxed);
+            route.counters.zoom_us.fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        Err(e) => {
+            let k = shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+            if k < 5 || k.is_multiple_of(1000) {
+                tracing::error!(camera = %route.camera_id, "zoomed look failed ({} so far): {e}", k + 1);
+            }
         }
     }
 }

@@ -71,6 +71,9 @@ pub struct CameraCounters {
     pub water_masks: AtomicU64,
     /// Water masks that failed (logged; the frame still goes on with its detections).
     pub water_mask_failures: AtomicU64,
+    /// Zoomed crops of far zones the detector looked at, and the time they took.
+    pub zoomed: AtomicU64,
+    pub zoom_us: AtomicU64,
 }
 
 /// Every camera's hand-off counters, by camera id (shared by the wiring and telemetry).

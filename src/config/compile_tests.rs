@@ -336,3 +336,20 @@ fn motion_gate_and_worker_settings_are_checked_with_their_paths() {
     let e = errors(&text("", "").replace("[model]", "[model]\nworkers = 0"));
     assert!(e.iter().any(|e| e.starts_with("model.workers: 0 must be in 1..=8")), "{e:?}");
 }
+
+#[test]
+fn zoom_is_off_by_default_and_its_rate_and_place_are_checked() {
+    let c = load_str(&text(&zone("shop", "out_of_store", ""), ""), Path::new("/nonexistent")).unwrap();
+    let cam = &c.cameras[0];
+    assert!(!cam.zones[0].zoom);
+    assert_eq!(cam.zoom_fps, 2.0);
+    assert!(Config::zoom_polygons(cam).is_empty());
+    let zones = [zone("far", "out_of_store", "  zoom = true"), zone("near", "dumping", "")].concat();
+    let c = load_str(&text(&zones, ""), Path::new("/nonexistent")).unwrap();
+    assert_eq!(Config::zoom_polygons(&c.cameras[0]), vec![c.cameras[0].zones[0].polygon.clone()]);
+    // a bad rate and a flooding zone with zoom: both errors, each with its place
+    let zones = format!("zoom_fps = 0\n{}", zone("road", "flooding", "  zoom = true"));
+    let e = errors(&text(&zones, ""));
+    assert!(e.iter().any(|l| l.starts_with("camera[0].zoom_fps: 0 must be in (0, 30]")), "{e:?}");
+    assert!(e.iter().any(|l| l.starts_with("camera[0].zone[0].zoom: flooding zones are measured by the water mask")), "{e:?}");
+}

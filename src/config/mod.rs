@@ -245,6 +245,10 @@ pub struct Camera {
     /// Water masks per second for this camera's flooding zones (default: `[water] fps`).
     #[serde(default)]
     pub water_fps: Option<f64>,
+    /// Zoomed looks per second at the zones with `zoom = true` (each such zone is also seen
+    /// through a crop at the model's full input, see `detect::zoom`).
+    #[serde(default = "default_zoom_fps")]
+    pub zoom_fps: f64,
     /// Motion gating: frames unchanged since the last inference reuse its detections instead
     /// of running the detector (see `detect::gate`).
     #[serde(default = "default_true")]
@@ -511,6 +515,10 @@ pub struct Zone {
     /// `privacy` says. Without it the crop is masked like every other picture.
     #[serde(default)]
     pub unmask_plates: bool,
+    /// Far zones: besides the whole frame, the detector looks at a crop around the zone at its
+    /// full input size (`zoom_fps` times a second), so small objects there are seen 2–3× larger.
+    #[serde(default)]
+    pub zoom: bool,
     /// Warn on a loudspeaker when the zone's events reach the given states.
     #[serde(default)]
     pub speak: Option<ZoneSpeak>,
@@ -537,6 +545,9 @@ fn default_smooth_s() -> f64 {
 /// the model has are kept).
 pub const PARKING_CLASSES: [&str; 5] = ["car", "bus", "truck", "motorcycle", "vehicle"];
 
+fn default_zoom_fps() -> f64 {
+    2.0
+}
 fn default_still_frac() -> f64 {
     0.25
 }
@@ -627,6 +638,11 @@ pub fn resolve_path(base_dir: &Path, p: &Path) -> PathBuf {
 }
 
 impl Config {
+    /// The polygons of `cam`'s zoomed zones.
+    pub fn zoom_polygons(cam: &Camera) -> Vec<Vec<[f64; 2]>> {
+        cam.zones.iter().filter(|z| z.zoom).map(|z| z.polygon.clone()).collect()
+    }
+
     /// Water masks per second for `cam`: 0 when no water model is configured or the camera has
     /// no flooding zone (then no mask is ever computed for it).
     pub fn water_rate(&self, cam: &Camera) -> f64 {

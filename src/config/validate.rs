@@ -299,6 +299,9 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
             errs.push(format!("{path}.water_fps: set, but no [water] model is configured"));
         }
     }
+    if !(cam.zoom_fps > 0.0 && cam.zoom_fps <= 30.0) {
+        errs.push(format!("{path}.zoom_fps: {} must be in (0, 30]", cam.zoom_fps));
+    }
     // compared with detect_fps only when that is valid itself (one mistake, one error)
     let fps_ok = cam.detect_fps > 0.0 && cam.detect_fps <= 120.0;
     if cam.motion_gate && !(cam.min_detect_fps >= 0.0 && (!fps_ok || cam.min_detect_fps <= cam.detect_fps)) {
@@ -447,6 +450,9 @@ pub(super) fn check_zone(z: &Zone, zp: &str, classes: Option<&[String]>, errs: &
     }
     if z.unmask_plates && z.kind != ZoneKind::Parking {
         errs.push(format!("{zp}.unmask_plates: only parking zones publish a vehicle crop; remove it from this {} zone", z.kind.as_str()));
+    }
+    if z.zoom && z.kind == ZoneKind::Flooding {
+        errs.push(format!("{zp}.zoom: flooding zones are measured by the water mask, not by detections; remove it"));
     }
     let schedule = check_schedule(&z.schedule, &z.timezone, zp, "schedule", errs);
     if let Some(r) = z.recheck_after_s {

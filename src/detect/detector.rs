@@ -148,6 +148,39 @@ impl Detector {
         Ok(())
     }
 
+    /// Detects objects in the `region` crop of a packed RGB frame, letterboxed to the whole
+    /// model input (see [`super::zoom`]); boxes in frame pixels. `buf` holds the crop's pixels
+    /// between calls.
+    pub fn detect_region(
+        &mut self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        region: &super::zoom::Region,
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<Detection>, DetectError> {
+        let expected = width as usize * height as usize * 3;
+        if rgb.len() != expected || region.x2 > width || region.y2 > height || region.width() == 0 || region.height() == 0 {
+            return Err(DetectError::Inference(format!(
+                "crop {region:?} of a {width}x{height} frame ({} bytes)",
+                rgb.len()
+            )));
+        }
+        let (x1, x2) = (region.x1 as usize * 3, region.x2 as usize * 3);
+        buf.clear();
+        for y in region.y1 as usize..region.y2 as usize {
+            let row = y * width as usize * 3;
+            buf.extend_from_slice(&rgb[row + x1..row + x2]);
+        }
+        let mut out = Vec::new();
+        self.detect_into(buf, region.width(), region.height(), &mut out)?;
+        let (dx, dy) = (region.x1 as f32, region.y1 as f32);
+        for d in &mut out {
+            d.bbox = super::types::BBox::new(d.bbox.x1 + dx, d.bbox.y1 + dy, d.bbox.x2 + dx, d.bbox.y2 + dy);
+        }
+        Ok(out)
+    }
+
     /// Letterboxes a frame into the input buffer (the first stage of [`Detector::detect`]).
     pub fn prepare(
         &mut self,

@@ -10,6 +10,7 @@
 //! - [`detector`]: [`Detector`] ties the above together around an `ort` session.
 //! - [`segment`]: [`Segmenter`], the water model (manifest `kind = "segmentation"`): a frame's
 //!   [`WaterMask`] and the share of a zone polygon that is water.
+//! - [`zoom`]: [`Zoomer`], zoomed looks at far zones through crops at the model's full input.
 //! - [`annotate`]: boxes, labels and zone outlines drawn on images.
 //! - [`cli_detect`]: `hawkeye detect` on one image file.
 
@@ -25,6 +26,7 @@ pub mod runtime;
 pub mod segment;
 mod types;
 pub mod yolo;
+pub mod zoom;
 
 pub use annotate::*;
 pub use cli_detect::detect_command;
@@ -36,3 +38,4 @@ pub use manifest::{builtin_manifests, Alignment, ColorOrder, Layout, Manifest, M
 pub use runtime::init_runtime;
 pub use segment::{Segmenter, WaterMask, WaterSchedule};
 pub use types::{BBox, Detection};
+pub use zoom::Zoomer;

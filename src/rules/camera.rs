@@ -193,6 +193,7 @@ mod tests {
             smooth_s: 0.0,
             still_frac: 0.25,
             unmask_plates: false,
+            zoom: false,
             speak: None,
         }
     }

@@ -125,6 +125,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         detect_url: None,
         detect_fps: 1000.0,
         water_fps: None,
+        zoom_fps: 2.0,
         motion_gate: false,
         min_detect_fps: 1.0,
         motion_threshold: 10,

@@ -73,6 +73,9 @@ pub struct EvalArgs {
     /// Turn the cameras' motion gate off (every frame inferred), to compare with the default.
     #[arg(long)]
     pub no_motion_gate: bool,
+    /// Turn the zones' zoomed looks off (`zoom = true` ignored), to compare with the default.
+    #[arg(long)]
+    pub no_zoom: bool,
     /// Teacher check: run the shipped model (--model, default models/hawkeye_urban.onnx) and
     /// this COCO model on real footage (--clip) and report how many of the teacher's persons and
     /// vehicles the shipped model finds, and its urban detections per frame.
@@ -99,6 +102,8 @@ pub struct PipelineRun {
     pub decoded: u64,
     /// Frames the motion gate passed on without inference.
     pub gated: u64,
+    /// Zoomed crops the detector looked at (zones with `zoom = true`).
+    pub zoomed: u64,
     pub elapsed_s: f64,
     pub duration_s: f64,
     /// Water masks run and their scores against the true masks (empty without a water model).
@@ -158,6 +163,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         if args.no_motion_gate {
             cam.motion_gate = false;
         }
+        if args.no_zoom {
+            for z in &mut cam.zones {
+                z.zoom = false;
+            }
+        }
         let rules_fps = cfg.water_rate(&cam);
         let wants_water = rules_fps > 0.0 || truth.as_ref().is_some_and(|t| !t.water_masks.is_empty());
         let water_run = match water_model.filter(|_| wants_water) {
@@ -176,10 +186,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         gate_totals.0 += run.decoded;
         gate_totals.1 += run.gated;
         println!(
-            "\n== {name}: {} frames ({} inferred, {} passed on by the motion gate) in {:.1} s ({:.0} frames/s, {:.0}× real time), {} alert transitions",
+            "\n== {name}: {} frames ({} inferred, {} passed on by the motion gate, {} zoomed crops) in {:.1} s ({:.0} frames/s, {:.0}× real time), {} alert transitions",
             run.decoded,
             run.decoded - run.gated,
             run.gated,
+            run.zoomed,
             run.elapsed_s,
             run.decoded as f64 / run.elapsed_s.max(1e-9),
             run.duration_s / run.elapsed_s.max(1e-9),
@@ -340,10 +351,12 @@ pub fn run_pipeline_with(cfg: &Compiled, mut cam: Camera, det: &mut Detector, mu
     let task = rt.spawn(source::run_camera(ctx, stop.clone()));
     // the daemon's own per-frame step; only detections at the operating score are tracked
     let mut step = CameraStep::new(&format!("{}-{}", cfg.device.id, cam.id), &cam, cfg.zones(&cam.id), rule_score);
-    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, gated: 0, elapsed_s: 0.0, duration_s: 0.0, water: Default::default() };
+    let mut run = PipelineRun { frames: Vec::new(), alerts: Vec::new(), tracks: Default::default(), decoded: 0, gated: 0, zoomed: 0, elapsed_s: 0.0, duration_s: 0.0, water: Default::default() };
     let mut progress = Progress::new(label);
     // the daemon's motion gate, with the camera's settings
     let mut gate = crate::detect::GatedDetector::new(cam.gate_params());
+    // and its zoomed looks at far zones
+    let mut zoom = crate::detect::Zoomer::new(crate::config::Config::zoom_polygons(&cam), cam.zoom_fps);
     let t0 = Instant::now();
     let mut idle = Instant::now();
     loop {
@@ -359,8 +372,9 @@ pub fn run_pipeline_with(cfg: &Compiled, mut cam: Camera, det: &mut Detector, mu
             continue;
         };
         idle = Instant::now();
-        let (detections, skipped) = gate.detect(&f, || det.detect(&f.rgb, f.width, f.height))?;
+        let (mut detections, skipped) = gate.detect(&f, || det.detect(&f.rgb, f.width, f.height))?;
         run.gated += skipped as u64;
+        run.zoomed += zoom.look(det, &f.rgb, f.width, f.height, f.ts, &mut detections)? as u64;
         if let Some(mask) = water.as_mut().map(|w| w.on_frame(&f)).transpose()?.flatten() {
             step.observe_water(&mask);
         }
