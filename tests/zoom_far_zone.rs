@@ -67,21 +67,14 @@ fn a_far_stall_is_found_through_the_zoomed_look() {
     let log = dir.path().join("run.log");
     let daemon = Daemon::start_logged(&config, &log);
     let telemetry = common::config::telemetry_port(&config);
-    let t0 = std::time::Instant::now();
     let is_new = |m: &Msg| m.topic == topic && m.json()["kind"] == "out_of_store" && m.json()["state"] == "new";
-    let new = loop {
-        if let Some(m) = sub.all().into_iter().find(|m| is_new(m)) {
-            break m;
-        }
-        if t0.elapsed() > Duration::from_secs(90) {
-            let (_, metrics) = common::config::http_get(telemetry, "/metrics");
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
-            let zoom: Vec<&str> = metrics.lines().filter(|l| l.contains("zoom") || l.contains("inference")).collect();
-            panic!("no out_of_store alert in 90 s; metrics:\n{}\nlog tail:\n{}", zoom.join("\n"), tail.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let new = sub.poll_for(0, Duration::from_secs(90), is_new).unwrap_or_else(|| {
+        let (_, metrics) = common::config::http_get(telemetry, "/metrics");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        let zoom: Vec<&str> = metrics.lines().filter(|l| l.contains("zoom") || l.contains("inference")).collect();
+        panic!("no out_of_store alert in 90 s; metrics:\n{}\nlog tail:\n{}", zoom.join("\n"), tail.join("\n"));
+    });
     let (_, metrics) = common::config::http_get(telemetry, "/metrics");
     assert!(daemon.signal_and_wait("TERM").success());
 

@@ -186,10 +186,10 @@ impl Zoomer {
         if self.polygons.is_empty() || !self.schedule.due(ts) {
             return Ok(0);
         }
-        let regions = self.regions(det, w, h).to_vec();
         let mut buf = std::mem::take(&mut self.buf);
+        let regions = self.regions(det, w, h);
         let mut result = Ok(regions.len());
-        for r in &regions {
+        for r in regions {
             match det.detect_region(rgb, w, h, r, &mut buf) {
                 Ok(found) => {
                     merge(detections, found, r, w, h);

@@ -102,14 +102,22 @@ impl Subscriber {
 
     /// Like [`Subscriber::wait_for`], looking only at messages after the first `mark`.
     pub fn wait_for_after(&self, mark: usize, what: &str, timeout: Duration, pred: impl Fn(&Msg) -> bool) -> Msg {
+        self.poll_for(mark, timeout, pred).unwrap_or_else(|| {
+            let topics: Vec<String> = self.all().iter().map(|m| m.topic.clone()).collect();
+            panic!("timed out after {timeout:?} waiting for {what}; received {} messages: {topics:?}", topics.len())
+        })
+    }
+
+    /// The first message after the first `mark` for which `pred` holds, waiting up to
+    /// `timeout`; `None` lets the caller say more than the topics when it never comes.
+    pub fn poll_for(&self, mark: usize, timeout: Duration, pred: impl Fn(&Msg) -> bool) -> Option<Msg> {
         let t0 = Instant::now();
         loop {
             if let Some(m) = self.msgs.lock().unwrap().iter().skip(mark).find(|m| pred(m)) {
-                return m.clone();
+                return Some(m.clone());
             }
             if t0.elapsed() > timeout {
-                let topics: Vec<String> = self.all().iter().map(|m| m.topic.clone()).collect();
-                panic!("timed out after {timeout:?} waiting for {what}; received {} messages: {topics:?}", topics.len());
+                return None;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
