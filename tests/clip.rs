@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 /// GOP of the test streams: key-int-max=10 at 10 fps.
 const GOP_S: f64 = 1.0;
+/// Seconds the test's ring keeps.
+const RING_S: f64 = 4.0;
 
 fn launch(codec: &str) -> String {
     format!(
@@ -55,7 +57,8 @@ async fn clip_case(codec: &str) {
     hawkeye::source::init_gstreamer().unwrap();
     let server = RtspServer::start(&launch(codec), 0);
     let cam: Camera = toml::from_str(&format!("id = \"c\"\nurl = \"{}\"\npipeline = \"rtsp_h{codec}\"\n", server.url())).unwrap();
-    let ring = Arc::new(EncodedRing::new(cam.clip_ring_s, 64 << 20));
+    // a ring of 4 s, shorter than the event clip below: its post-event part is recorded live
+    let ring = Arc::new(EncodedRing::new(RING_S, 64 << 20));
     let slots = Arc::new(FrameSlots::new(1));
     let stop = CancellationToken::new();
     let ctx = SourceCtx {
@@ -81,9 +84,9 @@ async fn clip_case(codec: &str) {
     }
     let dir = tempfile::tempdir().unwrap();
 
-    // a past window: [now-4.5, now-1]
+    // a past window in the ring: [now-2.5, now-1]
     let now = ring.latest_ts().unwrap();
-    let (start, end) = (now - 4.5, now - 1.0);
+    let (start, end) = (now - 2.5, now - 1.0);
     let out = dir.path().join("past.mp4");
     let info = write_clip(&ring, start, end, &out).unwrap();
     assert!(info.covers_start);
@@ -94,14 +97,33 @@ async fn clip_case(codec: &str) {
     let duration = end - start;
     assert!((last_pts - duration).abs() <= GOP_S, "clip lasts {last_pts:.2} s for a {duration:.2} s request");
 
-    // the post-event part is still in the future: record_clip waits for it
+    // the post-event part is still in the future: record_clip records it as it comes, so the
+    // clip (8 s) may be longer than the ring (4 s)
     let now = ring.latest_ts().unwrap();
     let out = dir.path().join("event.mp4");
-    let info = record_clip(ring.clone(), now - 2.0, now + 3.0, out.clone(), Duration::from_secs(30)).await.unwrap();
-    assert!(info.last_ts >= now + 2.9, "waited for the post-event seconds: {info:?}");
+    let info = record_clip(ring.clone(), now - 2.0, now + 6.0, out.clone(), Duration::from_secs(30)).await.unwrap();
+    assert!(info.covers_start && info.first_ts <= now - 2.0, "the pre-roll came from the ring: {info:?}");
+    assert!(info.last_ts >= now + 5.9, "waited for the post-event seconds: {info:?}");
+    assert!(ring.oldest_ts().unwrap() > info.first_ts + 2.0, "the ring no longer holds the clip's start");
     let (frames, last_pts) = decode_mp4(&out, codec);
-    assert!(frames > 40, "{frames} frames in a 5 s clip at 10 fps");
-    assert!((last_pts - 5.0).abs() <= GOP_S, "{last_pts}");
+    assert!(frames > 70, "{frames} frames in an 8 s clip at 10 fps");
+    assert!((last_pts - 8.0).abs() <= GOP_S, "{last_pts}");
+    assert!(!dir.path().join("event.mp4.part").exists(), "the part file became the clip");
+
+    // a recording given up (the camera task stopped): no clip, no part file left behind
+    let now = ring.latest_ts().unwrap();
+    let out = dir.path().join("abandoned.mp4");
+    let rec = tokio::spawn(record_clip(ring.clone(), now - 1.0, now + 60.0, out.clone(), Duration::from_secs(90)));
+    let part = dir.path().join("abandoned.mp4.part");
+    let t0 = std::time::Instant::now();
+    while !part.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the recording never started its part file");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    rec.abort();
+    assert!(rec.await.unwrap_err().is_cancelled());
+    assert!(!part.exists() && !out.exists(), "an abandoned recording leaves nothing");
 
     stop.cancel();
     task.await.unwrap();

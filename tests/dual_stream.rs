@@ -45,8 +45,8 @@ stall_timeout_s = 3
 backoff_initial_s = 0.5
 backoff_max_s = 1
 clip_pre_s = 2
-clip_post_s = 2
-clip_ring_s = 10
+clip_post_s = 6
+clip_ring_s = 4
 privacy = {{ faces = false, plates = false }}
 {}"#,
         common::config::walkway_zone(2.0, 2.0, 30.0)
@@ -138,7 +138,11 @@ fn dual_stream_camera_detects_on_the_sub_stream_with_main_stream_evidence() {
     let clip_ref = &clip_alert["evidence"][0];
     assert_eq!((clip_ref["width"].as_u64(), clip_ref["height"].as_u64()), (Some(1280), Some(960)), "{clip_alert:#}");
     let clip_path = clip_ref["path"].as_str().unwrap();
-    assert_eq!(video_size(Path::new(clip_path)), (1280, 960), "the MP4 itself");
+    let (size, span) = video_size_and_span(Path::new(clip_path));
+    assert_eq!(size, (1280, 960), "the MP4 itself");
+    // 2 s before the alert and 6 s after, from a ring that holds 4 s: the post-event part was
+    // recorded as it came, not cut from the ring
+    assert!(span >= 7.5, "the clip covers {span:.2} s of the 8 s asked for");
 
     // health: both streams streaming, nothing mismatched (both 4:3, keyframes every second)
     let hb = sub.wait_for("both streams streaming", LONG, |m| {
@@ -179,7 +183,8 @@ fn dual_stream_camera_detects_on_the_sub_stream_with_main_stream_evidence() {
 }
 
 /// Width and height of the first decoded picture of an MP4.
-fn video_size(path: &Path) -> (u32, u32) {
+/// The picture size of an MP4 and the time between its first and last decoded picture.
+fn video_size_and_span(path: &Path) -> ((u32, u32), f64) {
     use gstreamer as gst;
     use gstreamer::prelude::*;
     gst::init().unwrap();
@@ -188,7 +193,12 @@ fn video_size(path: &Path) -> (u32, u32) {
     let sink = p.by_name("sink").unwrap().downcast::<gstreamer_app::AppSink>().unwrap();
     p.set_state(gst::State::Playing).unwrap();
     let sample = sink.pull_sample().expect("a decoded picture");
+    let pts = |s: &gst::Sample| s.buffer().and_then(|b| b.pts()).map_or(0.0, |t| t.nseconds() as f64 / 1e9);
+    let (first, mut last) = (pts(&sample), pts(&sample));
+    while let Ok(s) = sink.pull_sample() {
+        last = pts(&s);
+    }
     p.set_state(gst::State::Null).unwrap();
     let s = sample.caps().unwrap().structure(0).unwrap().to_owned();
-    (s.get::<i32>("width").unwrap() as u32, s.get::<i32>("height").unwrap() as u32)
+    ((s.get::<i32>("width").unwrap() as u32, s.get::<i32>("height").unwrap() as u32), last - first)
 }

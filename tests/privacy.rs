@@ -225,3 +225,43 @@ fn a_large_picture_is_searched_scaled_down_with_boxes_in_its_own_pixels() {
     let (before, after) = (detail(&big, face), detail(&pic, face));
     assert!(after < before / 3.0, "face detail only fell from {before:.1} to {after:.1}");
 }
+
+/// Searching only around the detector's people and vehicles (`privacy.search = "detections"`,
+/// the default) finds what the whole-picture search finds on real pictures where the detector
+/// (hawkeye's street model, from the repository) sees them: Messi's face, the basketball
+/// player's face, the plate on the car. With nobody and no vehicle detected nothing is searched,
+/// and a box that says "person" where there is none finds no face.
+#[test]
+fn faces_and_plates_are_found_around_the_detected_people_and_vehicles() {
+    use hawkeye::detect::{Detector, DetectorOptions};
+    use hawkeye::evidence::privacy::SearchRegions;
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/hawkeye_urban.onnx");
+    let mut det = Detector::load(&model, None, DetectorOptions { score_threshold: 0.35, ..Default::default() }).unwrap();
+    let mut m = Masker::new(&PrivacyCfg::default()).unwrap();
+    for (name, want_faces, want_plates) in [("messi5.jpg", 1, 0), ("basketball1.png", 1, 0), ("licenseplate_motion.jpg", 0, 1)] {
+        let p = load(name);
+        let regions = SearchRegions::of(&det.detect(&p.rgb, p.w, p.h).unwrap());
+        let whole = m.detect(&p.rgb, p.w, p.h).unwrap();
+        let around = m.detect_in(&p.rgb, p.w, p.h, Some(&regions)).unwrap();
+        println!("{name}: whole {whole:?}\n  around {} people, {} vehicles: {around:?}", regions.people.len(), regions.vehicles.len());
+        assert!(whole.faces.len() >= want_faces && whole.plates.len() >= want_plates, "{name}: {whole:?}");
+        for f in &whole.faces {
+            assert!(around.faces.iter().any(|g| g.iou(f) > 0.7), "{name}: face {f:?} not found around the people: {around:?}");
+        }
+        if want_plates > 0 {
+            let centre = ((PLATE.x1 + PLATE.x2) / 2.0, (PLATE.y1 + PLATE.y2) / 2.0);
+            assert!(around.plates.iter().any(|b| contains(b, centre)), "{name}: the plate not found around the car: {around:?}");
+        }
+        // masking with the regions makes the face unreadable as the whole search does
+        let mut rgb = p.rgb.clone();
+        let report = m.mask_in(&mut rgb, p.w, p.h, Some(&regions)).unwrap();
+        assert_eq!(report, around);
+        assert_unchanged_outside(&p, &Picture { rgb, w: p.w, h: p.h }, &report.faces.iter().chain(&report.plates).copied().collect::<Vec<_>>());
+    }
+    // nobody detected: nothing is searched, so nothing is found
+    let messi = load("messi5.jpg");
+    assert!(m.detect_in(&messi.rgb, messi.w, messi.h, Some(&SearchRegions::default())).unwrap().is_empty());
+    // a "person" over the grass: no face there
+    let grass = SearchRegions { people: vec![[0.0, 270.0, 320.0, 342.0]], vehicles: vec![] };
+    assert!(m.detect_in(&messi.rgb, messi.w, messi.h, Some(&grass)).unwrap().faces.is_empty());
+}

@@ -470,7 +470,7 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<Cam
     // templates with an `encoded` branch (RTSP H.264/H.265) feed a ring for event clips; a
     // dual-stream camera's main stream always does (and its snapshots are decoded from it)
     let has_encoded = cam.detect_url.is_some() || source::launch_string(&cam, &shared.cfg.base_dir).is_ok_and(|l| l.contains(&format!("name={}", source::camera::ENCODED_NAME)));
-    let ring = has_encoded.then(|| Arc::new(EncodedRing::new(cam.clip_ring_s, CLIP_RING_BYTES)));
+    let ring = has_encoded.then(|| Arc::new(EncodedRing::new(cam.clip_ring(), CLIP_RING_BYTES)));
     let wctx = WorkerCtx { main_ring: ring.clone().filter(|_| cam.detect_url.is_some()), ..worker_ctx(shared, &cam.id, cam.privacy.clone()) };
     let (evidence, worker_thread) = worker::start(wctx).context("evidence worker thread")?;
     let health = Arc::new(CameraHealth::new(&cam.id));

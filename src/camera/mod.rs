@@ -159,7 +159,9 @@ fn annotation(step: &CameraStep, t: &Transition, tracks: &[Track], w: u32, h: u3
 }
 
 /// The alert job of transition `t` on frame `f`.
-fn alert_job(ctx: &CameraCtx, step: &CameraStep, t: &Transition, f: &Frame, tracks: &[Track], history: Option<&FrameHistory>) -> AlertJob {
+/// `detections`: everything the detector found in `f` (where the privacy masker looks for faces
+/// and plates); `None` when they are not known (the picture is searched whole).
+fn alert_job(ctx: &CameraCtx, step: &CameraStep, t: &Transition, f: &Frame, tracks: &[Track], history: Option<&FrameHistory>, detections: Option<&[Detection]>) -> AlertJob {
     let alert = Alert::from_transition(t, t.state, &ctx.alert_ctx, f.wall);
     let names = snapshot_names(t, f.wall);
     let frame = names.as_ref().map(|_| Picture::Rgb { width: f.width, height: f.height, rgb: f.rgb.clone() });
@@ -179,7 +181,8 @@ fn alert_job(ctx: &CameraCtx, step: &CameraStep, t: &Transition, f: &Frame, trac
     let annotation = if names.is_some() { annotation(step, t, tracks, f.width, f.height) } else { Annotation::default() };
     let frame_ts = frame.as_ref().map(|_| f.ts);
     let crops = vehicle_crops(t, ctx.camera.zones.get(t.zone).is_some_and(|z| z.unmask_plates));
-    AlertJob { alert, names, frame, frame_ts, annotation, extra, crops }
+    let search = frame.as_ref().and(detections).map(crate::evidence::privacy::SearchRegions::of);
+    AlertJob { alert, names, frame, frame_ts, annotation, extra, crops, search }
 }
 
 /// Parking `new`: a crop of each parked vehicle, `vehicle` for the one parked longest (the
@@ -234,7 +237,7 @@ pub async fn run(ctx: CameraCtx, mut frames: mpsc::Receiver<DetectedFrame>, mut 
                     }
                 }
                 for t in &out.transitions {
-                    let job = alert_job(&ctx, &step, t, f, &out.tracks, history.as_ref());
+                    let job = alert_job(&ctx, &step, t, f, &out.tracks, history.as_ref(), Some(&df.detections));
                     if let (EventState::New, Some(ring)) = (t.state, &ctx.ring) {
                         let (start, end) = (t.ts - ctx.camera.clip_pre_s, t.ts + ctx.camera.clip_post_s);
                         let out_path = ctx.evidence_dir.join(&t.event_id).join("clip.mp4");
@@ -285,7 +288,7 @@ pub async fn run(ctx: CameraCtx, mut frames: mpsc::Receiver<DetectedFrame>, mut 
                 Some(CameraCmd::Recheck { event_id, reply }) => {
                     let r = step.recheck_now(&event_id).map(|r| r.and_then(|t| {
                         let f = last.as_ref().ok_or("no frame from this camera yet")?;
-                        let job = alert_job(&ctx, &step, &t, f, step.latest_tracks(), None);
+                        let job = alert_job(&ctx, &step, &t, f, step.latest_tracks(), None, None);
                         ctx.evidence.send(Job::Alert(Box::new(job)));
                         ctx.warn(&mut reminders, &t);
                         Ok(json!({ "event_id": event_id, "state": t.state.as_str(), "objects": t.objects.len() }))

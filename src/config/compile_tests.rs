@@ -353,3 +353,21 @@ fn zoom_is_off_by_default_and_its_rate_and_place_are_checked() {
     assert!(e.iter().any(|l| l.starts_with("camera[0].zoom_fps: 0 must be in (0, 30]")), "{e:?}");
     assert!(e.iter().any(|l| l.starts_with("camera[0].zone[0].zoom: flooding zones are measured by the water mask")), "{e:?}");
 }
+
+#[test]
+fn the_clip_ring_holds_the_pre_roll_and_privacy_search_is_around_detections_by_default() {
+    let c = load_str(&text("", ""), Path::new("/nonexistent")).unwrap();
+    let cam = &c.raw.cameras[0];
+    // pre-roll 10 s + 10 s, however long the post-event part (20 s) is
+    assert_eq!((cam.clip_pre_s, cam.clip_post_s, cam.clip_ring()), (10.0, 20.0, 20.0));
+    assert_eq!(cam.privacy.search, crate::config::MaskSearch::Detections);
+    let c = load_str(&text("clip_pre_s = 30\nclip_post_s = 60\nprivacy = { search = \"whole\" }", ""), Path::new("/nonexistent")).unwrap();
+    let cam = &c.raw.cameras[0];
+    assert_eq!((cam.clip_ring(), cam.privacy.search), (40.0, crate::config::MaskSearch::Whole));
+    // a ring shorter than the pre-roll is an error with its place; shorter than pre + post is not
+    let e = errors(&text("clip_pre_s = 10\nclip_ring_s = 5", ""));
+    assert!(e.iter().any(|l| l.starts_with("camera[0].clip_ring_s: 5 must be at least clip_pre_s (10)")), "{e:?}");
+    assert!(load_str(&text("clip_pre_s = 2\nclip_post_s = 30\nclip_ring_s = 4", ""), Path::new("/nonexistent")).is_ok());
+    let e = errors(&text("privacy = { search = \"everywhere\" }", ""));
+    assert!(e.iter().any(|l| l.contains("everywhere") && l.contains("detections")), "{e:?}");
+}

@@ -284,13 +284,14 @@ pub struct Camera {
     #[serde(default = "default_backoff_max")]
     pub backoff_max_s: f64,
     /// Event clips (RTSP H.264/H.265 templates): seconds before and after the event start,
-    /// and how much encoded video the ring keeps (at least pre + post).
+    /// and how much encoded video the ring keeps (at least pre; default pre + 10, see
+    /// [`Camera::clip_ring`]).
     #[serde(default = "default_clip_pre")]
     pub clip_pre_s: f64,
     #[serde(default = "default_clip_post")]
     pub clip_post_s: f64,
-    #[serde(default = "default_clip_ring")]
-    pub clip_ring_s: f64,
+    #[serde(default)]
+    pub clip_ring_s: Option<f64>,
     #[serde(default, rename = "zone")]
     pub zones: Vec<Zone>,
     /// Face and licence-plate masking of the snapshots that leave the device.
@@ -311,7 +312,18 @@ impl Camera {
     pub fn transport(&self) -> Transport {
         self.transport.unwrap_or_default()
     }
+
+    /// Seconds of encoded video the camera's ring keeps: `clip_ring_s`, or by default the
+    /// clip's pre-roll plus [`RING_MARGIN_S`] (a keyframe interval before the pre-roll's start,
+    /// and the evidence worker's lag behind the stream when it decodes a main-stream snapshot).
+    /// The post-event part of a clip is not kept in the ring: it is recorded as it comes.
+    pub fn clip_ring(&self) -> f64 {
+        self.clip_ring_s.unwrap_or(self.clip_pre_s + RING_MARGIN_S)
+    }
 }
+
+/// What the default clip ring holds beyond a clip's pre-roll (see [`Camera::clip_ring`]).
+pub const RING_MARGIN_S: f64 = 10.0;
 
 /// How an RTSP camera's RTP packets travel (rtspsrc's `protocols`).
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -361,11 +373,27 @@ pub struct PrivacyCfg {
     /// more false positives. Plates are looked for down to the cascade's 60x20 window.
     #[serde(default = "default_min_size_px")]
     pub min_size_px: u32,
+    /// Where faces and plates are looked for in an alert's snapshot.
+    #[serde(default)]
+    pub search: MaskSearch,
+}
+
+/// Where the privacy masker looks for faces and plates in an alert's snapshot.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskSearch {
+    /// Faces around the people the detector found in the frame, plates around its vehicles:
+    /// a fraction of the whole picture's cost. Pictures without the frame's detections (kept
+    /// history frames, crops, command snapshots, journal replays) are searched whole.
+    #[default]
+    Detections,
+    /// The whole picture, always.
+    Whole,
 }
 
 impl Default for PrivacyCfg {
     fn default() -> Self {
-        PrivacyCfg { faces: true, plates: true, method: MaskMethod::default(), min_size_px: default_min_size_px() }
+        PrivacyCfg { faces: true, plates: true, method: MaskMethod::default(), min_size_px: default_min_size_px(), search: MaskSearch::default() }
     }
 }
 
@@ -398,9 +426,6 @@ fn default_clip_pre() -> f64 {
 }
 fn default_clip_post() -> f64 {
     20.0
-}
-fn default_clip_ring() -> f64 {
-    40.0
 }
 
 /// What a zone alerts on.

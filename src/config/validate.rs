@@ -324,12 +324,8 @@ fn check_camera(cfg: &Config, cam: &Camera, path: &str, classes: Option<&[String
     }
     if !(cam.clip_pre_s >= 0.0 && cam.clip_post_s >= 0.0) {
         errs.push(format!("{path}: clip_pre_s and clip_post_s must be >= 0"));
-    } else if !(cam.clip_ring_s >= cam.clip_pre_s + cam.clip_post_s) {
-        errs.push(format!(
-            "{path}.clip_ring_s: {} must be at least clip_pre_s + clip_post_s ({})",
-            cam.clip_ring_s,
-            cam.clip_pre_s + cam.clip_post_s
-        ));
+    } else if let Some(ring) = cam.clip_ring_s.filter(|r| !(*r >= cam.clip_pre_s && r.is_finite())) {
+        errs.push(format!("{path}.clip_ring_s: {ring} must be at least clip_pre_s ({}): the ring holds each clip's pre-roll", cam.clip_pre_s));
     }
     check_privacy(&cam.privacy, &format!("{path}.privacy"), errs);
     let mut zone_ids = HashSet::new();

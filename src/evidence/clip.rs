@@ -1,7 +1,9 @@
 //! Event clips without re-encoding: each camera with a parsed H.264/H.265 stream keeps a ring of
 //! its *encoded* access units (stamped on the camera's stream clock, like frames), and an event
 //! clip is muxed from the ring into MP4 (`appsrc ! h26xparse ! mp4mux ! filesink`), starting at
-//! the last keyframe at or before the requested start.
+//! the last keyframe at or before the requested start. An event's clip is recorded live
+//! ([`LiveClip`]): its pre-roll comes from the ring, the rest is handed to its muxer as the
+//! units arrive, so the ring holds only the pre-roll.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,70 @@ struct RingState {
     latest_seen: Option<f64>,
     last_key: Option<f64>,
     max_gap: f64,
+    /// Clips being recorded: each is handed the units pushed after its pre-roll, up to its end.
+    recordings: Vec<Recording>,
+    next_recording: u64,
+}
+
+/// A clip being recorded (see [`LiveClip`]): its muxer's input and what it was given so far.
+struct Recording {
+    id: u64,
+    end: f64,
+    /// Stream time of the clip's first unit (the file's time 0).
+    t0: f64,
+    src: gst_app::AppSrc,
+    first_ts: f64,
+    last_ts: f64,
+    frames: usize,
+    /// The end was reached (or the muxer refused a unit): no more units, end of stream sent.
+    done: bool,
+    error: Option<String>,
+}
+
+impl Recording {
+    /// Hands one unit to the muxer, or ends the clip when the unit is past its end.
+    fn take(&mut self, u: &Unit) {
+        if self.done || u.ts < self.last_ts {
+            return; // finished, or a unit older than the clip's newest (a stream restart)
+        }
+        if u.ts > self.end {
+            self.finish();
+            return;
+        }
+        match self.src.push_buffer(retimed(u, self.t0)) {
+            Ok(_) => {
+                self.last_ts = u.ts;
+                self.frames += 1;
+                if u.ts >= self.end {
+                    self.finish();
+                }
+            }
+            Err(e) => {
+                self.error = Some(format!("the muxer refused a unit: {e:?}"));
+                self.finish();
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            let _ = self.src.end_of_stream();
+        }
+    }
+}
+
+/// A unit's buffer on a clip's timeline, which starts at `t0` (a shallow copy: the encoded data
+/// is shared with the ring). These streams have no B-frames, so DTS = PTS.
+fn retimed(u: &Unit, t0: f64) -> gst::Buffer {
+    let mut b = u.buffer.copy();
+    {
+        let bm = b.get_mut().expect("a fresh copy is writable");
+        let pts = gst::ClockTime::from_nseconds(((u.ts - t0).max(0.0) * 1e9) as u64);
+        bm.set_pts(pts);
+        bm.set_dts(pts);
+    }
+    b
 }
 
 /// Clip problems, one line each.
@@ -93,6 +159,11 @@ impl EncodedRing {
         if let Some(c) = caps {
             if st.caps.as_deref() != Some(c) {
                 st.caps = Some(c.to_owned());
+            }
+        }
+        if !st.recordings.is_empty() {
+            for r in &mut st.recordings {
+                r.take(&unit);
             }
         }
         st.bytes += unit.buffer.size();
@@ -188,10 +259,9 @@ pub fn decode_span(units: &[(f64, bool)], at: f64) -> Option<(usize, usize)> {
     Some((from, to))
 }
 
-/// Muxes the ring's units for `[start, end]` into an MP4 at `out` (blocking; run it off the
-/// async runtime).
-pub fn write_clip(ring: &EncodedRing, start: f64, end: f64, out: &Path) -> Result<ClipInfo, ClipError> {
-    let (caps, units, covers_start) = ring.range(start, end).ok_or(ClipError::Empty(start, end))?;
+/// An MP4 muxing pipeline for `caps` writing to `out`: `appsrc ! h26xparse ! mp4mux !
+/// filesink`, playing. Returns it with its appsrc and the picture size from the caps.
+fn mux_pipeline(caps: &gst::Caps, out: &Path) -> Result<(gst::Pipeline, gst_app::AppSrc, u32, u32), ClipError> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| ClipError::Mux(format!("{}: {e}", dir.display())))?;
     }
@@ -209,43 +279,61 @@ pub fn write_clip(ring: &EncodedRing, start: f64, end: f64, out: &Path) -> Resul
         .map_err(|e| mux_err(&e))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| ClipError::Mux("not a pipeline".into()))?;
-    let result = (|| {
+    let started = (|| {
         let sink = pipeline.by_name("sink").ok_or_else(|| ClipError::Mux("no filesink".into()))?;
         sink.set_property("location", out.to_str().unwrap_or_default());
         let src = pipeline
             .by_name("src")
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
             .ok_or_else(|| ClipError::Mux("no appsrc".into()))?;
-        src.set_caps(Some(&caps));
+        src.set_caps(Some(caps));
         pipeline.set_state(gst::State::Playing).map_err(|e| mux_err(&e))?;
-        let t0 = units[0].ts;
-        for u in &units {
-            let mut b = u.buffer.copy();
-            {
-                let bm = b.get_mut().expect("a fresh copy is writable");
-                // the file's timeline starts at 0; these streams have no B-frames, so DTS = PTS
-                let pts = gst::ClockTime::from_nseconds(((u.ts - t0).max(0.0) * 1e9) as u64);
-                bm.set_pts(pts);
-                bm.set_dts(pts);
-            }
-            src.push_buffer(b).map_err(|e| mux_err(&e))?;
+        Ok(src)
+    })();
+    match started {
+        Ok(src) => Ok((pipeline, src, width, height)),
+        Err(e) => {
+            let _ = pipeline.set_state(gst::State::Null);
+            Err(e)
         }
-        src.end_of_stream().map_err(|e| mux_err(&e))?;
-        let bus = pipeline.bus().ok_or_else(|| ClipError::Mux("no bus".into()))?;
-        match bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos, gst::MessageType::Error]) {
+    }
+}
+
+/// Waits (up to 30 s) for a muxing pipeline whose appsrc has had its end of stream to write
+/// the file out, then stops it.
+fn mux_finished(pipeline: &gst::Pipeline) -> Result<(), ClipError> {
+    let result = match pipeline.bus() {
+        None => Err(ClipError::Mux("no bus".into())),
+        Some(bus) => match bus.timed_pop_filtered(gst::ClockTime::from_seconds(30), &[gst::MessageType::Eos, gst::MessageType::Error]) {
             Some(m) => match m.view() {
-                gst::MessageView::Eos(_) => Ok(()),
                 gst::MessageView::Error(e) => Err(ClipError::Mux(e.error().to_string())),
                 _ => Ok(()),
             },
             None => Err(ClipError::Mux("no end of stream within 30 s".into())),
-        }
-    })();
+        },
+    };
     let _ = pipeline.set_state(gst::State::Null);
-    result?;
+    result
+}
+
+/// Muxes the ring's units for `[start, end]` into an MP4 at `out` (blocking; run it off the
+/// async runtime). The whole window must still be in the ring; an event's clip, whose
+/// post-event part is still to come, is recorded with [`record_clip`] instead.
+pub fn write_clip(ring: &EncodedRing, start: f64, end: f64, out: &Path) -> Result<ClipInfo, ClipError> {
+    let (caps, units, covers_start) = ring.range(start, end).ok_or(ClipError::Empty(start, end))?;
+    let (pipeline, src, width, height) = mux_pipeline(&caps, out)?;
+    let t0 = units[0].ts;
+    for u in &units {
+        if let Err(e) = src.push_buffer(retimed(u, t0)) {
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(ClipError::Mux(format!("{e:?}")));
+        }
+    }
+    let _ = src.end_of_stream();
+    mux_finished(&pipeline)?;
     Ok(ClipInfo {
         path: out.to_path_buf(),
-        first_ts: units[0].ts,
+        first_ts: t0,
         last_ts: units.last().unwrap().ts,
         frames: units.len(),
         covers_start,
@@ -255,25 +343,166 @@ pub fn write_clip(ring: &EncodedRing, start: f64, end: f64, out: &Path) -> Resul
     })
 }
 
-/// Waits (checking every 200 ms) until the ring has reached `end` — the post-event part is in
-/// the future when an event starts — then writes the clip. Gives up after `deadline`, writing
-/// what there is if the stream stopped.
+/// An event clip being recorded. Its pre-roll (from the last keyframe at or before its start)
+/// is taken from the ring when it starts; from then on the ring hands it every unit it is
+/// pushed, up to the clip's end, and the muxer writes them to a `.part` file beside the clip as
+/// they come. So the ring only needs to hold the pre-roll, not the whole clip: a camera's
+/// memory for clips is `clip_ring_s` of its stream however long `clip_post_s` is.
+///
+/// Dropped before [`LiveClip::finish`] (a stop, an aborted task), the recording is given up and
+/// its part file removed.
+pub struct LiveClip {
+    ring: Arc<EncodedRing>,
+    id: u64,
+    pipeline: gst::Pipeline,
+    part: PathBuf,
+    out: PathBuf,
+    covers_start: bool,
+    width: u32,
+    height: u32,
+    finished: bool,
+}
+
+/// How far a [`LiveClip`] is: stream time of its newest unit, its units, and whether its end
+/// was reached.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LiveProgress {
+    pub last_ts: f64,
+    pub frames: usize,
+    pub done: bool,
+}
+
+impl EncodedRing {
+    /// Starts recording the clip `[start, end]` into `out`: `Ok(None)` when the ring has no
+    /// keyframe at or before `end` yet (try again once it has). When the ring already holds
+    /// the end, the clip is complete at once.
+    pub fn start_clip(self: &Arc<Self>, start: f64, end: f64, out: &Path) -> Result<Option<LiveClip>, ClipError> {
+        // the pre-roll: from the last keyframe at or before the start (or the oldest keyframe)
+        fn pre_roll(units: &VecDeque<Unit>, start: f64, end: f64) -> Option<(usize, bool)> {
+            match units.iter().rposition(|u| u.keyframe && u.ts <= start) {
+                Some(i) => Some((i, true)),
+                None => units.iter().position(|u| u.keyframe && u.ts <= end).map(|i| (i, false)),
+            }
+        }
+        let caps = {
+            let st = self.inner.lock().unwrap();
+            match &st.caps {
+                Some(c) if pre_roll(&st.units, start, end).is_some() => c.clone(),
+                _ => return Ok(None),
+            }
+        };
+        let part = PathBuf::from(format!("{}.part", out.display()));
+        let (pipeline, src, width, height) = mux_pipeline(&caps, &part)?;
+        let mut st = self.inner.lock().unwrap();
+        let Some((from, covers_start)) = pre_roll(&st.units, start, end) else {
+            drop(st);
+            let _ = pipeline.set_state(gst::State::Null);
+            let _ = std::fs::remove_file(&part);
+            return Ok(None);
+        };
+        let t0 = st.units[from].ts;
+        let id = st.next_recording;
+        st.next_recording += 1;
+        let mut rec = Recording { id, end, t0, src, first_ts: t0, last_ts: f64::NEG_INFINITY, frames: 0, done: false, error: None };
+        for u in st.units.range(from..) {
+            rec.take(u);
+        }
+        if st.units.back().is_some_and(|u| u.ts >= end) {
+            rec.finish(); // the whole clip was in the ring
+        }
+        st.recordings.push(rec);
+        Ok(Some(LiveClip { ring: self.clone(), id, pipeline, part, out: out.to_path_buf(), covers_start, width, height, finished: false }))
+    }
+
+    /// The recording's progress (`None` once it was taken out of the ring).
+    fn recording(&self, id: u64) -> Option<LiveProgress> {
+        let st = self.inner.lock().unwrap();
+        st.recordings.iter().find(|r| r.id == id).map(|r| LiveProgress { last_ts: r.last_ts, frames: r.frames, done: r.done })
+    }
+
+    /// Takes a recording out of the ring, ending its stream if its end was not reached.
+    fn stop_recording(&self, id: u64) -> Option<Recording> {
+        let mut st = self.inner.lock().unwrap();
+        let i = st.recordings.iter().position(|r| r.id == id)?;
+        let mut r = st.recordings.swap_remove(i);
+        r.finish();
+        Some(r)
+    }
+}
+
+impl LiveClip {
+    pub fn progress(&self) -> LiveProgress {
+        self.ring.recording(self.id).unwrap_or(LiveProgress { last_ts: f64::NEG_INFINITY, frames: 0, done: true })
+    }
+
+    /// Ends the recording (where it is, if its end was not reached), waits for the muxer to
+    /// write the file and moves it into place. Blocking: run it off the async runtime.
+    pub fn finish(mut self) -> Result<ClipInfo, ClipError> {
+        self.finished = true;
+        let rec = self.ring.stop_recording(self.id).ok_or_else(|| ClipError::Mux("the recording was lost".into()));
+        let result = rec.and_then(|rec| {
+            if rec.frames == 0 {
+                return Err(ClipError::Empty(rec.t0, rec.end));
+            }
+            mux_finished(&self.pipeline)?;
+            if let Some(e) = rec.error {
+                return Err(ClipError::Mux(e));
+            }
+            std::fs::rename(&self.part, &self.out).map_err(|e| ClipError::Mux(format!("{}: {e}", self.out.display())))?;
+            Ok(ClipInfo {
+                path: self.out.clone(),
+                first_ts: rec.first_ts,
+                last_ts: rec.last_ts,
+                frames: rec.frames,
+                covers_start: self.covers_start,
+                bytes: std::fs::metadata(&self.out).map(|m| m.len()).unwrap_or(0),
+                width: self.width,
+                height: self.height,
+            })
+        });
+        if result.is_err() {
+            let _ = self.pipeline.set_state(gst::State::Null);
+            let _ = std::fs::remove_file(&self.part);
+        }
+        result
+    }
+}
+
+impl Drop for LiveClip {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.ring.stop_recording(self.id);
+            let _ = self.pipeline.set_state(gst::State::Null);
+            let _ = std::fs::remove_file(&self.part);
+        }
+    }
+}
+
+/// Records an event clip `[start, end]` (see [`LiveClip`]): starts it from the ring's pre-roll
+/// at once, waits (checking every 200 ms) until the stream reaches `end`, then finishes the
+/// file. Gives up after `deadline`, keeping what was recorded if the stream stopped early.
 pub async fn record_clip(ring: Arc<EncodedRing>, start: f64, end: f64, out: PathBuf, deadline: Duration) -> Result<ClipInfo, ClipError> {
     let t0 = tokio::time::Instant::now();
+    let mut live = None;
     loop {
-        let latest = ring.latest_ts().unwrap_or(f64::NEG_INFINITY);
-        if latest >= end {
-            break;
+        if live.is_none() {
+            live = ring.start_clip(start, end, &out)?;
+        }
+        match &live {
+            Some(l) if l.progress().done => break,
+            _ => {}
         }
         if t0.elapsed() >= deadline {
-            if latest > start {
-                break; // the camera stopped early: keep what was recorded
+            let latest = ring.latest_ts().unwrap_or(f64::NEG_INFINITY);
+            match &live {
+                Some(l) if l.progress().last_ts > start => break, // the camera stopped early: keep what was recorded
+                _ => return Err(ClipError::Timeout(end, latest)),
             }
-            return Err(ClipError::Timeout(end, latest));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::task::spawn_blocking(move || write_clip(&ring, start, end, &out))
+    let live = live.expect("the loop leaves with a recording");
+    tokio::task::spawn_blocking(move || live.finish())
         .await
         .map_err(|e| ClipError::Mux(e.to_string()))?
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::crop::CropRequest;
+use super::privacy::SearchRegions;
 use super::ClipInfo;
 use crate::publish::{Alert, AlertAck};
 
@@ -92,12 +93,15 @@ pub struct AlertJob {
     /// Crops of the alert's objects the worker cuts from the full-resolution frame (parking:
     /// the vehicle); they become `extra` pictures before the job is journaled.
     pub crops: Vec<CropRequest>,
+    /// Where `frame`'s faces and plates can be (the frame's people and vehicles, in its
+    /// pixels), for privacy masking; `None`: search the whole picture.
+    pub search: Option<SearchRegions>,
 }
 
 impl AlertJob {
     /// An alert without pictures (`update`, `end`).
     pub fn bare(alert: Alert) -> AlertJob {
-        AlertJob { alert, names: None, frame: None, frame_ts: None, annotation: Annotation::default(), extra: Vec::new(), crops: Vec::new() }
+        AlertJob { alert, names: None, frame: None, frame_ts: None, annotation: Annotation::default(), extra: Vec::new(), crops: Vec::new(), search: None }
     }
 
     /// Bytes of pictures it holds.
@@ -114,6 +118,7 @@ impl AlertJob {
         self.names = None;
         self.extra.clear();
         self.crops.clear();
+        self.search = None;
         self
     }
 }

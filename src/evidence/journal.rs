@@ -103,7 +103,7 @@ pub fn decode(b: &[u8]) -> Option<AlertJob> {
             extra.push(ExtraPicture { name: p.name, picture, mark: p.mark, keep_plates: p.keep_plates });
         }
     }
-    (at == body.len()).then_some(AlertJob { alert: header.alert, names: header.names, frame, frame_ts: None, annotation: header.annotation, extra, crops: Vec::new() })
+    (at == body.len()).then_some(AlertJob { alert: header.alert, names: header.names, frame, frame_ts: None, annotation: header.annotation, extra, crops: Vec::new(), search: None })
 }
 
 /// A camera's journal directory.
@@ -182,6 +182,7 @@ mod tests {
             annotation: Annotation { polygon: vec![(1.0, 2.0), (3.0, 4.0), (5.0, 1.0)], boxes: vec![MarkedBox { bbox: [1.0, 1.0, 5.0, 9.0], label: "person #3".into(), involved: true }] },
             extra: vec![ExtraPicture { name: "before".into(), picture: Picture::Jpeg { width: w, height: h, jpeg: jpeg_of(&Picture::Rgb { width: w, height: h, rgb: Arc::new(vec![9; (w * h * 3) as usize]) }).unwrap() }, mark: None, keep_plates: true }],
             crops: Vec::new(),
+            search: None,
         }
     }
 

@@ -14,6 +14,9 @@ use opencv::core::{Mat, Rect, Size, Vec3b, Vector};
 use opencv::objdetect::{CascadeClassifier, CascadeClassifierTrait, CascadeClassifierTraitConst};
 use opencv::imgproc;
 
+use opencv::prelude::*;
+use serde::{Deserialize, Serialize};
+
 use crate::config::{MaskMethod, PrivacyCfg};
 use crate::detect::BBox;
 
@@ -217,6 +220,11 @@ impl SharedMasker {
     pub fn mask(&self, rgb: &mut [u8], width: u32, height: u32) -> Result<MaskReport, PrivacyError> {
         self.with(|m| m.mask(rgb, width, height))?
     }
+
+    /// [`Masker::mask_in`] with a masker from the pool.
+    pub fn mask_in(&self, rgb: &mut [u8], width: u32, height: u32, regions: Option<&SearchRegions>) -> Result<MaskReport, PrivacyError> {
+        self.with(|m| m.mask_in(rgb, width, height, regions))?
+    }
 }
 
 impl Masker {
@@ -247,7 +255,12 @@ impl Masker {
 
     /// Detects faces and plates in the packed RGB frame and masks them in place.
     pub fn mask(&mut self, rgb: &mut [u8], width: u32, height: u32) -> Result<MaskReport, PrivacyError> {
-        let report = self.detect(rgb, width, height)?;
+        self.mask_in(rgb, width, height, None)
+    }
+
+    /// [`Masker::mask`], searching only where `regions` says (the whole picture for `None`).
+    pub fn mask_in(&mut self, rgb: &mut [u8], width: u32, height: u32, regions: Option<&SearchRegions>) -> Result<MaskReport, PrivacyError> {
+        let report = self.detect_in(rgb, width, height, regions)?;
         for b in report.faces.iter().chain(&report.plates) {
             if let Some(r) = Region::around(b, MASK_MARGIN, width, height) {
                 mask_region(rgb, width, r, self.method);
@@ -272,6 +285,12 @@ impl Masker {
 
     /// Detects faces and plates without changing the frame.
     pub fn detect(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<MaskReport, PrivacyError> {
+        self.detect_in(rgb, width, height, None)
+    }
+
+    /// Detects faces and plates without changing the frame: in the whole picture (`None`), or
+    /// faces only around the people and plates only around the vehicles of `regions`.
+    pub fn detect_in(&mut self, rgb: &[u8], width: u32, height: u32, regions: Option<&SearchRegions>) -> Result<MaskReport, PrivacyError> {
         check_frame(rgb, width, height)?;
         let mut report = MaskReport::default();
         if self.faces.is_empty() && self.plate.is_none() {
@@ -291,20 +310,22 @@ impl Masker {
         // Equalizing makes the cascades work in shade and backlight, where street faces are.
         imgproc::equalize_hist(&self.grey, &mut self.equalized)?;
         let min = ((self.min_size_px as f64 * k).round() as i32).max(1);
+        let (sw, sh) = (self.equalized.cols(), self.equalized.rows());
+        // where to look, in the search image's pixels
+        let whole = vec![Rect::new(0, 0, sw, sh)];
+        let (face_rects, plate_rects) = match regions {
+            None => (whole.clone(), whole),
+            Some(r) => (r.face_rects(width, height, k), r.plate_rects(width, height, k)),
+        };
         let mut found = Vector::<Rect>::new();
         for cascade in &mut self.faces {
-            found.clear();
-            cascade.detect_multi_scale(
-                &self.equalized,
-                &mut found,
-                FACE_SCALE_STEP,
-                FACE_NEIGHBOURS,
-                0,
-                Size::new(min, min),
-                Size::default(),
-            )?;
-            for r in found.iter() {
-                add_unique(&mut report.faces, rect_box(r, k, 1.0));
+            for area in &face_rects {
+                found.clear();
+                let roi = Mat::roi(&self.equalized, *area)?;
+                cascade.detect_multi_scale(&roi, &mut found, FACE_SCALE_STEP, FACE_NEIGHBOURS, 0, Size::new(min, min), Size::default())?;
+                for r in found.iter() {
+                    add_unique(&mut report.faces, rect_box(Rect::new(r.x + area.x, r.y + area.y, r.width, r.height), k, 1.0));
+                }
             }
         }
         if let Some(cascade) = &mut self.plate {
@@ -315,16 +336,121 @@ impl Masker {
                     imgproc::resize(&self.equalized, &mut self.squeezed, Size::default(), 1.0, sy, imgproc::INTER_AREA)?;
                     &self.squeezed
                 };
-                found.clear();
-                // the smallest plate is the cascade's own window (60x20 in the squeezed image)
-                cascade.detect_multi_scale(img, &mut found, PLATE_SCALE_STEP, PLATE_NEIGHBOURS, 0, Size::default(), Size::default())?;
-                for r in found.iter() {
-                    add_unique(&mut report.plates, rect_box(r, k, sy));
+                for area in &plate_rects {
+                    // the area in the squeezed image (rows scaled by `sy`)
+                    let y0 = (area.y as f64 * sy).floor() as i32;
+                    let y1 = (((area.y + area.height) as f64 * sy).ceil() as i32).min(img.rows());
+                    let a = Rect::new(area.x, y0, area.width, y1 - y0);
+                    if a.width < PLATE_WINDOW.0 || a.height < PLATE_WINDOW.1 {
+                        continue;
+                    }
+                    found.clear();
+                    let roi = Mat::roi(img, a)?;
+                    // the smallest plate is the cascade's own window (60x20 in the squeezed image)
+                    cascade.detect_multi_scale(&roi, &mut found, PLATE_SCALE_STEP, PLATE_NEIGHBOURS, 0, Size::default(), Size::default())?;
+                    for r in found.iter() {
+                        add_unique(&mut report.plates, rect_box(Rect::new(r.x + a.x, r.y + a.y, r.width, r.height), k, sy));
+                    }
                 }
             }
         }
         Ok(report)
     }
+}
+
+/// The plate cascade's window (width, height): a smaller area cannot hold a plate.
+const PLATE_WINDOW: (i32, i32) = (60, 20);
+
+/// Where a picture's faces and plates can be: faces around the people the detector found,
+/// plates around its vehicles (boxes in the picture's pixels). Searching only there costs a
+/// fraction of a whole-picture search on a street; what the detector missed is not searched
+/// (see `privacy.search` in the README for the measured trade-off).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchRegions {
+    pub people: Vec<[f32; 4]>,
+    pub vehicles: Vec<[f32; 4]>,
+}
+
+/// A person's face lies in the upper part of their box: the top 60 %, widened by a quarter of
+/// the box's width on each side and raised by a tenth of its height (a box cut at the head).
+const FACE_AREA: (f32, f32, f32) = (0.5, 0.3, 0.7);
+/// A vehicle's plate lies inside its box: widened by a tenth on every side.
+const PLATE_AREA: f32 = 0.1;
+
+/// Classes whose boxes hold faces, and plates (COCO names and hawkeye's own).
+pub const FACE_CLASSES: [&str; 1] = ["person"];
+pub const PLATE_CLASSES: [&str; 4] = ["car", "truck", "bus", "motorcycle"];
+
+impl SearchRegions {
+    /// The regions of a frame's detections.
+    pub fn of(detections: &[crate::detect::Detection]) -> SearchRegions {
+        let pick = |names: &[&str]| detections.iter().filter(|d| names.contains(&d.class.as_str())).map(|d| [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2]).collect();
+        SearchRegions { people: pick(&FACE_CLASSES), vehicles: pick(&PLATE_CLASSES) }
+    }
+
+    /// Scales every box by `(sx, sy)` (sub-stream pixels to main-stream pixels).
+    pub fn scaled(&self, sx: f32, sy: f32) -> SearchRegions {
+        let s = |b: &[f32; 4]| [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy];
+        SearchRegions { people: self.people.iter().map(s).collect(), vehicles: self.vehicles.iter().map(s).collect() }
+    }
+
+    /// Face search areas in a `width`×`height` picture searched at scale `k`, merged.
+    fn face_rects(&self, width: u32, height: u32, k: f64) -> Vec<Rect> {
+        let (mx, up, depth) = FACE_AREA;
+        let areas = self.people.iter().map(|b| {
+            let (w, h) = (b[2] - b[0], b[3] - b[1]);
+            [b[0] - w * mx, b[1] - h * up, b[2] + w * mx, b[1] + h * depth]
+        });
+        search_rects(areas, width, height, k)
+    }
+
+    /// Plate search areas, as [`SearchRegions::face_rects`].
+    fn plate_rects(&self, width: u32, height: u32, k: f64) -> Vec<Rect> {
+        let areas = self.vehicles.iter().map(|b| {
+            let (mx, my) = ((b[2] - b[0]) * PLATE_AREA, (b[3] - b[1]) * PLATE_AREA);
+            [b[0] - mx, b[1] - my, b[2] + mx, b[3] + my]
+        });
+        search_rects(areas, width, height, k)
+    }
+}
+
+/// Areas (`[x1, y1, x2, y2]` in picture pixels) as rectangles of the search image (scale `k`),
+/// clipped to it; overlapping ones merged into their bounding rectangle (a crowd is searched
+/// once, not once per person).
+fn search_rects(areas: impl Iterator<Item = [f32; 4]>, width: u32, height: u32, k: f64) -> Vec<Rect> {
+    let (sw, sh) = ((width as f64 * k).round() as i32, (height as f64 * k).round() as i32);
+    let mut rects: Vec<Rect> = Vec::new();
+    for a in areas {
+        if !a.iter().all(|v| v.is_finite()) {
+            continue;
+        }
+        let x0 = ((a[0] as f64 * k).floor() as i32).clamp(0, sw);
+        let y0 = ((a[1] as f64 * k).floor() as i32).clamp(0, sh);
+        let x1 = ((a[2] as f64 * k).ceil() as i32).clamp(0, sw);
+        let y1 = ((a[3] as f64 * k).ceil() as i32).clamp(0, sh);
+        if x1 > x0 && y1 > y0 {
+            rects.push(Rect::new(x0, y0, x1 - x0, y1 - y0));
+        }
+    }
+    // merge until no two overlap
+    let mut merged = true;
+    while merged {
+        merged = false;
+        'outer: for i in 0..rects.len() {
+            for j in i + 1..rects.len() {
+                let (a, b) = (rects[i], rects[j]);
+                if a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height {
+                    let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
+                    let (x1, y1) = ((a.x + a.width).max(b.x + b.width), (a.y + a.height).max(b.y + b.height));
+                    rects[i] = Rect::new(x0, y0, x1 - x0, y1 - y0);
+                    rects.swap_remove(j);
+                    merged = true;
+                    break 'outer;
+                }
+            }
+        }
+    }
+    rects
 }
 
 /// A detection in an image scaled by `k` and then squeezed vertically by `sy`, as a box in
@@ -497,6 +623,24 @@ fn box_pass(buf: &mut [u8], start: usize, stride: usize, n: usize, radius: usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_areas_are_scaled_clipped_and_merged() {
+        // two people side by side overlap once widened: one area; a third far away: its own
+        let r = SearchRegions { people: vec![[100.0, 100.0, 140.0, 200.0], [150.0, 100.0, 190.0, 200.0], [800.0, 50.0, 840.0, 150.0]], vehicles: vec![] };
+        let rects = r.face_rects(1000, 500, 1.0);
+        assert_eq!(rects.len(), 2, "{rects:?}");
+        // the first: x from 100 - 20 to 190 + 20, y from 100 - 30 to 100 + 70
+        assert!(rects.contains(&Rect::new(80, 70, 130, 100)), "{rects:?}");
+        // at half scale, and a box over the picture's edge is clipped
+        let edge = SearchRegions { people: vec![], vehicles: vec![[900.0, 400.0, 1100.0, 520.0]] };
+        assert_eq!(edge.plate_rects(1000, 500, 0.5), vec![Rect::new(440, 194, 60, 56)]);
+        // nothing inside the picture, or not a number: no area
+        let off = SearchRegions { people: vec![[2000.0, 0.0, 2100.0, 50.0], [f32::NAN, 0.0, 10.0, 10.0]], vehicles: vec![] };
+        assert!(off.face_rects(1000, 500, 1.0).is_empty());
+        // sub-stream boxes scaled to the main stream
+        assert_eq!(r.scaled(3.0, 2.0).people[0], [300.0, 200.0, 420.0, 400.0]);
+    }
 
     fn noise(w: u32, h: u32) -> Vec<u8> {
         // deterministic high-frequency pattern (xorshift)

@@ -38,7 +38,8 @@ use super::EncodedRing;
 use super::journal::Journal;
 use super::registry::{DeviceSeq, Registry};
 use super::{ClipInfo, EvidenceStore, ManifestInput, Sealer, SharedMasker, Snapshot};
-use crate::config::PrivacyCfg;
+use super::privacy::SearchRegions;
+use crate::config::{MaskSearch, PrivacyCfg};
 use crate::publish::{rfc3339, Alert, EvidenceRef, ManifestRef, Publisher};
 
 /// Counters of the evidence workers (all cameras), for the heartbeat and `/metrics`.
@@ -263,10 +264,12 @@ impl Worker {
             job.alert.device_seq = self.ctx.device_seq.next();
             self.save_registry();
         }
+        let t0 = std::time::Instant::now();
         if journaled.is_none() {
             self.full_resolution(&mut job);
             super::crop::make_crops(&mut job);
         }
+        let t_main = t0.elapsed();
         let record = match journaled {
             Some(p) => Some(p),
             None if job.frame.is_some() || !job.extra.is_empty() => match self.journal.write(&job) {
@@ -290,6 +293,7 @@ impl Worker {
                 *self.ctx.stats.disk_error.lock().unwrap() = Some(e);
             }
         }
+        let t_pictures = t0.elapsed();
         let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
         if !files.is_empty() {
             match self.seal(&alert, &alert.state.clone(), chrono::Utc::now(), &files) {
@@ -314,6 +318,9 @@ impl Worker {
         }
         crate::failpoint::crash_if_armed("crash_after_evidence");
         self.queue(&alert, messages);
+        if job.frame.is_some() {
+            tracing::debug!(camera = %self.ctx.camera_id, event = %alert.event_id, main_ms = t_main.as_millis() as u64, pictures_ms = (t_pictures - t_main).as_millis() as u64, total_ms = t0.elapsed().as_millis() as u64, "alert pictures made");
+        }
         if let Some(p) = record {
             self.journal.done(&p);
         }
@@ -344,6 +351,7 @@ impl Worker {
                     b.bbox = map_box(b.bbox, s);
                 }
                 map_alert(&mut job.alert, s);
+                job.search = job.search.as_ref().map(|r| r.scaled(s.0, s.1));
                 job.frame = Some(Picture::Rgb { width: p.width, height: p.height, rgb: Arc::new(p.rgb) });
                 self.scale = Some(s);
                 self.ctx.stats.main_snapshots.fetch_add(1, Ordering::Relaxed);
@@ -383,21 +391,24 @@ impl Worker {
     /// Saves the job's pictures; fills `alert.evidence` and the files to seal.
     fn pictures(&mut self, job: &AlertJob, alert: &mut Alert, files: &mut Vec<Picked>) -> Result<(), String> {
         let privacy_on = self.ctx.privacy.enabled();
-        // (name, picture, box to draw, annotated, plates readable)
-        let mut pics: Vec<(String, &Picture, Option<&MarkedBox>, bool, bool)> = Vec::new();
+        // the frame's faces and plates are looked for around its people and vehicles only when
+        // the camera says so and the frame's detections came with it
+        let regions = job.search.as_ref().filter(|_| self.ctx.privacy.search == MaskSearch::Detections);
+        // (name, picture, box to draw, annotated, plates readable, where to search)
+        let mut pics: Vec<(String, &Picture, Option<&MarkedBox>, bool, bool, Option<&SearchRegions>)> = Vec::new();
         if let (Some(f), Some((clean, annotated))) = (&job.frame, &job.names) {
-            pics.push((clean.clone(), f, None, false, false));
-            pics.push((annotated.clone(), f, None, true, false));
+            pics.push((clean.clone(), f, None, false, false, regions));
+            pics.push((annotated.clone(), f, None, true, false, regions));
         }
         for e in &job.extra {
-            pics.push((e.name.clone(), &e.picture, e.mark.as_ref(), false, e.keep_plates));
+            pics.push((e.name.clone(), &e.picture, e.mark.as_ref(), false, e.keep_plates, None));
         }
         if pics.is_empty() {
             return Ok(());
         }
         let event = alert.event_id.clone();
         let mut masked_cache: Option<(usize, Option<Vec<u8>>)> = None;
-        for (name, pic, mark, annotate, keep_plates) in pics {
+        for (name, pic, mark, annotate, keep_plates, regions) in pics {
             let (w, h) = pic.size();
             let key = pic as *const Picture as usize;
             // the clean and annotated copies share one masking of their frame
@@ -409,7 +420,7 @@ impl Worker {
                         let original = self.ctx.store.save_jpeg(&event, &format!("{name}-original"), &rgb, w, h).map_err(|e| e.to_string())?;
                         files.push(Picked { snapshot: original, published: false });
                     }
-                    let m = if keep_plates && privacy_on { super::crop::plates_readable(&self.ctx.privacy, rgb, w, h) } else { self.publishable(rgb, w, h) };
+                    let m = if keep_plates && privacy_on { super::crop::plates_readable(&self.ctx.privacy, rgb, w, h) } else { self.publishable(rgb, w, h, regions) };
                     masked_cache = Some((key, m.clone()));
                     m
                 }
@@ -434,12 +445,12 @@ impl Worker {
 
     /// The picture as it may leave the device: masked when privacy is on; `None` when privacy
     /// is on but masking is not possible.
-    fn publishable(&mut self, mut rgb: Vec<u8>, w: u32, h: u32) -> Option<Vec<u8>> {
+    fn publishable(&mut self, mut rgb: Vec<u8>, w: u32, h: u32, regions: Option<&SearchRegions>) -> Option<Vec<u8>> {
         if !self.ctx.privacy.enabled() {
             return Some(rgb);
         }
         let m = self.masker.as_ref()?;
-        match m.mask(&mut rgb, w, h) {
+        match m.mask_in(&mut rgb, w, h, regions) {
             Ok(_) => Some(rgb),
             Err(e) => {
                 tracing::error!(camera = %self.ctx.camera_id, "privacy masking failed, the picture stays on the device: {e}");
@@ -540,7 +551,7 @@ impl Worker {
     /// `cmd/snapshot`: the picture, masked, as JPEG on `…/snapshot/{camera}`.
     fn snapshot(&mut self, picture: &Picture, captured_at: chrono::DateTime<chrono::Utc>) -> Result<serde_json::Value, String> {
         let (w, h) = picture.size();
-        let rgb = self.publishable(picture.to_rgb()?, w, h).ok_or("privacy masking is unavailable on this camera; no picture may leave the device")?;
+        let rgb = self.publishable(picture.to_rgb()?, w, h, None).ok_or("privacy masking is unavailable on this camera; no picture may leave the device")?;
         let jpeg = super::encode_jpeg(&rgb, w, h).map_err(|e| e.to_string())?;
         let sha = super::seal::sha256_hex(&jpeg);
         let topic = self.ctx.publisher.topics().snapshot(&self.ctx.camera_id);

@@ -16,7 +16,7 @@ pub(crate) fn check_dual(ctx: &SourceCtx, sub_aspect: &Mutex<Option<f64>>) {
     let Some(ring) = &ctx.ring else { return };
     let sub = *sub_aspect.lock().unwrap_or_else(|e| e.into_inner());
     let main = ring.size().filter(|(w, h)| *w > 0 && *h > 0).map(|(w, h)| w as f64 / h as f64);
-    for (kind, m) in dual_mismatch(sub, main, ring.keyframe_gap(), ctx.camera.clip_ring_s) {
+    for (kind, m) in dual_mismatch(sub, main, ring.keyframe_gap(), ctx.camera.clip_ring()) {
         ctx.health.add_mismatch(kind, m);
     }
 }

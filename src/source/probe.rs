@@ -44,10 +44,10 @@ pub fn probe_dual(camera: &Camera, base_dir: &Path) -> Result<Option<Vec<String>
         let dual = Camera { detect_url: Some(other.to_string()), ..view.clone() };
         super::main_launch_string(&dual, base_dir).map_err(|e| e.to_string())?.ok_or_else(|| "no parse-only template".to_string())
     };
-    let window = camera.clip_ring_s.max(1.0) + 1.0;
+    let window = camera.clip_ring().max(1.0) + 1.0;
     let main = probe(&parse_only(&main_view, sub_url)?, window).map_err(|e| format!("main stream {}: {e}", camera.url))?;
     let sub = probe(&parse_only(&sub_view, &camera.url)?, 0.0).map_err(|e| format!("sub-stream {sub_url}: {e}"))?;
-    let found = super::dual::dual_mismatch(Some(sub.aspect), Some(main.aspect), Some(main.keyframe_gap), camera.clip_ring_s);
+    let found = super::dual::dual_mismatch(Some(sub.aspect), Some(main.aspect), Some(main.keyframe_gap), camera.clip_ring());
     Ok(Some(found.into_iter().map(|(_, m)| m).collect()))
 }
 

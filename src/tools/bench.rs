@@ -139,7 +139,7 @@ fn bench_camera(args: &BenchArgs) -> Camera {
         backoff_max_s: 1.0,
         clip_pre_s: 0.0,
         clip_post_s: 0.0,
-        clip_ring_s: 0.0,
+        clip_ring_s: None,
         zones: Vec::new(),
         privacy: Default::default(),
         drone: None,
