@@ -426,13 +426,11 @@ async fn api_live(State(st): State<AppState>, method: Method, headers: HeaderMap
     require(&st, &headers, &method, Role::Viewer).await?;
     let rx = st.live.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(v) => return Some((Ok(SseEvent::default().data(v.to_string())), rx)),
-                // a slow page missed some: tell it to reload its lists
-                Err(broadcast::error::RecvError::Lagged(_)) => return Some((Ok(SseEvent::default().data(r#"{"type":"resync"}"#)), rx)),
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
+        match rx.recv().await {
+            Ok(v) => Some((Ok(SseEvent::default().data(v.to_string())), rx)),
+            // a slow page missed some: tell it to reload its lists
+            Err(broadcast::error::RecvError::Lagged(_)) => Some((Ok(SseEvent::default().data(r#"{"type":"resync"}"#)), rx)),
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

@@ -168,6 +168,10 @@ fn give_back_memory() {
     }
 }
 
+/// One picture of an alert to save: (name, picture, box to draw, annotated, plates readable,
+/// where to search for faces and plates).
+type PictureToSave<'a> = (String, &'a Picture, Option<&'a MarkedBox>, bool, bool, Option<&'a SearchRegions>);
+
 /// A file name part that cannot leave its directory.
 fn safe_name(id: &str) -> String {
     id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
@@ -394,8 +398,7 @@ impl Worker {
         // the frame's faces and plates are looked for around its people and vehicles only when
         // the camera says so and the frame's detections came with it
         let regions = job.search.as_ref().filter(|_| self.ctx.privacy.search == MaskSearch::Detections);
-        // (name, picture, box to draw, annotated, plates readable, where to search)
-        let mut pics: Vec<(String, &Picture, Option<&MarkedBox>, bool, bool, Option<&SearchRegions>)> = Vec::new();
+        let mut pics: Vec<PictureToSave> = Vec::new();
         if let (Some(f), Some((clean, annotated))) = (&job.frame, &job.names) {
             pics.push((clean.clone(), f, None, false, false, regions));
             pics.push((annotated.clone(), f, None, true, false, regions));
