@@ -54,7 +54,6 @@ struct Recording {
     /// Stream time of the clip's first unit (the file's time 0).
     t0: f64,
     src: gst_app::AppSrc,
-    first_ts: f64,
     last_ts: f64,
     frames: usize,
     /// The end was reached (or the muxer refused a unit): no more units, end of stream sent.
@@ -161,10 +160,8 @@ impl EncodedRing {
                 st.caps = Some(c.to_owned());
             }
         }
-        if !st.recordings.is_empty() {
-            for r in &mut st.recordings {
-                r.take(&unit);
-            }
+        for r in &mut st.recordings {
+            r.take(&unit);
         }
         st.bytes += unit.buffer.size();
         let newest = unit.ts;
@@ -238,13 +235,18 @@ impl EncodedRing {
     pub fn range(&self, start: f64, end: f64) -> Option<(gst::Caps, Vec<Unit>, bool)> {
         let st = self.inner.lock().unwrap();
         let caps = st.caps.clone()?;
-        let first = st.units.iter().rposition(|u| u.keyframe && u.ts <= start);
-        let (from, covers) = match first {
-            Some(i) => (i, true),
-            None => (st.units.iter().position(|u| u.keyframe && u.ts <= end)?, false),
-        };
+        let (from, covers) = clip_start(&st.units, start, end)?;
         let units: Vec<Unit> = st.units.iter().skip(from).take_while(|u| u.ts <= end).cloned().collect();
         (!units.is_empty()).then_some((caps, units, covers))
+    }
+}
+
+/// Where a clip `[start, end]` starts in `units`: the last keyframe at or before `start`
+/// (`true`: the start is covered), else the oldest keyframe at or before `end` (`false`).
+fn clip_start(units: &VecDeque<Unit>, start: f64, end: f64) -> Option<(usize, bool)> {
+    match units.iter().rposition(|u| u.keyframe && u.ts <= start) {
+        Some(i) => Some((i, true)),
+        None => units.iter().position(|u| u.keyframe && u.ts <= end).map(|i| (i, false)),
     }
 }
 
@@ -363,12 +365,10 @@ pub struct LiveClip {
     finished: bool,
 }
 
-/// How far a [`LiveClip`] is: stream time of its newest unit, its units, and whether its end
-/// was reached.
+/// How far a [`LiveClip`] is: stream time of its newest unit, and whether its end was reached.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LiveProgress {
     pub last_ts: f64,
-    pub frames: usize,
     pub done: bool,
 }
 
@@ -377,24 +377,18 @@ impl EncodedRing {
     /// keyframe at or before `end` yet (try again once it has). When the ring already holds
     /// the end, the clip is complete at once.
     pub fn start_clip(self: &Arc<Self>, start: f64, end: f64, out: &Path) -> Result<Option<LiveClip>, ClipError> {
-        // the pre-roll: from the last keyframe at or before the start (or the oldest keyframe)
-        fn pre_roll(units: &VecDeque<Unit>, start: f64, end: f64) -> Option<(usize, bool)> {
-            match units.iter().rposition(|u| u.keyframe && u.ts <= start) {
-                Some(i) => Some((i, true)),
-                None => units.iter().position(|u| u.keyframe && u.ts <= end).map(|i| (i, false)),
-            }
-        }
         let caps = {
             let st = self.inner.lock().unwrap();
             match &st.caps {
-                Some(c) if pre_roll(&st.units, start, end).is_some() => c.clone(),
+                Some(c) if clip_start(&st.units, start, end).is_some() => c.clone(),
                 _ => return Ok(None),
             }
         };
         let part = PathBuf::from(format!("{}.part", out.display()));
         let (pipeline, src, width, height) = mux_pipeline(&caps, &part)?;
         let mut st = self.inner.lock().unwrap();
-        let Some((from, covers_start)) = pre_roll(&st.units, start, end) else {
+        // the pre-roll, from the clip's starting keyframe
+        let Some((from, covers_start)) = clip_start(&st.units, start, end) else {
             drop(st);
             let _ = pipeline.set_state(gst::State::Null);
             let _ = std::fs::remove_file(&part);
@@ -403,7 +397,7 @@ impl EncodedRing {
         let t0 = st.units[from].ts;
         let id = st.next_recording;
         st.next_recording += 1;
-        let mut rec = Recording { id, end, t0, src, first_ts: t0, last_ts: f64::NEG_INFINITY, frames: 0, done: false, error: None };
+        let mut rec = Recording { id, end, t0, src, last_ts: f64::NEG_INFINITY, frames: 0, done: false, error: None };
         for u in st.units.range(from..) {
             rec.take(u);
         }
@@ -417,7 +411,7 @@ impl EncodedRing {
     /// The recording's progress (`None` once it was taken out of the ring).
     fn recording(&self, id: u64) -> Option<LiveProgress> {
         let st = self.inner.lock().unwrap();
-        st.recordings.iter().find(|r| r.id == id).map(|r| LiveProgress { last_ts: r.last_ts, frames: r.frames, done: r.done })
+        st.recordings.iter().find(|r| r.id == id).map(|r| LiveProgress { last_ts: r.last_ts, done: r.done })
     }
 
     /// Takes a recording out of the ring, ending its stream if its end was not reached.
@@ -432,7 +426,7 @@ impl EncodedRing {
 
 impl LiveClip {
     pub fn progress(&self) -> LiveProgress {
-        self.ring.recording(self.id).unwrap_or(LiveProgress { last_ts: f64::NEG_INFINITY, frames: 0, done: true })
+        self.ring.recording(self.id).unwrap_or(LiveProgress { last_ts: f64::NEG_INFINITY, done: true })
     }
 
     /// Ends the recording (where it is, if its end was not reached), waits for the muxer to
@@ -451,7 +445,7 @@ impl LiveClip {
             std::fs::rename(&self.part, &self.out).map_err(|e| ClipError::Mux(format!("{}: {e}", self.out.display())))?;
             Ok(ClipInfo {
                 path: self.out.clone(),
-                first_ts: rec.first_ts,
+                first_ts: rec.t0,
                 last_ts: rec.last_ts,
                 frames: rec.frames,
                 covers_start: self.covers_start,
