@@ -371,8 +371,9 @@ pub struct SearchRegions {
     pub vehicles: Vec<[f32; 4]>,
 }
 
-/// A person's face lies in the upper part of their box: the top 60 %, widened by a quarter of
-/// the box's width on each side and raised by a tenth of its height (a box cut at the head).
+/// A person's face lies in the upper part of their box: searched in the top 70 %, widened by
+/// half the box's width on each side and raised by 30 % of its height (a box cut at the head,
+/// a face window larger than the head on small people).
 const FACE_AREA: (f32, f32, f32) = (0.5, 0.3, 0.7);
 /// A vehicle's plate lies inside its box: widened by a tenth on every side.
 const PLATE_AREA: f32 = 0.1;
