@@ -311,6 +311,19 @@ impl Telemetry {
             "Detected frames dropped because the camera's task was behind (the detector never waits).",
             hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.dropped_behind.load(Ordering::Relaxed) as f64)).collect(),
         );
+        let rings: Vec<_> = self.camera_list().iter().filter_map(|(_, h)| Some((h.camera_id().to_string(), h.snapshot().clip_ring?))).collect();
+        family(
+            "hawkeye_clip_ring_seconds",
+            "gauge",
+            "Seconds of encoded stream a camera's clip ring holds (oldest unit to newest; about clip_ring_s plus a keyframe interval).",
+            rings.iter().map(|(id, r)| (format!("{{camera=\"{id}\"}}"), r.seconds)).collect(),
+        );
+        family(
+            "hawkeye_clip_ring_bytes",
+            "gauge",
+            "Bytes of encoded stream a camera's clip ring holds.",
+            rings.iter().map(|(id, r)| (format!("{{camera=\"{id}\"}}"), r.bytes as f64)).collect(),
+        );
         family(
             "hawkeye_frames_gated_total",
             "counter",

@@ -94,3 +94,46 @@ fn check_and_the_daemon_explain_a_dual_stream_mismatch() {
     let status = daemon.signal_and_wait("TERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_looping_pair_keeps_its_clip_ring_to_its_length() {
+    // A pair of 4-s files looped at their own rate: each stream's pipeline starts again on its
+    // own end of file. The main stream (parsed only) usually ends first; its new run was once
+    // stamped with the sub-stream's old offset, a whole clip length back, and the ring, which
+    // drops units by age from its newest, kept every unit up to its byte cap (64 MB): on the
+    // capacity bench's quiet clip ~0.4 MB a second per camera for most of each loop.
+    let Some(model) = common::model::yolox_nano("a_looping_pair_keeps_its_clip_ring_to_its_length") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let main = clip(dir.path(), "main.mp4", 1280, 720, 10);
+    let sub = clip(dir.path(), "sub.mp4", 640, 360, 10);
+    let main_bytes = std::fs::metadata(&main).unwrap().len();
+    let broker = common::broker::mosquitto();
+    let cfg = config(dir.path(), broker.port, &model, &main, &sub, 2.0);
+    let hb = Subscriber::new(broker.port, "hawkeye/test-box/heartbeat");
+    let daemon = Daemon::start_logged(&cfg, &dir.path().join("hawkeye.log"));
+    let first = hb.wait_for("the main stream in the ring", LONG, |m| m.json()["cameras"][0]["clip_ring"]["bytes"].as_u64().is_some_and(|b| b > 0));
+    let mark = hb.count();
+    // five loops of both files
+    std::thread::sleep(Duration::from_secs(20));
+    let last = hb.wait_for_after(hb.count(), "a heartbeat", LONG, |_| true);
+    let status = daemon.signal_and_wait("TERM");
+    assert!(status.success(), "{status:?}");
+
+    let rings: Vec<(f64, u64)> = hb.all()[mark..]
+        .iter()
+        .filter_map(|m| {
+            let r = &m.json()["cameras"][0]["clip_ring"];
+            Some((r["seconds"].as_f64()?, r["bytes"].as_u64()?))
+        })
+        .collect();
+    assert!(rings.len() >= 15, "a heartbeat a second: {}", rings.len());
+    let c = &last.json()["cameras"][0];
+    // 40 units a run: the main stream went round at least four times
+    assert!(c["main_stream"]["units"].as_u64().unwrap() >= 160, "the main stream looped: {c:#}\nfirst: {:#}", first.json());
+    // the ring: 2 s, plus up to a keyframe interval (1 s) before its oldest kept keyframe
+    for (seconds, bytes) in &rings {
+        assert!((0.0..=3.5).contains(seconds), "the ring spans {seconds} s: {rings:?}");
+        assert!(*bytes <= main_bytes, "the ring holds {bytes} bytes, more than the whole 4-s main file ({main_bytes}): {rings:?}");
+    }
+    assert!(rings.iter().any(|(s, _)| *s >= 1.5), "the ring filled: {rings:?}");
+}

@@ -474,6 +474,9 @@ fn start_camera(shared: &Shared, cam: Camera, slot: usize) -> anyhow::Result<Cam
     let wctx = WorkerCtx { main_ring: ring.clone().filter(|_| cam.detect_url.is_some()), ..worker_ctx(shared, &cam.id, cam.privacy.clone()) };
     let (evidence, worker_thread) = worker::start(wctx).context("evidence worker thread")?;
     let health = Arc::new(CameraHealth::new(&cam.id));
+    if let Some(r) = &ring {
+        health.attach_ring(r.clone());
+    }
     shared.telemetry.cameras.lock().unwrap().push((slot, health.clone()));
     let (tx, rx) = mpsc::channel::<DetectedFrame>(FRAME_QUEUE);
     let counters = Arc::new(CameraCounters::default());

@@ -180,6 +180,16 @@ impl EncodedRing {
         }
     }
 
+    /// What the ring holds now: seconds of stream from its oldest unit to its newest, and bytes.
+    pub fn held(&self) -> (f64, usize) {
+        let st = self.inner.lock().unwrap();
+        let span = match (st.units.front(), st.units.back()) {
+            (Some(a), Some(b)) => b.ts - a.ts,
+            _ => 0.0,
+        };
+        (span, st.bytes)
+    }
+
     /// Stream time of the newest unit.
     pub fn latest_ts(&self) -> Option<f64> {
         self.inner.lock().unwrap().units.back().map(|u| u.ts)

@@ -92,34 +92,68 @@ impl StreamClock {
 /// Stream time for a dual-stream camera's main-stream units (one per main-stream pipeline run),
 /// on the detected (sub-)stream's clock, so that an alert frame's `ts` finds its main-stream picture in the ring.
 ///
-/// The two streams have independent clocks; how they are aligned:
-/// - live sources: when a main-stream run's first unit arrives, its PTS is mapped to where the
-///   sub-stream's clock stands at that wall-clock instant ([`StreamClock::estimate`]); after
-///   that the unit's own PTS advance it. Both pipelines' PTS are running time on the system
-///   clock, so they advance at the same rate; what remains is the difference in the two
-///   streams' latency up to their appsinks (the sub-stream is also decoded), tens of ms.
-/// - files: both files start at PTS 0 on the same timeline, so a main-stream run's PTS are put
-///   on the sub-stream's run offset as it stands at the run's first unit (kept for the run, so
-///   that a sub-stream looping first does not make the main stream's times jump).
+/// The two streams have independent clocks; how they are aligned ([`Align`]):
+/// - live sources ([`Align::Arrival`]): when a main-stream run's first unit arrives, its PTS is
+///   mapped to where the sub-stream's clock stands at that wall-clock instant
+///   ([`StreamClock::estimate`]); after that the unit's own PTS advance it. Both pipelines' PTS
+///   are running time on the system clock, so they advance at the same rate; what remains is
+///   the difference in the two streams' latency up to their appsinks (the sub-stream is also
+///   decoded), tens of ms.
+/// - files ([`Align::Pts`], [`Align::PacedPts`]): both files start at PTS 0 on the same
+///   timeline, so a main-stream run's PTS are put on the sub-stream's run offset as it stands
+///   at the run's first unit (kept for the run, so that a sub-stream looping first does not
+///   make the main stream's times jump).
+/// - a looping file played at its own rate ([`Align::PacedPts`]) whose main stream loops
+///   *before* its sub-stream: the sub-stream's offset still belongs to the run that is ending,
+///   so the new run's units would land a whole clip length in the past (and a clip ring, which
+///   drops by age from its newest unit, would keep everything until its byte cap). When the
+///   sub-stream's offset would put the run's first unit more than [`STALE_OFFSET_S`] behind
+///   where the sub-stream's clock stands, the run is aligned by arrival instead, as a live one.
 ///
 /// Units that arrive before the sub-stream has delivered a frame have no stream time and are
 /// not kept.
 pub(crate) struct MainClock {
     detect: Arc<Mutex<StreamClock>>,
-    by_pts: bool,
+    align: Align,
     offset: Option<f64>,
 }
 
+/// How a main-stream run is put on the sub-stream's clock (see [`MainClock`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Align {
+    /// By wall-clock arrival (live sources).
+    Arrival,
+    /// By PTS on the sub-stream's run offset (files read as fast as they go).
+    Pts,
+    /// By PTS, or by arrival when the sub-stream's offset is a run behind (files at their own rate).
+    PacedPts,
+}
+
+/// How far behind the sub-stream's clock a main-stream run may start before its sub-stream
+/// offset is taken to belong to an earlier run (see [`MainClock`]).
+pub(crate) const STALE_OFFSET_S: f64 = 2.0;
+
 impl MainClock {
-    pub(crate) fn new(detect: Arc<Mutex<StreamClock>>, by_pts: bool) -> Self {
-        MainClock { detect, by_pts, offset: None }
+    pub(crate) fn new(detect: Arc<Mutex<StreamClock>>, align: Align) -> Self {
+        MainClock { detect, align, offset: None }
     }
 
     /// Stream time of a main-stream unit with PTS `pts` (seconds) arriving at `now`.
     pub(crate) fn stamp(&mut self, pts: f64, now: Instant) -> Option<f64> {
         if self.offset.is_none() {
             let detect = self.detect.lock().unwrap_or_else(|e| e.into_inner());
-            self.offset = Some(if self.by_pts { detect.offset()? } else { detect.estimate(now)? - pts });
+            let by_arrival = detect.estimate(now).map(|t| t - pts);
+            self.offset = Some(match self.align {
+                Align::Arrival => by_arrival?,
+                Align::Pts => detect.offset()?,
+                Align::PacedPts => {
+                    let by_pts = detect.offset()?;
+                    match by_arrival {
+                        Some(a) if by_pts < a - STALE_OFFSET_S => a,
+                        _ => by_pts,
+                    }
+                }
+            });
         }
         self.offset.map(|o| o + pts)
     }
@@ -284,7 +318,7 @@ mod tests {
     fn main_stream_units_are_aligned_on_the_sub_stream_clock() {
         let t0 = Instant::now();
         let sub = Arc::new(Mutex::new(StreamClock::new(true)));
-        let mut main = MainClock::new(sub.clone(), false);
+        let mut main = MainClock::new(sub.clone(), Align::Arrival);
         // no sub-stream frame yet: no stream time
         assert_eq!(main.stamp(3.0, t0), None);
         sub.lock().unwrap().stamp(10.0, t0); // sub frame: ts 10.0 at t0 (first run: offset 0)
@@ -295,14 +329,45 @@ mod tests {
         let b = main.stamp(3.4, t0 + Duration::from_secs(9)).unwrap();
         assert!((b - 10.9).abs() < 1e-9, "{b}");
         // a reconnect of the main stream (a new pipeline, a new MainClock) aligns again
-        let mut main = MainClock::new(sub.clone(), false);
+        let mut main = MainClock::new(sub.clone(), Align::Arrival);
         let c = main.stamp(0.0, t0 + Duration::from_secs(2)).unwrap();
         assert!((c - 12.0).abs() < 1e-9, "{c}");
         // files: the PTS on the sub-stream's run offset
         let file = Arc::new(Mutex::new(StreamClock::new(false)));
-        let mut fm = MainClock::new(file.clone(), true);
+        let mut fm = MainClock::new(file.clone(), Align::Pts);
         assert_eq!(fm.stamp(1.0, t0), None);
         file.lock().unwrap().stamp(0.0, t0);
         assert_eq!(fm.stamp(1.25, t0 + Duration::from_secs(30)), Some(1.25));
+    }
+
+    #[test]
+    fn a_paced_file_main_stream_that_loops_first_is_not_put_a_clip_length_back() {
+        // a 10-s clip played at its own rate: the sub-stream's first run has offset 0
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let sub = Arc::new(Mutex::new(StreamClock::new(false)));
+        let mut first = MainClock::new(sub.clone(), Align::PacedPts);
+        sub.lock().unwrap().stamp(0.0, at(0.0));
+        assert_eq!(first.stamp(0.0, at(0.02)), Some(0.0), "the first run is aligned by PTS");
+        sub.lock().unwrap().stamp(9.96, at(9.96));
+        // the main stream ends and starts again before the sub-stream does
+        let mut second = MainClock::new(sub.clone(), Align::PacedPts);
+        let a = second.stamp(0.0, at(10.0)).unwrap();
+        assert!((a - 10.0).abs() < 0.05, "by arrival, where the sub-stream stands: {a}");
+        // the sub-stream loops next: its clock continues where it was, and so do the main's units
+        sub.lock().unwrap().new_run();
+        let (_, s) = sub.lock().unwrap().stamp(0.0, at(10.05));
+        let b = second.stamp(0.04, at(10.04)).unwrap();
+        assert!((b - s).abs() < 0.1, "main {b} beside sub {s}");
+        // a sub-stream that loops first leaves the main's run as it was, and the next run is by PTS
+        sub.lock().unwrap().stamp(9.96, at(19.96));
+        sub.lock().unwrap().new_run();
+        sub.lock().unwrap().stamp(0.0, at(20.0));
+        let mut third = MainClock::new(sub.clone(), Align::PacedPts);
+        let offset = sub.lock().unwrap().offset().unwrap();
+        assert_eq!(third.stamp(0.0, at(20.1)), Some(offset));
+        // files read as fast as they go are never aligned by arrival
+        let mut fast = MainClock::new(sub.clone(), Align::Pts);
+        assert_eq!(fast.stamp(0.0, at(100.0)), Some(offset));
     }
 }

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Camera, Transport};
 use crate::frame_slots::FrameSlots;
 
-use super::appsink::{feed_ring, MainClock, SampleToFrame, StreamClock};
+use super::appsink::{feed_ring, Align, MainClock, SampleToFrame, StreamClock};
 use super::health::{CameraHealth, HealthState, RetryReason};
 use super::template::{self, APPSINK_NAME, SCALE_CAPS_NAME, SCALE_NAME};
 use crate::evidence::clip::EncodedRing;
@@ -539,7 +539,12 @@ fn build_pipeline(
         match (role, ring) {
             (Role::Main, Some(ring)) => {
                 // each run is aligned afresh (see MainClock)
-                let mut mc = MainClock::new(clock.clone(), settings.is_file);
+                let align = match (settings.is_file, settings.realtime) {
+                    (false, _) => Align::Arrival,
+                    (true, false) => Align::Pts,
+                    (true, true) => Align::PacedPts,
+                };
+                let mut mc = MainClock::new(clock.clone(), align);
                 let (frames, tx, health) = (run_frames.clone(), tx.clone(), ctx.health.clone());
                 feed_ring(&enc, ring, move |pts| mc.stamp(pts, Instant::now()), move || {
                     health.count_main_unit();
@@ -685,5 +690,4 @@ mod tests {
             assert_eq!(even_height(416, w, h, 1, 1).unwrap() % 2, 0);
         }
     }
-
 }

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -94,6 +94,16 @@ pub struct HealthSnapshot {
     /// keyframe within the clip ring), found once both streams are seen; empty when they fit.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mismatch: Vec<String>,
+    /// Cameras with a clip ring: what it holds now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip_ring: Option<ClipRingSnapshot>,
+}
+
+/// What a camera's clip ring holds: seconds of stream (oldest unit to newest) and bytes.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ClipRingSnapshot {
+    pub seconds: f64,
+    pub bytes: usize,
 }
 
 /// A point-in-time copy of a dual-stream camera's main-stream health.
@@ -128,6 +138,8 @@ pub struct CameraHealth {
     main_units: AtomicU64,
     /// (kind, message): one entry per kind of mismatch, its message kept current.
     mismatch: Mutex<Vec<(&'static str, String)>>,
+    /// The camera's clip ring, when it keeps one (see [`CameraHealth::attach_ring`]).
+    ring: std::sync::OnceLock<Arc<crate::evidence::EncodedRing>>,
 }
 
 struct MainStatus {
@@ -137,6 +149,11 @@ struct MainStatus {
 }
 
 impl CameraHealth {
+    /// Reports this ring's contents in the snapshot (once; later calls are ignored).
+    pub fn attach_ring(&self, ring: Arc<crate::evidence::EncodedRing>) {
+        let _ = self.ring.set(ring);
+    }
+
     /// New health record in state `Connecting`.
     pub fn new(camera_id: impl Into<String>) -> Self {
         CameraHealth {
@@ -149,6 +166,7 @@ impl CameraHealth {
             main: Mutex::new(None),
             main_units: AtomicU64::new(0),
             mismatch: Mutex::new(Vec::new()),
+            ring: std::sync::OnceLock::new(),
         }
     }
 
@@ -359,6 +377,10 @@ impl CameraHealth {
                 since: m.status.since,
             }),
             mismatch: self.mismatch.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, m)| m.clone()).collect(),
+            clip_ring: self.ring.get().map(|r| {
+                let (seconds, bytes) = r.held();
+                ClipRingSnapshot { seconds: (seconds * 100.0).round() / 100.0, bytes }
+            }),
         }
     }
 }
