@@ -20,7 +20,7 @@ fn main() -> ExitCode {
 /// glibc gives threads up to eight malloc arenas per core, and a camera's pipelines start
 /// threads afresh on every reconnect (or file loop): freed memory stays in the arena of a thread
 /// that is gone, and a box of many cameras grows by megabytes per camera that way. Two arenas
-/// (measured: 8 dual-stream cameras settle at ~305 MB instead of ~360; see README, Benchmarks)
+/// (measured: 8 quiet dual-stream cameras settle at 350 MB instead of 403; see README, Benchmarks)
 /// unless `MALLOC_ARENA_MAX` says otherwise. Called before any thread starts.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
