@@ -311,7 +311,7 @@ impl Telemetry {
             "Detected frames dropped because the camera's task was behind (the detector never waits).",
             hand_off.iter().map(|(id, c)| (format!("{{camera=\"{id}\"}}"), c.dropped_behind.load(Ordering::Relaxed) as f64)).collect(),
         );
-        let rings: Vec<_> = self.camera_list().iter().filter_map(|(_, h)| Some((h.camera_id().to_string(), h.snapshot().clip_ring?))).collect();
+        let rings: Vec<_> = self.camera_list().iter().filter_map(|(_, h)| Some((h.camera_id().to_string(), h.clip_ring()?))).collect();
         family(
             "hawkeye_clip_ring_seconds",
             "gauge",

@@ -154,6 +154,14 @@ impl CameraHealth {
         let _ = self.ring.set(ring);
     }
 
+    /// What the camera's clip ring holds now (None: it keeps none).
+    pub fn clip_ring(&self) -> Option<ClipRingSnapshot> {
+        self.ring.get().map(|r| {
+            let (seconds, bytes) = r.held();
+            ClipRingSnapshot { seconds: (seconds * 100.0).round() / 100.0, bytes }
+        })
+    }
+
     /// New health record in state `Connecting`.
     pub fn new(camera_id: impl Into<String>) -> Self {
         CameraHealth {
@@ -377,10 +385,7 @@ impl CameraHealth {
                 since: m.status.since,
             }),
             mismatch: self.mismatch.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, m)| m.clone()).collect(),
-            clip_ring: self.ring.get().map(|r| {
-                let (seconds, bytes) = r.held();
-                ClipRingSnapshot { seconds: (seconds * 100.0).round() / 100.0, bytes }
-            }),
+            clip_ring: self.clip_ring(),
         }
     }
 }
